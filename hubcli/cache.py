@@ -1,0 +1,229 @@
+"""The Hugging Face cache layout: repo folders, blobs, snapshots, refs, .no_exist, trees, locks.
+
+This module knows where things live and how to place them atomically; it does no network I/O.
+Layout (huggingface_hub 2.x): ``<cache>/models--org--name/{blobs,snapshots,refs,.no_exist,trees}``,
+locks in ``<cache>/.locks/<repo folder>/<etag>.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hubcli.errors import LocalFileError, UnsafePathError
+from hubcli.repo import RepoRef, repo_folder_name, validate_repo_path
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
+
+    from hubcli.models import FileEntry
+
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by huggingface_hub.\n"
+    "# For information about cache directory tags, see:\n"
+    "#\thttps://bford.info/cachedir/\n"
+)
+TREE_FORMAT_VERSION = 1
+REPO_PREFIXES = ("models", "datasets", "spaces", "kernels")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a unique temp file and rename (readers never see half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise LocalFileError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
+
+
+def safe_join(root: Path, rel: str) -> Path:
+    """Join a repo-relative path under ``root``, refusing anything that could escape it."""
+    validate_repo_path(rel)
+    target = root.joinpath(*rel.split("/"))
+    root_abs = os.path.abspath(root)
+    if os.path.commonpath([root_abs, os.path.abspath(target)]) != root_abs:
+        raise UnsafePathError(f"Refusing path {rel!r}: it leaves {root}.")
+    return target
+
+
+class RepoCache:
+    """One repo's folder inside a cache."""
+
+    def __init__(self, cache_dir: Path, ref: RepoRef) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.ref = ref
+        self.folder = repo_folder_name(ref.repo_id, ref.repo_type)
+        self.path = self.cache_dir / self.folder
+
+    # -- paths ------------------------------------------------------------------------------
+    @property
+    def blobs_dir(self) -> Path:
+        return self.path / "blobs"
+
+    def blob_path(self, etag: str) -> Path:
+        if not etag or "/" in etag or "\\" in etag or etag.startswith(".") or "\x00" in etag:
+            raise UnsafePathError(f"Refusing unsafe etag {etag[:80]!r} as a blob name.")
+        return self.blobs_dir / etag
+
+    def snapshot_dir(self, commit: str) -> Path:
+        if "/" in commit or commit.startswith(".") or not commit:
+            raise UnsafePathError(f"Refusing unsafe commit id {commit[:80]!r}.")
+        return self.path / "snapshots" / commit
+
+    def snapshot_file(self, commit: str, rel: str) -> Path:
+        return safe_join(self.snapshot_dir(commit), rel)
+
+    def ref_path(self, revision: str) -> Path:
+        return safe_join(self.path / "refs", revision)
+
+    def no_exist_path(self, commit: str, rel: str) -> Path:
+        return safe_join(self.path / ".no_exist" / commit, rel)
+
+    def tree_path(self, commit: str) -> Path:
+        return self.path / "trees" / f"{commit}.json"
+
+    def lock_path(self, etag: str) -> Path:
+        return self.cache_dir / ".locks" / self.folder / f"{etag}.lock"
+
+    def lock(self, etag: str, timeout: float = -1) -> BaseFileLock:
+        """The same lock file huggingface_hub takes for this blob."""
+        from filelock import FileLock
+
+        path = self.lock_path(etag)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path), timeout=timeout, mode=0o664)
+
+    # -- refs -------------------------------------------------------------------------------
+    def read_ref(self, revision: str) -> str | None:
+        """The commit a ref points at, exactly as stored (huggingface_hub does not strip)."""
+        try:
+            text = self.ref_path(revision).read_text(encoding="utf-8")
+        except (OSError, UnsafePathError):
+            return None
+        return text.strip() or None
+
+    def write_ref(self, revision: str, commit: str) -> None:
+        """Write ``refs/<revision>`` = the 40-hex commit, no newline, only if it changed."""
+        path = self.ref_path(revision)
+        with contextlib.suppress(OSError):
+            if path.read_text(encoding="utf-8") == commit:
+                return
+        atomic_write_text(path, commit)
+
+    def resolve_offline(self, revision: str) -> str | None:
+        """A commit for ``revision`` from the cache alone (a sha, or refs/<revision>)."""
+        from hubcli.repo import is_commit_sha
+
+        if is_commit_sha(revision):
+            return revision
+        return self.read_ref(revision)
+
+    # -- trees ------------------------------------------------------------------------------
+    def read_tree(self, commit: str) -> dict[str, dict[str, Any]] | None:
+        try:
+            data = json.loads(self.tree_path(commit).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("format_version") != TREE_FORMAT_VERSION:
+            return None
+        files = data.get("files")
+        return files if isinstance(files, dict) else None
+
+    def write_tree(self, commit: str, entries: list[FileEntry]) -> None:
+        files = {e.path: e.to_tree_cache() for e in sorted(entries, key=lambda e: e.path)}
+        doc = {"format_version": TREE_FORMAT_VERSION, "files": files}
+        atomic_write_text(self.tree_path(commit), json.dumps(doc, indent=1, sort_keys=False))
+
+    # -- placement --------------------------------------------------------------------------
+    def ensure_dirs(self) -> None:
+        try:
+            self.blobs_dir.mkdir(parents=True, exist_ok=True)
+            (self.path / "snapshots").mkdir(parents=True, exist_ok=True)
+            (self.path / "refs").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LocalFileError(f"Cannot create {self.path}: {exc.strerror or exc}.") from exc
+        ensure_cachedir_tag(self.cache_dir)
+
+    def link_snapshot(self, commit: str, rel: str, etag: str, *, use_symlinks: bool = True) -> Path:
+        """Point ``snapshots/<commit>/<rel>`` at ``blobs/<etag>`` (relative symlink, else a copy)."""
+        dest = self.snapshot_file(commit, rel)
+        blob = self.blob_path(etag)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            if use_symlinks:
+                os.symlink(os.path.relpath(blob, dest.parent), tmp)
+            else:
+                shutil.copyfile(blob, tmp)
+            os.replace(tmp, dest)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if use_symlinks and exc.errno in (1, 38, 95):  # EPERM / ENOSYS / EOPNOTSUPP
+                return self.link_snapshot(commit, rel, etag, use_symlinks=False)
+            raise LocalFileError(f"Cannot place {dest}: {exc.strerror or exc}.") from exc
+        return dest
+
+    def mark_missing(self, commit: str, rel: str) -> None:
+        path = self.no_exist_path(commit, rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+    def snapshot_has(self, commit: str, rel: str) -> bool:
+        try:
+            return self.snapshot_file(commit, rel).is_file()
+        except UnsafePathError:
+            return False
+
+
+def ensure_cachedir_tag(directory: Path) -> None:
+    tag = directory / "CACHEDIR.TAG"
+    if not tag.exists():
+        with contextlib.suppress(LocalFileError):
+            atomic_write_text(tag, CACHEDIR_TAG)
+
+
+def iter_repo_folders(cache_dir: Path) -> Iterator[tuple[Path, RepoRef]]:
+    """Yield ``(folder, RepoRef)`` for every valid repo folder directly under ``cache_dir``."""
+    try:
+        entries = list(os.scandir(cache_dir))
+    except OSError:
+        return
+    for entry in entries:
+        ref = parse_repo_folder(entry.name)
+        if ref is not None and entry.is_dir(follow_symlinks=False):
+            yield Path(entry.path), ref
+
+
+def parse_repo_folder(name: str) -> RepoRef | None:
+    """``models--org--name`` -> RepoRef; None for anything that is not a repo folder."""
+    prefix, sep, rest = name.partition("--")
+    if not sep or prefix not in REPO_PREFIXES or not rest:
+        return None
+    repo_type = prefix[:-1]
+    if repo_type == "kernel":
+        return None
+    return RepoRef(repo_id=rest.replace("--", "/"), repo_type=repo_type)
+
+
+def find_blob(cache_dir: Path, etag: str, *, exclude: Path | None = None) -> Path | None:
+    """Find a complete blob named ``etag`` in any repo of the cache (for cross-repo dedup)."""
+    for folder, _ref in iter_repo_folders(cache_dir):
+        if exclude is not None and folder == exclude:
+            continue
+        candidate = folder / "blobs" / etag
+        if candidate.is_file():
+            return candidate
+    return None

@@ -1,0 +1,167 @@
+"""The Typer application, global flags, and the one place exceptions become exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from hubcli import __version__
+from hubcli.cli.common import make_typer
+from hubcli.cli.context import AppState
+
+# Command modules, each exposing ``register(app)``. Keep their top-level imports light: heavy
+# modules (requests, rich.markdown, the server) are imported inside the command functions.
+COMMAND_MODULES = (
+    "hubcli.cli.env",
+    "hubcli.cli.auth",
+    "hubcli.cli.discover",
+    "hubcli.cli.download",
+    "hubcli.cli.upload",
+    "hubcli.cli.repo",
+    "hubcli.cli.cache",
+    "hubcli.cli.serve",
+)
+
+app = make_typer(
+    name="hubcli",
+    help="A fast, safe client and cache manager for the Hugging Face Hub.",
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"hubcli {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", help="Hub URL (default: HF_ENDPOINT or huggingface.co).")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="Access token (default: HF_TOKEN or the token file).")
+    ] = None,
+    cache_dir: Annotated[
+        str | None, typer.Option("--cache-dir", help="Cache folder (default: HF_HUB_CACHE).")
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Never touch the network (like HF_HUB_OFFLINE=1).")
+    ] = False,
+    color: Annotated[
+        str, typer.Option("--color", help="Colours: auto, always or never.")
+    ] = "auto",
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    if color not in ("auto", "always", "never"):
+        raise typer.BadParameter("use auto, always or never", param_hint="--color")
+    ctx.obj = AppState.from_flags(
+        endpoint=endpoint,
+        token=token,
+        cache_dir=cache_dir,
+        offline=offline or None,
+        debug=debug or None,
+        color=color,
+    )
+
+
+def _register_commands() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a command group not built yet
+            if exc.name == name:
+                continue
+            raise
+        module.register(app)
+
+
+_register_commands()
+
+
+def _report(exc: BaseException, *, code: int, json_errors: bool, kind: str) -> None:
+    from hubcli.errors import HubError
+
+    message = str(exc) or exc.__class__.__name__
+    hint = exc.hint if isinstance(exc, HubError) else None
+    if json_errors:
+        err = {"error": {"code": kind, "message": message, "exit_code": code}}
+        if hint:
+            err["error"]["hint"] = hint
+        sys.stderr.write(json.dumps(err) + "\n")
+    else:
+        line = f"error: {message}"
+        if hint:
+            line += f" {hint}"
+        sys.stderr.write(line.replace("\n", " ") + "\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and exit with the documented code; no tracebacks unless --debug."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # a typer that still uses click itself
+        from click.exceptions import ClickException  # type: ignore[assignment]
+
+    from hubcli.config import env_flag
+    from hubcli.errors import EXIT_INTERRUPTED, HubError
+
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or env_flag(os.environ.get("HUBCLI_DEBUG"))
+    json_errors = "--json" in args
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=args, prog_name="hubcli", standalone_mode=False)
+        if isinstance(rv, int):
+            sys.exit(rv)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("error: aborted.\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except ClickException as exc:
+        if json_errors:
+            _report(exc, code=2, json_errors=True, kind="usage")
+        else:
+            exc.show()
+        sys.exit(2)
+    except HubError as exc:
+        if debug:
+            raise
+        _report(exc, code=exc.exit_code, json_errors=json_errors, kind=exc.code)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted; partial downloads are kept and resume on rerun.\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # stdout closed by a pager or `head`: not an error worth a traceback.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        sys.exit(0)
+    except Exception as exc:
+        if debug:
+            raise
+        _report(
+            exc,
+            code=1,
+            json_errors=json_errors,
+            kind="internal",
+        )
+        sys.stderr.write("(this is a bug in hubcli; rerun with --debug for the traceback)\n")
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,108 @@
+"""Output conventions: results on stdout (human, --json, --quiet), talk and progress on stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Output:
+    """Where and how a command writes. ``color`` is 'auto', 'always' or 'never'."""
+
+    def __init__(
+        self,
+        *,
+        json_mode: bool = False,
+        quiet: bool = False,
+        color: str = "auto",
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+    ) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet or json_mode
+        self.color = color
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self._console: Console | None = None
+        self._err_console: Console | None = None
+
+    @property
+    def stdout_is_tty(self) -> bool:
+        return _isatty(self.stdout)
+
+    @property
+    def stderr_is_tty(self) -> bool:
+        return _isatty(self.stderr)
+
+    @property
+    def use_color(self) -> bool:
+        if self.color == "always":
+            return True
+        if self.color == "never" or os.environ.get("NO_COLOR"):
+            return False
+        return self.stdout_is_tty
+
+    @property
+    def show_progress(self) -> bool:
+        """Progress bars only for a human watching stderr."""
+        return not self.quiet and self.stderr_is_tty
+
+    def console(self) -> Console:
+        """A Rich console on stdout: colours and boxes only for a terminal (or --color always)."""
+        if self._console is None:
+            from rich.console import Console
+
+            fancy = self.use_color
+            width = None if self.stdout_is_tty else int(os.environ.get("COLUMNS", "0") or 0) or 100
+            self._console = Console(
+                file=self.stdout,
+                force_terminal=fancy if self.color == "always" else None,
+                no_color=not fancy,
+                color_system="auto" if fancy else None,
+                width=width,
+                highlight=False,
+                soft_wrap=False,
+            )
+        return self._console
+
+    def err_console(self) -> Console:
+        if self._err_console is None:
+            from rich.console import Console
+
+            self._err_console = Console(file=self.stderr, highlight=False)
+        return self._err_console
+
+    # -- results ----------------------------------------------------------------------------
+    def line(self, text: str = "") -> None:
+        """One plain line of result on stdout."""
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def json(self, obj: Any) -> None:
+        """Exactly one JSON document on stdout."""
+        self.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+        self.stdout.flush()
+
+    # -- talk -------------------------------------------------------------------------------
+    def info(self, message: str) -> None:
+        """A message for the human, on stderr; silent with --quiet / --json."""
+        if not self.quiet:
+            self.stderr.write(message + "\n")
+            self.stderr.flush()
+
+    def warn(self, message: str) -> None:
+        """A warning on stderr, shown even with --quiet (but one line)."""
+        self.stderr.write(f"warning: {message}\n")
+        self.stderr.flush()

@@ -1,0 +1,302 @@
+"""HubClient: the Hub's HTTP API (search, info, tree, refs, whoami, repo admin, preupload, commit).
+
+Transfers (file bytes) live in ``download`` and ``upload``; this module only speaks JSON.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from hubcli.errors import ConflictError, HubError, ServerError
+from hubcli.http import HubSession, quote_segment
+from hubcli.models import CommitResult, DirEntry, FileEntry, RepoInfo
+from hubcli.repo import RepoRef
+
+_PR_RE = re.compile(r"/discussions/(\d+)")
+
+
+class HubClient:
+    """A thin, typed wrapper over the Hub's JSON API. Raises HubError subclasses."""
+
+    def __init__(self, session: HubSession) -> None:
+        self.session = session
+
+    @property
+    def endpoint(self) -> str:
+        return self.session.endpoint
+
+    # -- discovery ------------------------------------------------------------------------------
+    def list_repos(
+        self,
+        repo_type: str = "model",
+        *,
+        search: str | None = None,
+        author: str | None = None,
+        filters: Iterable[str] = (),
+        pipeline_tag: str | None = None,
+        sort: str | None = None,
+        direction: int | None = None,
+        limit: int | None = None,
+        full: bool = False,
+        card_data: bool = False,
+        expand: Iterable[str] = (),
+    ) -> Iterator[dict[str, Any]]:
+        """Yield listing items lazily across cursor pages; stops after ``limit`` items (0 = all)."""
+        params: list[tuple[str, Any]] = []
+        if search:
+            params.append(("search", search))
+        if author:
+            params.append(("author", author))
+        params.extend(("filter", f) for f in filters)
+        if pipeline_tag:
+            params.append(("pipeline_tag", pipeline_tag))
+        if sort:
+            params.append(("sort", sort))
+        if direction is not None:
+            params.append(("direction", str(direction)))
+        if limit:
+            params.append(("limit", str(min(limit, 1000))))
+        if full:
+            params.append(("full", "true"))
+        if card_data:
+            params.append(("cardData", "true"))
+        params.extend(("expand", e) for e in expand)
+        count = 0
+        for item in self.session.paginate(f"/api/{repo_type}s", params=params, what="search"):
+            yield item
+            count += 1
+            if limit and count >= limit:
+                return
+
+    def repo_info(
+        self, ref: RepoRef, *, revision: str | None = None, files_metadata: bool = False
+    ) -> RepoInfo:
+        """GET /api/{types}/{id}[/revision/{rev}] (``blobs=true`` adds sizes and LFS info)."""
+        rev = revision if revision is not None else ref.revision
+        path = f"/api/{ref.api_plural}/{ref.repo_id}"
+        if rev:
+            path += f"/revision/{quote_segment(rev)}"
+        params = {"blobs": "true"} if files_metadata else None
+        data = self.session.get_json(path, params=params, what=str(ref))
+        if not isinstance(data, dict):
+            raise ServerError(f"{ref}: unexpected repo info answer.")
+        files: tuple[FileEntry, ...] = ()
+        if files_metadata:
+            files = tuple(
+                FileEntry.from_sibling(s) for s in data.get("siblings") or [] if "rfilename" in s
+            )
+        return RepoInfo(
+            repo_id=str(data.get("id") or ref.repo_id),
+            repo_type=ref.repo_type,
+            sha=data.get("sha"),
+            raw=data,
+            files=files,
+        )
+
+    def list_tree(
+        self,
+        ref: RepoRef,
+        *,
+        revision: str,
+        path: str = "",
+        recursive: bool = True,
+        expand: bool = False,
+    ) -> Iterator[FileEntry | DirEntry]:
+        """GET /api/{types}/{id}/tree/{rev}[/{path}], paginated; every path is validated."""
+        url = f"/api/{ref.api_plural}/{ref.repo_id}/tree/{quote_segment(revision)}"
+        if path:
+            url += "/" + quote_segment(path.strip("/"))
+        params = {"recursive": str(recursive).lower(), "expand": str(expand).lower()}
+        for item in self.session.paginate(url, params=params, what=f"{ref}@{revision}"):
+            if item.get("type") == "directory":
+                from hubcli.repo import validate_repo_path
+
+                yield DirEntry(
+                    path=validate_repo_path(str(item["path"])),
+                    oid=str(item.get("oid") or ""),
+                    last_commit=item.get("lastCommit"),
+                )
+            else:
+                yield FileEntry.from_tree_item(item)
+
+    def paths_info(self, ref: RepoRef, *, revision: str, paths: list[str]) -> list[FileEntry]:
+        url = f"/api/{ref.api_plural}/{ref.repo_id}/paths-info/{quote_segment(revision)}"
+        resp = self.session.request(
+            "POST", url, data={"paths": paths, "expand": "false"}, retry=True, what=str(ref)
+        )
+        return [FileEntry.from_tree_item(i) for i in resp.json() if i.get("type") != "directory"]
+
+    def list_refs(self, ref: RepoRef, *, include_prs: bool = False) -> dict[str, Any]:
+        params = {"include_prs": "1"} if include_prs else None
+        data = self.session.get_json(
+            f"/api/{ref.api_plural}/{ref.repo_id}/refs", params=params, what=str(ref)
+        )
+        return data if isinstance(data, dict) else {}
+
+    def list_commits(self, ref: RepoRef, *, revision: str = "main") -> Iterator[dict[str, Any]]:
+        url = f"/api/{ref.api_plural}/{ref.repo_id}/commits/{quote_segment(revision)}"
+        yield from self.session.paginate(url, what=str(ref))
+
+    def whoami(self) -> dict[str, Any]:
+        if not self.session.token:
+            from hubcli.errors import TokenMissingError
+
+            raise TokenMissingError(
+                "Not logged in: no token found.",
+                hint="Run 'hubcli auth login', or pass --token / set HF_TOKEN.",
+            )
+        data = self.session.get_json("/api/whoami-v2", what="whoami")
+        if not isinstance(data, dict) or "name" not in data:
+            raise ServerError("whoami: unexpected answer from the server.")
+        return data
+
+    # -- repo administration --------------------------------------------------------------------
+    def create_repo(
+        self,
+        ref: RepoRef,
+        *,
+        private: bool = False,
+        exist_ok: bool = False,
+        space_sdk: str | None = None,
+    ) -> str:
+        """POST /api/repos/create; returns the repo URL. 409 -> ConflictError unless exist_ok."""
+        namespace, _, name = ref.repo_id.rpartition("/")
+        body: dict[str, Any] = {
+            "name": name,
+            "organization": namespace or None,
+            "visibility": "private" if private else "public",
+            "private": private,
+        }
+        if ref.repo_type != "model":
+            body["type"] = ref.repo_type
+        if ref.repo_type == "space":
+            body["sdk"] = space_sdk or "gradio"
+        try:
+            resp = self.session.request("POST", "/api/repos/create", json=body, what=str(ref))
+        except ConflictError:
+            if exist_ok:
+                return f"{self.endpoint}/{ref.url_prefix}{ref.repo_id}"
+            raise
+        return str(resp.json().get("url") or f"{self.endpoint}/{ref.url_prefix}{ref.repo_id}")
+
+    def delete_repo(self, ref: RepoRef) -> None:
+        namespace, _, name = ref.repo_id.rpartition("/")
+        body: dict[str, Any] = {"name": name, "organization": namespace or None}
+        if ref.repo_type != "model":
+            body["type"] = ref.repo_type
+        self.session.request("DELETE", "/api/repos/delete", json=body, retry=False, what=str(ref))
+
+    def create_branch(self, ref: RepoRef, branch: str, *, start: str | None = None) -> None:
+        url = f"/api/{ref.api_plural}/{ref.repo_id}/branch/{quote_segment(branch)}"
+        body = {"startingPoint": start} if start else {}
+        self.session.request("POST", url, json=body, what=f"{ref} branch {branch}")
+
+    def delete_branch(self, ref: RepoRef, branch: str) -> None:
+        url = f"/api/{ref.api_plural}/{ref.repo_id}/branch/{quote_segment(branch)}"
+        self.session.request("DELETE", url, retry=False, what=f"{ref} branch {branch}")
+
+    def create_tag(
+        self, ref: RepoRef, tag: str, *, revision: str = "main", message: str | None = None
+    ) -> None:
+        url = f"/api/{ref.api_plural}/{ref.repo_id}/tag/{quote_segment(revision)}"
+        body: dict[str, Any] = {"tag": tag}
+        if message:
+            body["message"] = message
+        self.session.request("POST", url, json=body, what=f"{ref} tag {tag}")
+
+    def delete_tag(self, ref: RepoRef, tag: str) -> None:
+        url = f"/api/{ref.api_plural}/{ref.repo_id}/tag/{quote_segment(tag)}"
+        self.session.request("DELETE", url, retry=False, what=f"{ref} tag {tag}")
+
+    # -- commits --------------------------------------------------------------------------------
+    def preupload(
+        self,
+        ref: RepoRef,
+        *,
+        revision: str,
+        files: list[dict[str, Any]],
+        create_pr: bool = False,
+        git_ignore: str | None = None,
+    ) -> dict[str, Any]:
+        """POST preupload: ``files`` items are {path, sample (base64), size}. Returns the answer."""
+        url = f"/api/{ref.api_plural}/{ref.repo_id}/preupload/{quote_segment(revision)}"
+        body: dict[str, Any] = {"files": files}
+        if git_ignore is not None:
+            body["gitIgnore"] = git_ignore
+        params = {"create_pr": "1"} if create_pr else None
+        resp = self.session.request(
+            "POST", url, json=body, params=params, retry=True, what=f"{ref} preupload"
+        )
+        data = resp.json()
+        if not isinstance(data, dict):
+            raise ServerError(f"{ref}: unexpected preupload answer.")
+        return data
+
+    def lfs_batch(
+        self, ref: RepoRef, *, objects: list[dict[str, Any]], revision: str | None
+    ) -> dict[str, Any]:
+        """POST the LFS batch API (upload, basic + multipart transfers)."""
+        url = f"/{ref.url_prefix}{ref.repo_id}.git/info/lfs/objects/batch"
+        body: dict[str, Any] = {
+            "operation": "upload",
+            "transfers": ["basic", "multipart"],
+            "objects": objects,
+            "hash_algo": "sha256",
+        }
+        if revision:
+            body["ref"] = {"name": revision}
+        headers = {
+            "Accept": "application/vnd.git-lfs+json",
+            "Content-Type": "application/vnd.git-lfs+json",
+        }
+        resp = self.session.request(
+            "POST",
+            url,
+            data=jsonlib.dumps(body),
+            headers=headers,
+            retry=True,
+            what=f"{ref} LFS batch",
+        )
+        data = resp.json()
+        if not isinstance(data, dict):
+            raise ServerError(f"{ref}: unexpected LFS batch answer.")
+        return data
+
+    def commit(
+        self,
+        ref: RepoRef,
+        *,
+        revision: str,
+        lines: list[dict[str, Any]],
+        create_pr: bool = False,
+    ) -> CommitResult:
+        """POST the NDJSON commit. ``lines`` start with the header line. Not retried."""
+        url = f"/api/{ref.api_plural}/{ref.repo_id}/commit/{quote_segment(revision)}"
+        body = "".join(jsonlib.dumps(line) + "\n" for line in lines).encode("utf-8")
+        params = {"create_pr": "1"} if create_pr else None
+        resp = self.session.request(
+            "POST",
+            url,
+            data=body,
+            params=params,
+            headers={"Content-Type": "application/x-ndjson"},
+            retry=False,
+            what=f"{ref} commit",
+        )
+        data = resp.json()
+        if not isinstance(data, dict) or "commitOid" not in data:
+            raise HubError(f"{ref}: the server's commit answer has no commitOid.")
+        pr_url = data.get("pullRequestUrl")
+        pr_rev = None
+        if pr_url:
+            m = _PR_RE.search(str(pr_url))
+            pr_rev = f"refs/pr/{m.group(1)}" if m else None
+        return CommitResult(
+            commit_oid=str(data["commitOid"]),
+            commit_url=str(data.get("commitUrl") or ""),
+            pr_url=str(pr_url) if pr_url else None,
+            pr_revision=pr_rev,
+        )

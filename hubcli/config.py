@@ -1,0 +1,155 @@
+"""Settings: flags > environment > defaults, resolved once and passed down, each value with its source."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def env_flag(value: str | None) -> bool:
+    """Return True for the ecosystem's truthy strings (1/true/yes/on, any case)."""
+    return value is not None and value.strip().lower() in _TRUE
+
+
+def _expand(path: str) -> Path:
+    return Path(os.path.expandvars(os.path.expanduser(path)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything hubcli needs to know about its environment, resolved once."""
+
+    endpoint: str = DEFAULT_ENDPOINT
+    endpoint_source: str = "default"
+    token: str | None = None
+    token_source: str = "none"
+    hf_home: Path = field(default_factory=lambda: Path.home() / ".cache" / "huggingface")
+    token_path: Path = field(
+        default_factory=lambda: Path.home() / ".cache" / "huggingface" / "token"
+    )
+    cache_dir: Path = field(
+        default_factory=lambda: Path.home() / ".cache" / "huggingface" / "hub"
+    )
+    cache_dir_source: str = "default"
+    offline: bool = False
+    offline_source: str = "default"
+    mirrors: tuple[str, ...] = ()
+    debug: bool = False
+    disable_symlinks: bool = False
+
+    @property
+    def masked_token(self) -> str | None:
+        return mask_token(self.token)
+
+
+def mask_token(token: str | None) -> str | None:
+    """Show at most a prefix and the last four characters: ``hf_****abcd``."""
+    if not token:
+        return None
+    prefix = "hf_" if token.startswith("hf_") else ""
+    tail = token[-4:] if len(token) >= 12 else ""
+    return f"{prefix}****{tail}"
+
+
+def normalize_endpoint(url: str) -> str:
+    return url.strip().rstrip("/")
+
+
+def read_token_file(path: Path) -> str | None:
+    """Read a token file as huggingface_hub does: strip CR/LF and spaces; empty means none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+        return None
+    except OSError:
+        return None
+    token = text.replace("\r", "").replace("\n", "").strip()
+    return token or None
+
+
+def resolve_settings(
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    cache_dir: str | Path | None = None,
+    offline: bool | None = None,
+    mirrors: tuple[str, ...] | list[str] | None = None,
+    debug: bool | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve settings from explicit flags, then ``env`` (default ``os.environ``), then defaults."""
+    env = os.environ if env is None else env
+
+    if endpoint:
+        ep, ep_src = normalize_endpoint(endpoint), "flag"
+    elif env.get("HF_ENDPOINT"):
+        ep, ep_src = normalize_endpoint(env["HF_ENDPOINT"]), "env:HF_ENDPOINT"
+    else:
+        ep, ep_src = DEFAULT_ENDPOINT, "default"
+
+    if env.get("HF_HOME"):
+        hf_home = _expand(env["HF_HOME"])
+    elif env.get("XDG_CACHE_HOME"):
+        hf_home = _expand(env["XDG_CACHE_HOME"]) / "huggingface"
+    else:
+        hf_home = Path(env.get("HOME") or str(Path.home())) / ".cache" / "huggingface"
+
+    token_path = _expand(env["HF_TOKEN_PATH"]) if env.get("HF_TOKEN_PATH") else hf_home / "token"
+
+    if token:
+        tok, tok_src = token.strip(), "flag"
+    elif env.get("HF_TOKEN", "").strip():
+        tok, tok_src = env["HF_TOKEN"].strip(), "env:HF_TOKEN"
+    elif env.get("HUGGING_FACE_HUB_TOKEN", "").strip():
+        tok, tok_src = env["HUGGING_FACE_HUB_TOKEN"].strip(), "env:HUGGING_FACE_HUB_TOKEN"
+    else:
+        file_tok = read_token_file(token_path)
+        tok, tok_src = (file_tok, f"file:{token_path}") if file_tok else (None, "none")
+
+    if cache_dir:
+        cdir, c_src = _expand(str(cache_dir)), "flag"
+    elif env.get("HF_HUB_CACHE"):
+        cdir, c_src = _expand(env["HF_HUB_CACHE"]), "env:HF_HUB_CACHE"
+    elif env.get("HUGGINGFACE_HUB_CACHE"):
+        cdir, c_src = _expand(env["HUGGINGFACE_HUB_CACHE"]), "env:HUGGINGFACE_HUB_CACHE"
+    else:
+        cdir, c_src = hf_home / "hub", "default"
+
+    if offline:
+        off, off_src = True, "flag"
+    elif env_flag(env.get("HF_HUB_OFFLINE")):
+        off, off_src = True, "env:HF_HUB_OFFLINE"
+    elif env_flag(env.get("TRANSFORMERS_OFFLINE")):
+        off, off_src = True, "env:TRANSFORMERS_OFFLINE"
+    else:
+        off, off_src = False, "default"
+
+    if mirrors:
+        mir = tuple(normalize_endpoint(m) for m in mirrors if m.strip())
+    else:
+        mir = tuple(
+            normalize_endpoint(m) for m in env.get("HUBCLI_MIRRORS", "").split(",") if m.strip()
+        )
+
+    dbg = bool(debug) or env_flag(env.get("HUBCLI_DEBUG"))
+
+    return Settings(
+        endpoint=ep,
+        endpoint_source=ep_src,
+        token=tok,
+        token_source=tok_src,
+        hf_home=hf_home,
+        token_path=token_path,
+        cache_dir=cdir,
+        cache_dir_source=c_src,
+        offline=off,
+        offline_source=off_src,
+        mirrors=mir,
+        debug=dbg,
+        disable_symlinks=env_flag(env.get("HF_HUB_DISABLE_SYMLINKS")),
+    )
