@@ -157,7 +157,7 @@ class RepoCache:
         ensure_cachedir_tag(self.cache_dir)
 
     def link_snapshot(self, commit: str, rel: str, etag: str, *, use_symlinks: bool = True) -> Path:
-        """Point ``snapshots/<commit>/<rel>`` at ``blobs/<etag>`` (relative symlink, else a copy)."""
+        """Point ``snapshots/<commit>/<rel>`` at ``blobs/<etag>`` (relative symlink or copy)."""
         dest = self.snapshot_file(commit, rel)
         blob = self.blob_path(etag)
         dest.parent.mkdir(parents=True, exist_ok=True)

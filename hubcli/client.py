@@ -64,10 +64,9 @@ class HubClient:
         if card_data:
             params.append(("cardData", "true"))
         params.extend(("expand", e) for e in expand)
-        count = 0
-        for item in self.session.paginate(f"/api/{repo_type}s", params=params, what="search"):
+        items = self.session.paginate(f"/api/{repo_type}s", params=params, what="search")
+        for count, item in enumerate(items, start=1):
             yield item
-            count += 1
             if limit and count >= limit:
                 return
 

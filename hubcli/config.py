@@ -1,4 +1,4 @@
-"""Settings: flags > environment > defaults, resolved once and passed down, each value with its source."""
+"""Settings: flags > environment > defaults, resolved once, each value knowing its source."""
 
 from __future__ import annotations
 
@@ -32,9 +32,7 @@ class Settings:
     token_path: Path = field(
         default_factory=lambda: Path.home() / ".cache" / "huggingface" / "token"
     )
-    cache_dir: Path = field(
-        default_factory=lambda: Path.home() / ".cache" / "huggingface" / "hub"
-    )
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "huggingface" / "hub")
     cache_dir_source: str = "default"
     offline: bool = False
     offline_source: str = "default"
@@ -82,7 +80,7 @@ def resolve_settings(
     debug: bool | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Resolve settings from explicit flags, then ``env`` (default ``os.environ``), then defaults."""
+    """Resolve settings: explicit flags, then ``env`` (default ``os.environ``), then defaults."""
     env = os.environ if env is None else env
 
     if endpoint:
@@ -101,6 +99,7 @@ def resolve_settings(
 
     token_path = _expand(env["HF_TOKEN_PATH"]) if env.get("HF_TOKEN_PATH") else hf_home / "token"
 
+    tok: str | None
     if token:
         tok, tok_src = token.strip(), "flag"
     elif env.get("HF_TOKEN", "").strip():

@@ -6,8 +6,8 @@ from __future__ import annotations
 class HubError(Exception):
     """Root of every error hubcli raises on purpose.
 
-    ``code`` is a stable machine-readable string, ``exit_code`` the process exit status the CLI uses,
-    ``hint`` an optional sentence telling the user what to do next.
+    ``code`` is a stable machine-readable string, ``exit_code`` the process exit status the CLI
+    uses, ``hint`` an optional sentence telling the user what to do next.
     """
 
     code = "error"
@@ -66,9 +66,7 @@ class RevisionNotFoundError(NotFoundError):
 class EntryNotFoundError(NotFoundError):
     code = "entry_not_found"
 
-    def __init__(
-        self, message: str, *, hint: str | None = None, commit: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, commit: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.commit = commit
 

@@ -351,9 +351,7 @@ class HubSession:
         except ValueError as exc:
             raise ServerError(f"{what or path}: the server sent invalid JSON.") from exc
 
-    def paginate(
-        self, path: str, *, params: Any = None, what: str | None = None
-    ) -> Iterator[Any]:
+    def paginate(self, path: str, *, params: Any = None, what: str | None = None) -> Iterator[Any]:
         """Yield items of a JSON-array listing, following ``Link: <...>; rel="next"`` lazily."""
         url: str | None = self.url(path)
         first = True

@@ -107,8 +107,8 @@ def _split_revision_and_path(rest: str) -> tuple[str, str | None]:
 def parse_repo_ref(text: str, repo_type: str | None = None) -> RepoRef:
     """Parse ``org/name``, ``name``, ``datasets/org/name``, ``hf://datasets/org/name@rev/path``.
 
-    ``repo_type`` (from ``--type``) wins only when the text carries no type prefix; a conflict between
-    the two is a usage error. Raises InvalidRepoIdError / UsageError.
+    ``repo_type`` (from ``--type``) applies when the text carries no type prefix; a conflict
+    between the two is a usage error. Raises InvalidRepoIdError / UsageError.
     """
     if not isinstance(text, str) or not text.strip():
         raise InvalidRepoIdError("Repo id is empty.")

@@ -1,4 +1,4 @@
-"""Hermetic test environment: every test gets its own HF_HOME / cache / token path; no HF_* leaks."""
+"""Hermetic tests: each test gets its own HOME, HF_HOME and cache; no HF_* variable leaks in."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -43,10 +44,12 @@ def _version_callback(value: bool) -> None:
 def _global(
     ctx: typer.Context,
     endpoint: Annotated[
-        str | None, typer.Option("--endpoint", help="Hub URL (default: HF_ENDPOINT or huggingface.co).")
+        str | None,
+        typer.Option("--endpoint", help="Hub URL (default: HF_ENDPOINT or huggingface.co)."),
     ] = None,
     token: Annotated[
-        str | None, typer.Option("--token", help="Access token (default: HF_TOKEN or the token file).")
+        str | None,
+        typer.Option("--token", help="Access token (default: HF_TOKEN or the token file)."),
     ] = None,
     cache_dir: Annotated[
         str | None, typer.Option("--cache-dir", help="Cache folder (default: HF_HUB_CACHE).")
@@ -54,9 +57,7 @@ def _global(
     offline: Annotated[
         bool, typer.Option("--offline", help="Never touch the network (like HF_HUB_OFFLINE=1).")
     ] = False,
-    color: Annotated[
-        str, typer.Option("--color", help="Colours: auto, always or never.")
-    ] = "auto",
+    color: Annotated[str, typer.Option("--color", help="Colours: auto, always or never.")] = "auto",
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     version: Annotated[
         bool,
@@ -148,10 +149,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         # stdout closed by a pager or `head`: not an error worth a traceback.
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        except OSError:
-            pass
         sys.exit(0)
     except Exception as exc:
         if debug:

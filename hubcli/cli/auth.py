@@ -77,7 +77,9 @@ def whoami(
     out = state.output(json_mode=json_out)
     orgs = [o.get("name") for o in data.get("orgs") or [] if isinstance(o, dict)]
     if json_out:
-        out.json({"name": data.get("name"), "orgs": orgs, "token_source": state.settings.token_source})
+        out.json(
+            {"name": data.get("name"), "orgs": orgs, "token_source": state.settings.token_source}
+        )
         return
     out.line(str(data.get("name")))
     if orgs:

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any
 from hubcli.config import Settings, resolve_settings
 
 if TYPE_CHECKING:
+    from hubcli.cli.output import Output
     from hubcli.client import HubClient
     from hubcli.http import HubSession
-
-    from hubcli.cli.output import Output
 
 
 @dataclass

@@ -1,0 +1,194 @@
+"""Shared benchmark helpers: a local hub subprocess, timed runs, medians, peak RSS, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+PY = sys.executable
+TOKEN = "hf_bench_token"
+USER = "bench"
+
+
+@dataclass
+class Server:
+    """A `python -m hubcli.server` subprocess on a free port."""
+
+    url: str
+    root: Path
+    proc: subprocess.Popen[str]
+    log: Path | None = None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The server's request log (needs ``log=True`` at start)."""
+        if not self.log or not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_server(
+    root: Path | None = None,
+    *,
+    latency_ms: float = 0,
+    bandwidth_mbps: float = 0,
+    log: bool = False,
+    extra: Sequence[str] = (),
+) -> Server:
+    """Start the local hub as a subprocess and wait for its URL line."""
+    root = root or Path(tempfile.mkdtemp(prefix="hubcli-bench-root-"))
+    log_path = root.parent / f"{root.name}.requests.jsonl" if log else None
+    cmd = [PY, "-m", "hubcli.server", "--root", str(root), "--port", "0"]
+    cmd += ["--token", f"{TOKEN}:{USER}"]
+    if latency_ms:
+        cmd += ["--latency-ms", str(latency_ms)]
+    if bandwidth_mbps:
+        cmd += ["--bandwidth", str(bandwidth_mbps)]
+    if log_path:
+        cmd += ["--log", str(log_path)]
+    cmd += list(extra)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http"):
+        proc.kill()
+        raise RuntimeError(f"server did not start: {url!r}")
+    return Server(url=url, root=root, proc=proc, log=log_path)
+
+
+def hf_env(url: str, cache: Path | None = None, **extra: str) -> dict[str, str]:
+    """Environment for huggingface_hub / hubcli subprocesses pointed at the local hub."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    env.update(
+        HF_ENDPOINT=url,
+        HF_TOKEN=TOKEN,
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        HF_HUB_DISABLE_UPDATE_CHECK="1",
+        NO_PROXY="127.0.0.1,localhost",
+    )
+    if cache is not None:
+        env["HF_HUB_CACHE"] = str(cache)
+        env["HF_HOME"] = str(cache.parent / "hf_home")
+    env.update(extra)
+    return env
+
+
+def run_python(code: str, env: dict[str, str], timeout: float = 1800) -> None:
+    """Run a Python snippet in a subprocess (huggingface_hub reads env at import)."""
+    subprocess.run([PY, "-c", code], env=env, check=True, timeout=timeout)
+
+
+def seed_with_hf(url: str, repo_id: str, folder: Path, *, repo_type: str = "model") -> None:
+    """Upload ``folder`` to the local hub with huggingface_hub (plain LFS, no Xet)."""
+    code = (
+        "from huggingface_hub import HfApi\n"
+        "api = HfApi()\n"
+        f"api.create_repo({repo_id!r}, repo_type={repo_type!r}, exist_ok=True)\n"
+        f"api.upload_folder(repo_id={repo_id!r}, repo_type={repo_type!r}, "
+        f"folder_path={str(folder)!r})\n"
+    )
+    run_python(code, hf_env(url))
+
+
+@dataclass
+class Timing:
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else float("nan")
+
+
+def time_runs(
+    fn: Callable[[], Any], *, runs: int = 3, setup: Callable[[], Any] | None = None
+) -> Timing:
+    """Median-friendly timing: ``setup`` (untimed) before each of ``runs`` timed calls."""
+    t = Timing()
+    for _ in range(runs):
+        if setup:
+            setup()
+        start = time.perf_counter()
+        fn()
+        t.samples.append(time.perf_counter() - start)
+    return t
+
+
+def run_cmd(cmd: Sequence[str], env: dict[str, str], timeout: float = 1800) -> float:
+    """Run a command, return its wall time; raise if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.run(list(cmd), env=env, capture_output=True, text=True, timeout=timeout)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {proc.stderr[-800:]}")
+    return elapsed
+
+
+def peak_rss_mib(cmd: Sequence[str], env: dict[str, str], timeout: float = 1800) -> float:
+    """Run ``cmd`` and return the peak RSS (MiB) of it and its waited-for children."""
+    code = (
+        "import resource, subprocess, sys\n"
+        "rc = subprocess.run(sys.argv[1:]).returncode\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run(
+        [PY, "-c", code, *cmd], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:4]} failed: {proc.stderr[-800:]}")
+    kib = int(proc.stdout.strip().splitlines()[-1])
+    return kib / 1024
+
+
+def self_peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_results(
+    area: str, rows: list[dict[str, Any]], meta: dict[str, Any] | None = None
+) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{area}.json"
+    path.write_text(json.dumps({"area": area, "meta": meta or {}, "rows": rows}, indent=2))
+    return path
+
+
+def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    """A markdown table on stdout."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "|".join("---" for _ in columns) + "|")
+    for row in rows:
+        cells = []
+        for c in columns:
+            v = row.get(c, "")
+            cells.append(f"{v:.3f}" if isinstance(v, float) else str(v))
+        print("| " + " | ".join(cells) + " |")

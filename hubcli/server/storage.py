@@ -1,0 +1,524 @@
+"""On-disk storage of the local hub: repos, commits, refs and the content-addressed blob store.
+
+Layout under ``root``::
+
+    objects/git/ab/<sha1>        regular file contents, named by their git blob sha1
+    objects/lfs/ab/<sha256>      LFS contents, named by sha256
+    tmp/                         temp files (same filesystem, so os.replace is atomic)
+    repos/<type>s/<ns>/<name>/
+        meta.json                private, gated, owner, createdAt, likes, downloads, granted users...
+        refs.json                {"heads": {...}, "tags": {...}, "prs": {...}}
+        commits/<sha>.json       {"id", "parents", "author", "title", "message", "date", "tree"}
+
+A commit stores its full tree: ``{path: [size, git_sha1, sha256 | null]}``; sha256 set means LFS.
+Every file is written to ``tmp/`` then moved into place with ``os.replace``, and the refs file is
+replaced last, so a crash never leaves a half commit. One lock per repo serializes commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+REPO_TYPES = ("model", "dataset", "space")
+SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_NAME_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,94}[A-Za-z0-9_]$|^[A-Za-z0-9_]$")
+_REF_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}$")
+EMPTY_TREE_OID = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+class StorageError(Exception):
+    """Raised for invalid input detected by the storage layer (mapped to an HTTP error)."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+def now_iso(ts: float | None = None) -> str:
+    """Format a unix time the way the Hub does: ``YYYY-MM-DDTHH:MM:SS.fffZ``."""
+    ts = time.time() if ts is None else ts
+    ms = int(round(ts * 1000)) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(ts))) + f".{ms:03d}Z"
+
+
+def git_blob_sha1(data: bytes) -> str:
+    h = hashlib.sha1(f"blob {len(data)}\0".encode())
+    h.update(data)
+    return h.hexdigest()
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
+
+
+def validate_repo_id(repo_id: str) -> tuple[str, str]:
+    """Validate ``namespace/name`` (hub rules, no traversal); return the two parts."""
+    parts = repo_id.split("/")
+    if len(parts) != 2:
+        raise StorageError(400, f"Invalid repo id: {repo_id!r}")
+    for part in parts:
+        if not _NAME_PART_RE.match(part) or "--" in part or ".." in part or part.endswith(".git"):
+            raise StorageError(400, f"Invalid repo id: {repo_id!r}")
+    return parts[0], parts[1]
+
+
+def validate_path(path: str, *, allow_empty: bool = False) -> str:
+    """Validate a path inside a repo; refuse traversal, absolute paths, NUL and backslashes."""
+    if path.startswith("./"):
+        path = path[2:]
+    if path == "" and allow_empty:
+        return path
+    if (
+        not path
+        or "\0" in path
+        or "\\" in path
+        or path.startswith("/")
+        or re.match(r"^[A-Za-z]:", path)
+        or len(path) > 4096
+    ):
+        raise StorageError(400, f"Invalid path: {path!r}")
+    for seg in path.split("/"):
+        if seg in ("", ".", "..", ".git"):
+            raise StorageError(400, f"Invalid path: {path!r}")
+    return path
+
+
+def validate_ref_name(name: str) -> str:
+    if (
+        not _REF_NAME_RE.match(name)
+        or ".." in name
+        or "//" in name
+        or name.endswith("/")
+        or name.endswith(".lock")
+        or SHA1_RE.match(name)
+    ):
+        raise StorageError(400, f"Invalid reference name: {name!r}")
+    return name
+
+
+@dataclass
+class Entry:
+    size: int
+    oid: str  # git blob sha1 (of the LFS pointer for LFS files)
+    sha256: str | None = None  # set for LFS files
+
+    @property
+    def is_lfs(self) -> bool:
+        return self.sha256 is not None
+
+
+@dataclass
+class Commit:
+    id: str
+    parents: list[str]
+    author: str
+    title: str
+    message: str
+    date: str
+    tree: dict[str, Entry]
+    _dirs: dict[str, list[str]] | None = field(default=None, repr=False)
+    _dir_oids: dict[str, str] | None = field(default=None, repr=False)
+
+    def dirs(self) -> dict[str, list[str]]:
+        """Map each directory ("" = root) to its sorted direct children (full paths)."""
+        if self._dirs is None:
+            children: dict[str, set[str]] = {"": set()}
+            for path in self.tree:
+                parent = ""
+                segs = path.split("/")
+                for i in range(len(segs)):
+                    full = "/".join(segs[: i + 1])
+                    children.setdefault(parent, set()).add(full)
+                    if i < len(segs) - 1:
+                        children.setdefault(full, set())
+                    parent = full
+            self._dirs = {k: sorted(v) for k, v in children.items()}
+        return self._dirs
+
+    def dir_oid(self, path: str) -> str:
+        if self._dir_oids is None:
+            self._dir_oids = {}
+        oid = self._dir_oids.get(path)
+        if oid is None:
+            h = hashlib.sha1()
+            for child in self.dirs().get(path, []):
+                ent = self.tree.get(child)
+                h.update(child.encode() + b"\0" + (ent.oid if ent else self.dir_oid(child)).encode())
+            oid = h.hexdigest() if self.dirs().get(path) else EMPTY_TREE_OID
+            self._dir_oids[path] = oid
+        return oid
+
+
+@dataclass
+class Repo:
+    type: str
+    id: str
+    path: Path
+    meta: dict[str, Any]
+    refs: dict[str, dict[str, str]]
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def namespace(self) -> str:
+        return self.id.split("/")[0]
+
+    @property
+    def prefix(self) -> str:
+        return "" if self.type == "model" else f"{self.type}s/"
+
+
+@dataclass
+class FileOp:
+    """One operation of a commit: add (content in the blob store) or delete (file or folder)."""
+
+    kind: str  # "add" | "delete_file" | "delete_folder"
+    path: str
+    entry: Entry | None = None
+
+
+class Storage:
+    """Thread-safe repository store rooted at a directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.tmp = self.root / "tmp"
+        for sub in ("objects/git", "objects/lfs", "tmp", "repos"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._repos: dict[tuple[str, str], Repo] = {}
+        self._global = threading.RLock()
+        self._commits: OrderedDict[str, Commit] = OrderedDict()
+        self._commit_lock = threading.Lock()
+        self._load_repos()
+
+    # ---------------------------------------------------------------- atomic files
+    def _atomic_write(self, dest: Path, data: bytes) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="w-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, dest)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def _write_json(self, dest: Path, obj: Any) -> None:
+        self._atomic_write(dest, json.dumps(obj, separators=(",", ":")).encode())
+
+    def new_temp(self) -> tuple[int, str]:
+        return tempfile.mkstemp(dir=self.tmp, prefix="up-")
+
+    # ---------------------------------------------------------------- blob store
+    def git_path(self, sha1: str) -> Path:
+        return self.root / "objects" / "git" / sha1[:2] / sha1
+
+    def lfs_path(self, sha256: str) -> Path:
+        if not SHA256_RE.match(sha256):
+            raise StorageError(400, f"Invalid oid: {sha256!r}")
+        return self.root / "objects" / "lfs" / sha256[:2] / sha256
+
+    def has_lfs(self, sha256: str, size: int | None = None) -> bool:
+        try:
+            st = self.lfs_path(sha256).stat()
+        except (OSError, StorageError):
+            return False
+        return size is None or st.st_size == size
+
+    def put_regular(self, data: bytes) -> Entry:
+        sha1 = git_blob_sha1(data)
+        dest = self.git_path(sha1)
+        if not dest.exists():
+            self._atomic_write(dest, data)
+        return Entry(size=len(data), oid=sha1)
+
+    def put_lfs_bytes(self, data: bytes) -> Entry:
+        sha256 = hashlib.sha256(data).hexdigest()
+        dest = self.lfs_path(sha256)
+        if not dest.exists():
+            self._atomic_write(dest, data)
+        return self.lfs_entry(sha256, len(data))
+
+    def adopt_lfs_file(self, tmp_path: str, sha256: str) -> None:
+        """Move a verified temp file into the LFS store."""
+        dest = self.lfs_path(sha256)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_path, dest)
+
+    @staticmethod
+    def lfs_entry(sha256: str, size: int) -> Entry:
+        return Entry(size=size, oid=git_blob_sha1(lfs_pointer(sha256, size)), sha256=sha256)
+
+    def blob_file(self, entry: Entry) -> Path:
+        return self.lfs_path(entry.sha256) if entry.sha256 else self.git_path(entry.oid)
+
+    def read_blob(self, entry: Entry) -> bytes:
+        return self.blob_file(entry).read_bytes()
+
+    # ---------------------------------------------------------------- repos
+    def _repo_dir(self, repo_type: str, repo_id: str) -> Path:
+        ns, name = validate_repo_id(repo_id)
+        return self.root / "repos" / f"{repo_type}s" / ns / name
+
+    def _load_repos(self) -> None:
+        for rt in REPO_TYPES:
+            base = self.root / "repos" / f"{rt}s"
+            if not base.is_dir():
+                continue
+            for meta_file in base.glob("*/*/meta.json"):
+                d = meta_file.parent
+                try:
+                    meta = json.loads(meta_file.read_text())
+                    refs_file = d / "refs.json"
+                    refs = json.loads(refs_file.read_text()) if refs_file.exists() else None
+                except (OSError, ValueError):
+                    continue
+                repo_id = f"{d.parent.name}/{d.name}"
+                self._repos[(rt, repo_id)] = Repo(
+                    rt, repo_id, d, meta, refs or {"heads": {}, "tags": {}, "prs": {}}
+                )
+
+    def get_repo(self, repo_type: str, repo_id: str) -> Repo | None:
+        with self._global:
+            return self._repos.get((repo_type, repo_id))
+
+    def list_repos(self, repo_type: str) -> list[Repo]:
+        with self._global:
+            return [r for (t, _), r in self._repos.items() if t == repo_type]
+
+    def create_repo(self, repo_type: str, repo_id: str, meta: dict[str, Any]) -> Repo:
+        if repo_type not in REPO_TYPES:
+            raise StorageError(400, f"Invalid repo type: {repo_type!r}")
+        with self._global:
+            if (repo_type, repo_id) in self._repos:
+                raise StorageError(409, f"You already created this {repo_type} repo")
+            d = self._repo_dir(repo_type, repo_id)
+            full = {
+                "_id": hashlib.sha1(f"{repo_type}/{repo_id}/{time.time()}".encode()).hexdigest()[:24],
+                "private": False,
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "createdAt": now_iso(),
+                "granted": [],
+                "next_pr": 1,
+            }
+            full.update(meta)
+            refs: dict[str, dict[str, str]] = {"heads": {}, "tags": {}, "prs": {}}
+            (d / "commits").mkdir(parents=True, exist_ok=True)
+            self._write_json(d / "refs.json", refs)
+            self._write_json(d / "meta.json", full)  # meta last: it marks the repo as existing
+            repo = Repo(repo_type, repo_id, d, full, refs)
+            self._repos[(repo_type, repo_id)] = repo
+            return repo
+
+    def save_meta(self, repo: Repo) -> None:
+        with repo.lock:
+            self._write_json(repo.path / "meta.json", repo.meta)
+
+    def _save_refs(self, repo: Repo) -> None:
+        self._write_json(repo.path / "refs.json", repo.refs)
+
+    def delete_repo(self, repo: Repo) -> None:
+        with self._global, repo.lock:
+            self._repos.pop((repo.type, repo.id), None)
+            trash = self.tmp / f"deleted-{os.getpid()}-{time.time_ns()}"
+            os.replace(repo.path, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def move_repo(self, repo: Repo, new_id: str) -> Repo:
+        with self._global, repo.lock:
+            if (repo.type, new_id) in self._repos:
+                raise StorageError(409, f"Repository {new_id} already exists")
+            new_dir = self._repo_dir(repo.type, new_id)
+            new_dir.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(repo.path, new_dir)
+            self._repos.pop((repo.type, repo.id), None)
+            moved = Repo(repo.type, new_id, new_dir, repo.meta, repo.refs)
+            self._repos[(repo.type, new_id)] = moved
+            return moved
+
+    # ---------------------------------------------------------------- commits
+    def get_commit(self, repo: Repo, sha: str) -> Commit | None:
+        key = f"{repo.path}:{sha}"
+        with self._commit_lock:
+            c = self._commits.get(key)
+            if c is not None:
+                self._commits.move_to_end(key)
+                return c
+        if not SHA1_RE.match(sha):
+            return None
+        try:
+            raw = json.loads((repo.path / "commits" / f"{sha}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        tree = {p: Entry(v[0], v[1], v[2]) for p, v in raw["tree"].items()}
+        c = Commit(
+            raw["id"], raw["parents"], raw["author"], raw["title"], raw["message"], raw["date"], tree
+        )
+        with self._commit_lock:
+            self._commits[key] = c
+            while len(self._commits) > 512:
+                self._commits.popitem(last=False)
+        return c
+
+    def resolve_rev(self, repo: Repo, rev: str) -> str | None:
+        """Return the commit sha a revision points to (branch, tag, refs/pr/N, full or short sha)."""
+        refs = repo.refs
+        if rev.startswith("refs/heads/"):
+            return refs["heads"].get(rev[11:])
+        if rev.startswith("refs/tags/"):
+            return refs["tags"].get(rev[10:])
+        if rev.startswith("refs/pr/"):
+            return refs["prs"].get(rev[8:])
+        if rev in refs["heads"]:
+            return refs["heads"][rev]
+        if rev in refs["tags"]:
+            return refs["tags"][rev]
+        low = rev.lower()
+        if SHA1_RE.match(low):
+            return low if (repo.path / "commits" / f"{low}.json").exists() else None
+        if re.match(r"^[0-9a-f]{5,39}$", low):
+            matches = [p.stem for p in (repo.path / "commits").glob(f"{low}*.json")]
+            return matches[0] if len(matches) == 1 else None
+        return None
+
+    def branch_of(self, repo: Repo, rev: str) -> tuple[str, str] | None:
+        """Map a revision to a writable ref (kind, name): ("heads", "main") or ("prs", "3")."""
+        if rev.startswith("refs/heads/"):
+            rev = rev[11:]
+        if rev.startswith("refs/pr/"):
+            n = rev[8:]
+            return ("prs", n) if n in repo.refs["prs"] else None
+        return ("heads", rev) if rev in repo.refs["heads"] or not repo.refs["heads"] else None
+
+    def commit(
+        self,
+        repo: Repo,
+        branch: str,
+        ops: list[FileOp],
+        *,
+        author: str,
+        title: str,
+        message: str = "",
+        parent_commit: str | None = None,
+        create_pr: bool = False,
+        date: float | None = None,
+    ) -> tuple[Commit, int | None]:
+        """Apply ``ops`` on top of ``branch`` (or open a PR from it). Returns (commit, pr_number)."""
+        with repo.lock:
+            kind, name = "heads", branch
+            if create_pr:
+                head = self.resolve_rev(repo, branch)
+                if head is None and repo.refs["heads"]:
+                    raise StorageError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
+            else:
+                kind_name = self.branch_of(repo, branch)
+                if kind_name is None:
+                    raise StorageError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
+                kind, name = kind_name
+                head = repo.refs[kind].get(name)
+            if parent_commit is not None:
+                pc = parent_commit.lower()
+                if head is None or not head.startswith(pc) or len(pc) < 5:
+                    raise StorageError(412, "A commit has happened since. Please refresh and try again.")
+            parent = self.get_commit(repo, head) if head else None
+            tree = dict(parent.tree) if parent else {}
+            for op in ops:
+                if op.kind == "add" and op.entry is not None:
+                    for p in list(tree):  # a file replaces a folder of the same name and vice versa
+                        if p.startswith(op.path + "/"):
+                            del tree[p]
+                    tree[op.path] = op.entry
+                elif op.kind == "delete_file":
+                    if op.path not in tree:
+                        raise StorageError(
+                            404, f"File not found: {op.path}", "EntryNotFound"
+                        )
+                    del tree[op.path]
+                elif op.kind == "delete_folder":
+                    prefix = op.path.rstrip("/") + "/"
+                    gone = [p for p in tree if p.startswith(prefix)]
+                    if not gone:
+                        raise StorageError(404, f"Folder not found: {op.path}", "EntryNotFound")
+                    for p in gone:
+                        del tree[p]
+            ts = time.time() if date is None else date
+            body = {
+                "parents": [head] if head else [],
+                "author": author,
+                "title": title,
+                "message": message,
+                "date": now_iso(ts),
+                "tree": {p: [e.size, e.oid, e.sha256] for p, e in sorted(tree.items())},
+            }
+            raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+            sha = hashlib.sha1(raw + str(time.time_ns()).encode()).hexdigest()
+            body["id"] = sha
+            self._write_json(repo.path / "commits" / f"{sha}.json", body)
+            pr_num: int | None = None
+            if create_pr:
+                pr_num = int(repo.meta.get("next_pr", 1))
+                repo.meta["next_pr"] = pr_num + 1
+                repo.meta.setdefault("prs", {})[str(pr_num)] = {
+                    "title": title,
+                    "base": name if kind == "heads" else branch,
+                    "author": author,
+                    "createdAt": now_iso(ts),
+                }
+                self.save_meta(repo)
+                repo.refs["prs"][str(pr_num)] = sha
+            else:
+                repo.refs[kind][name] = sha
+            self._save_refs(repo)
+            commit = self.get_commit(repo, sha)
+            assert commit is not None
+            return commit, pr_num
+
+    def set_ref(self, repo: Repo, kind: str, name: str, sha: str | None) -> None:
+        with repo.lock:
+            if sha is None:
+                repo.refs[kind].pop(name, None)
+            else:
+                repo.refs[kind][name] = sha
+            self._save_refs(repo)
+
+    def history(self, repo: Repo, sha: str, limit: int = 100000) -> list[Commit]:
+        out: list[Commit] = []
+        cur: str | None = sha
+        while cur and len(out) < limit:
+            c = self.get_commit(repo, cur)
+            if c is None:
+                break
+            out.append(c)
+            cur = c.parents[0] if c.parents else None
+        return out
+
+
+def copy_stream_hashing(src: BinaryIO, dst: BinaryIO, length: int) -> tuple[int, str]:
+    """Copy ``length`` bytes, returning (bytes copied, sha256 hex)."""
+    h = hashlib.sha256()
+    done = 0
+    while done < length:
+        buf = src.read(min(1 << 20, length - done))
+        if not buf:
+            break
+        h.update(buf)
+        dst.write(buf)
+        done += len(buf)
+    return done, h.hexdigest()

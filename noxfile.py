@@ -1,0 +1,52 @@
+"""Nox sessions: tests, lint, typecheck, bench. `.ci/run` runs the README's test command."""
+
+from __future__ import annotations
+
+import sys
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _install(session: nox.Session, *extras: str) -> str:
+    """Install the project (unless nox runs with --no-venv); return the Python to run with."""
+    if isinstance(session.virtualenv, nox.virtualenv.PassthroughEnv):
+        return sys.executable
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+    return "python"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite: unit, end-to-end against the local hub, interop with huggingface_hub."""
+    py = _install(session, "test")
+    session.run(py, "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check + ruff format --check."""
+    py = _install(session, "dev")
+    paths = ["hubcli", "tests", "benchmarks", "noxfile.py"]
+    session.run(py, "-m", "ruff", "check", *paths)
+    session.run(py, "-m", "ruff", "format", "--check", *paths)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    py = _install(session, "dev")
+    session.run(py, "-m", "mypy", "hubcli")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks vs huggingface_hub on the local hub; `nox -s bench -- --small` for a quick run."""
+    py = _install(session, "test")
+    import glob
+
+    for script in sorted(glob.glob("benchmarks/bench_*.py")):
+        session.run(py, script, *session.posargs)
