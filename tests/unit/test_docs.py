@@ -1,0 +1,29 @@
+"""Docs that cannot drift: the README's test command is what CI runs; the exit-code table is the tree's."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hubcli.errors import EXIT_CODES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```bash\n(.+?)\n```", text, flags=re.S)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    commands = _readme_commands()
+    assert len(commands) >= 2
+    test_command = commands[1].strip()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_command in ci.splitlines()
+
+
+def test_readme_exit_code_table_matches_error_tree() -> None:
+    text = (ROOT / "README.md").read_text()
+    for code, meaning in EXIT_CODES:
+        assert f"| {code} | {meaning} |" in text
