@@ -6,7 +6,7 @@ Layout under ``root``::
     objects/lfs/ab/<sha256>      LFS contents, named by sha256
     tmp/                         temp files (same filesystem, so os.replace is atomic)
     repos/<type>s/<ns>/<name>/
-        meta.json                private, gated, owner, createdAt, likes, downloads, granted users...
+        meta.json                private, gated, owner, createdAt, likes, downloads, granted...
         refs.json                {"heads": {...}, "tags": {...}, "prs": {...}}
         commits/<sha>.json       {"id", "parents", "author", "title", "message", "date", "tree"}
 
@@ -28,86 +28,39 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-REPO_TYPES = ("model", "dataset", "space")
-SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_NAME_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,94}[A-Za-z0-9_]$|^[A-Za-z0-9_]$")
-_REF_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}$")
-EMPTY_TREE_OID = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+from hubcli.server.ids import (
+    EMPTY_TREE_OID,
+    REPO_TYPES,
+    SHA1_RE,
+    SHA256_RE,
+    StorageError,
+    git_blob_sha1,
+    lfs_pointer,
+    now_iso,
+    validate_path,
+    validate_ref_name,
+    validate_repo_id,
+)
 
-
-class StorageError(Exception):
-    """Raised for invalid input detected by the storage layer (mapped to an HTTP error)."""
-
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-
-
-def now_iso(ts: float | None = None) -> str:
-    """Format a unix time the way the Hub does: ``YYYY-MM-DDTHH:MM:SS.fffZ``."""
-    ts = time.time() if ts is None else ts
-    ms = int(round(ts * 1000)) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(ts))) + f".{ms:03d}Z"
-
-
-def git_blob_sha1(data: bytes) -> str:
-    h = hashlib.sha1(f"blob {len(data)}\0".encode())
-    h.update(data)
-    return h.hexdigest()
-
-
-def lfs_pointer(sha256: str, size: int) -> bytes:
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
-
-
-def validate_repo_id(repo_id: str) -> tuple[str, str]:
-    """Validate ``namespace/name`` (hub rules, no traversal); return the two parts."""
-    parts = repo_id.split("/")
-    if len(parts) != 2:
-        raise StorageError(400, f"Invalid repo id: {repo_id!r}")
-    for part in parts:
-        if not _NAME_PART_RE.match(part) or "--" in part or ".." in part or part.endswith(".git"):
-            raise StorageError(400, f"Invalid repo id: {repo_id!r}")
-    return parts[0], parts[1]
-
-
-def validate_path(path: str, *, allow_empty: bool = False) -> str:
-    """Validate a path inside a repo; refuse traversal, absolute paths, NUL and backslashes."""
-    if path.startswith("./"):
-        path = path[2:]
-    if path == "" and allow_empty:
-        return path
-    if (
-        not path
-        or "\0" in path
-        or "\\" in path
-        or path.startswith("/")
-        or re.match(r"^[A-Za-z]:", path)
-        or len(path) > 4096
-    ):
-        raise StorageError(400, f"Invalid path: {path!r}")
-    for seg in path.split("/"):
-        if seg in ("", ".", "..", ".git"):
-            raise StorageError(400, f"Invalid path: {path!r}")
-    return path
-
-
-def validate_ref_name(name: str) -> str:
-    if (
-        not _REF_NAME_RE.match(name)
-        or ".." in name
-        or "//" in name
-        or name.endswith("/")
-        or name.endswith(".lock")
-        or SHA1_RE.match(name)
-    ):
-        raise StorageError(400, f"Invalid reference name: {name!r}")
-    return name
+__all__ = [
+    "REPO_TYPES",
+    "SHA1_RE",
+    "SHA256_RE",
+    "Commit",
+    "Entry",
+    "FileOp",
+    "Repo",
+    "Storage",
+    "StorageError",
+    "git_blob_sha1",
+    "lfs_pointer",
+    "now_iso",
+    "validate_path",
+    "validate_ref_name",
+    "validate_repo_id",
+]
 
 
 @dataclass
@@ -157,7 +110,9 @@ class Commit:
             h = hashlib.sha1()
             for child in self.dirs().get(path, []):
                 ent = self.tree.get(child)
-                h.update(child.encode() + b"\0" + (ent.oid if ent else self.dir_oid(child)).encode())
+                h.update(
+                    child.encode() + b"\0" + (ent.oid if ent else self.dir_oid(child)).encode()
+                )
             oid = h.hexdigest() if self.dirs().get(path) else EMPTY_TREE_OID
             self._dir_oids[path] = oid
         return oid
@@ -308,7 +263,9 @@ class Storage:
                 raise StorageError(409, f"You already created this {repo_type} repo")
             d = self._repo_dir(repo_type, repo_id)
             full = {
-                "_id": hashlib.sha1(f"{repo_type}/{repo_id}/{time.time()}".encode()).hexdigest()[:24],
+                "_id": hashlib.sha1(f"{repo_type}/{repo_id}/{time.time()}".encode()).hexdigest()[
+                    :24
+                ],
                 "private": False,
                 "gated": False,
                 "disabled": False,
@@ -369,7 +326,13 @@ class Storage:
             return None
         tree = {p: Entry(v[0], v[1], v[2]) for p, v in raw["tree"].items()}
         c = Commit(
-            raw["id"], raw["parents"], raw["author"], raw["title"], raw["message"], raw["date"], tree
+            raw["id"],
+            raw["parents"],
+            raw["author"],
+            raw["title"],
+            raw["message"],
+            raw["date"],
+            tree,
         )
         with self._commit_lock:
             self._commits[key] = c
@@ -378,7 +341,7 @@ class Storage:
         return c
 
     def resolve_rev(self, repo: Repo, rev: str) -> str | None:
-        """Return the commit sha a revision points to (branch, tag, refs/pr/N, full or short sha)."""
+        """Return the commit a revision points to (branch, tag, refs/pr/N, full or short sha)."""
         refs = repo.refs
         if rev.startswith("refs/heads/"):
             return refs["heads"].get(rev[11:])
@@ -420,7 +383,7 @@ class Storage:
         create_pr: bool = False,
         date: float | None = None,
     ) -> tuple[Commit, int | None]:
-        """Apply ``ops`` on top of ``branch`` (or open a PR from it). Returns (commit, pr_number)."""
+        """Apply ``ops`` on top of ``branch`` (or open a PR from it); return (commit, pr_num)."""
         with repo.lock:
             kind, name = "heads", branch
             if create_pr:
@@ -436,7 +399,9 @@ class Storage:
             if parent_commit is not None:
                 pc = parent_commit.lower()
                 if head is None or not head.startswith(pc) or len(pc) < 5:
-                    raise StorageError(412, "A commit has happened since. Please refresh and try again.")
+                    raise StorageError(
+                        412, "A commit has happened since. Please refresh and try again."
+                    )
             parent = self.get_commit(repo, head) if head else None
             tree = dict(parent.tree) if parent else {}
             for op in ops:
@@ -447,9 +412,7 @@ class Storage:
                     tree[op.path] = op.entry
                 elif op.kind == "delete_file":
                     if op.path not in tree:
-                        raise StorageError(
-                            404, f"File not found: {op.path}", "EntryNotFound"
-                        )
+                        raise StorageError(404, f"File not found: {op.path}", "EntryNotFound")
                     del tree[op.path]
                 elif op.kind == "delete_folder":
                     prefix = op.path.rstrip("/") + "/"
@@ -508,17 +471,3 @@ class Storage:
             out.append(c)
             cur = c.parents[0] if c.parents else None
         return out
-
-
-def copy_stream_hashing(src: BinaryIO, dst: BinaryIO, length: int) -> tuple[int, str]:
-    """Copy ``length`` bytes, returning (bytes copied, sha256 hex)."""
-    h = hashlib.sha256()
-    done = 0
-    while done < length:
-        buf = src.read(min(1 << 20, length - done))
-        if not buf:
-            break
-        h.update(buf)
-        dst.write(buf)
-        done += len(buf)
-    return done, h.hexdigest()

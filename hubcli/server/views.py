@@ -251,7 +251,11 @@ def tree_item(
         if entry.sha256:
             info = lfs_info(entry)
             assert info is not None
-            item["lfs"] = {"oid": info["sha256"], "size": info["size"], "pointerSize": info["pointerSize"]}
+            item["lfs"] = {
+                "oid": info["sha256"],
+                "size": info["size"],
+                "pointerSize": info["pointerSize"],
+            }
     else:
         item = {"type": "directory", "oid": commit.dir_oid(path), "size": 0, "path": path}
     if expand:

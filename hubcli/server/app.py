@@ -1,0 +1,315 @@
+"""The HubServer: shared state, an API listener and a separate "CDN" listener, seeding helpers.
+
+Usage from Python::
+
+    with HubServer(root=tmpdir, tokens={"hf_alice_token": "alice"}) as srv:
+        srv.seed_repo("alice/m", {"config.json": "{}"})
+        print(srv.url, srv.cdn_url)
+
+LFS downloads are redirected (302) to the CDN listener, a second port, i.e. a different origin, so
+clients must drop the Authorization header when following them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from hubcli.server.handler import HubHTTPServer
+from hubcli.server.knobs import Knobs, RequestLog
+from hubcli.server.storage import FileOp, Repo, Storage, StorageError, validate_path
+from hubcli.server.views import is_lfs_path
+
+_KNOB_NAMES = (
+    "latency_ms",
+    "bandwidth_mbps",
+    "fail_rate",
+    "lfs_threshold",
+    "multipart_threshold",
+    "multipart_chunk_size",
+    "page_size",
+)
+
+
+class HubState:
+    """Everything the request handlers share."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        knobs: Knobs,
+        log: RequestLog,
+        tokens: dict[str, str],
+        admins: set[str] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.knobs = knobs
+        self.log = log
+        self.tokens = dict(tokens)
+        self.orgs: dict[str, set[str]] = {}
+        self.admins: set[str] = set(admins or ())
+        self.secret = secrets.token_bytes(16)
+        self.api_port = 0
+        self.cdn_port = 0
+        self.default_host = "127.0.0.1"
+        self.uploads: dict[str, dict[str, Any]] = {}
+        self.uploads_lock = threading.Lock()
+
+    def origin_for(self, host_header: str | None, *, cdn: bool) -> str:
+        host = self.default_host
+        if host_header:
+            h = host_header.strip()
+            if h.startswith("["):
+                host = h[: h.index("]") + 1] if "]" in h else h
+            else:
+                host = h.rsplit(":", 1)[0] if ":" in h else h
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.cdn_port if cdn else self.api_port}"
+
+    def sign(self, value: str) -> str:
+        return hashlib.sha256(self.secret + value.encode()).hexdigest()[:32]
+
+    def is_owner(self, user: str | None, namespace: str) -> bool:
+        if user is None:
+            return False
+        return user == namespace or user in self.admins or user in self.orgs.get(namespace, set())
+
+
+class HubServer:
+    """A local Hub-compatible server running in background threads."""
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        cdn_port: int = 0,
+        tokens: dict[str, str] | None = None,
+        log_path: str | Path | None = None,
+        seed: int | None = None,
+        **knobs: Any,
+    ) -> None:
+        self._own_root = root is None
+        self.root = (
+            Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="hubcli-serve-"))
+        )
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self._port = port
+        self._cdn_port = cdn_port
+        k = Knobs(seed=seed)
+        for name, value in knobs.items():
+            if name not in _KNOB_NAMES:
+                raise TypeError(f"unknown knob {name!r}")
+            setattr(k, name, value)
+        self.state = HubState(
+            Storage(self.root), k, RequestLog(Path(log_path) if log_path else None), tokens or {}
+        )
+        self._servers: list[HubHTTPServer] = []
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> HubServer:
+        api = HubHTTPServer((self.host, self._port), self.state, is_cdn=False)
+        cdn = HubHTTPServer((self.host, self._cdn_port), self.state, is_cdn=True)
+        self.state.api_port = api.server_address[1]
+        self.state.cdn_port = cdn.server_address[1]
+        if self.host not in ("0.0.0.0", "::", ""):
+            self.state.default_host = self.host
+        self._servers = [api, cdn]
+        for srv in self._servers:
+            t = threading.Thread(
+                target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        stoppers = [threading.Thread(target=srv.shutdown) for srv in self._servers]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
+        for srv in self._servers:
+            srv.close_all()
+            srv.server_close()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._servers, self._threads = [], []
+        self.state.log.close()
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> HubServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self.state.origin_for(None, cdn=False)
+
+    @property
+    def cdn_url(self) -> str:
+        return self.state.origin_for(None, cdn=True)
+
+    @property
+    def storage(self) -> Storage:
+        return self.state.storage
+
+    # ------------------------------------------------------------------ knobs / log
+    def set_knobs(self, *, seed: int | None = None, **knobs: Any) -> None:
+        for name, value in knobs.items():
+            if name not in _KNOB_NAMES:
+                raise TypeError(f"unknown knob {name!r}")
+            setattr(self.state.knobs, name, value)
+        if seed is not None:
+            self.state.knobs.reseed(seed)
+
+    @property
+    def lfs_threshold(self) -> int:
+        return self.state.knobs.lfs_threshold
+
+    @lfs_threshold.setter
+    def lfs_threshold(self, value: int) -> None:
+        self.state.knobs.lfs_threshold = value
+
+    @property
+    def page_size(self) -> int:
+        return self.state.knobs.page_size
+
+    @page_size.setter
+    def page_size(self, value: int) -> None:
+        self.state.knobs.page_size = value
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.state.log.items()
+
+    def clear_requests(self) -> None:
+        self.state.log.clear()
+
+    # ------------------------------------------------------------------ users
+    def add_token(self, token: str, user: str) -> None:
+        self.state.tokens[token] = user
+
+    def add_org(self, org: str, members: list[str]) -> None:
+        self.state.orgs.setdefault(org, set()).update(members)
+
+    # ------------------------------------------------------------------ seeding
+    def _repo(self, repo_id: str, repo_type: str) -> Repo:
+        repo = self.storage.get_repo(repo_type, repo_id)
+        if repo is None:
+            raise KeyError(f"{repo_type} repo {repo_id} not found")
+        return repo
+
+    def seed_repo(
+        self,
+        repo_id: str,
+        files: dict[str, bytes | str],
+        *,
+        repo_type: str = "model",
+        private: bool = False,
+        gated: bool | str = False,
+        branch: str = "main",
+        message: str = "seed",
+        tags: list[str] | None = None,
+        owner: str | None = None,
+        downloads: int = 0,
+        likes: int = 0,
+        created_at: str | None = None,
+    ) -> str:
+        """Create the repo if missing and commit ``files`` on ``branch``; return the commit sha."""
+        st = self.storage
+        repo = st.get_repo(repo_type, repo_id)
+        meta: dict[str, Any] = {
+            "private": private,
+            "gated": ("auto" if gated is True else gated) or False,
+            "downloads": downloads,
+            "likes": likes,
+            "owner": owner or repo_id.split("/")[0],
+        }
+        if created_at:
+            meta["createdAt"] = created_at
+        if repo is None:
+            repo = st.create_repo(repo_type, repo_id, meta)
+        else:
+            repo.meta.update(meta)
+            st.save_meta(repo)
+        head = st.resolve_rev(repo, branch)
+        prev = st.get_commit(repo, head) if head else None
+        gitattr = files.get(".gitattributes")
+        if gitattr is None and prev is not None and ".gitattributes" in prev.tree:
+            gitattr = st.read_blob(prev.tree[".gitattributes"])
+        ga_text = gitattr.decode() if isinstance(gitattr, bytes) else gitattr
+        ops: list[FileOp] = []
+        for path, content in files.items():
+            path = validate_path(path)
+            data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+            if is_lfs_path(path, len(data), self.lfs_threshold, ga_text):
+                entry = st.put_lfs_bytes(data)
+            else:
+                entry = st.put_regular(data)
+            ops.append(FileOp("add", path, entry))
+        if head is None and repo.refs["heads"] and branch not in repo.refs["heads"]:
+            main = repo.refs["heads"].get("main") or next(iter(repo.refs["heads"].values()))
+            st.set_ref(repo, "heads", branch, main)
+        commit, _ = st.commit(repo, branch, ops, author=meta["owner"], title=message)
+        for tag in tags or []:
+            st.set_ref(repo, "tags", tag, commit.id)
+        return commit.id
+
+    def create_branch(
+        self, repo_id: str, branch: str, from_rev: str = "main", repo_type: str = "model"
+    ) -> str:
+        repo = self._repo(repo_id, repo_type)
+        sha = self.storage.resolve_rev(repo, from_rev)
+        if sha is None:
+            raise StorageError(404, f"Invalid rev id: {from_rev}", "RevisionNotFound")
+        self.storage.set_ref(repo, "heads", branch, sha)
+        return sha
+
+    def create_tag(
+        self, repo_id: str, tag: str, revision: str = "main", repo_type: str = "model"
+    ) -> str:
+        repo = self._repo(repo_id, repo_type)
+        sha = self.storage.resolve_rev(repo, revision)
+        if sha is None:
+            raise StorageError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        self.storage.set_ref(repo, "tags", tag, sha)
+        return sha
+
+    def grant_access(self, repo_id: str, user: str, repo_type: str = "model") -> None:
+        repo = self._repo(repo_id, repo_type)
+        granted = set(repo.meta.get("granted", []))
+        granted.add(user)
+        repo.meta["granted"] = sorted(granted)
+        self.storage.save_meta(repo)
+
+    def set_repo_meta(self, repo_id: str, repo_type: str = "model", **meta: Any) -> None:
+        """Change stored metadata (private, gated, disabled, downloads, likes, ...)."""
+        repo = self._repo(repo_id, repo_type)
+        repo.meta.update(meta)
+        self.storage.save_meta(repo)
+
+    def read_file(
+        self, repo_id: str, path: str, revision: str = "main", repo_type: str = "model"
+    ) -> bytes:
+        """Read a file's bytes straight from storage (for assertions)."""
+        repo = self._repo(repo_id, repo_type)
+        sha = self.storage.resolve_rev(repo, revision)
+        commit = self.storage.get_commit(repo, sha) if sha else None
+        if commit is None or path not in commit.tree:
+            raise FileNotFoundError(path)
+        return self.storage.read_blob(commit.tree[path])
+
+    def head(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> str | None:
+        return self.storage.resolve_rev(self._repo(repo_id, repo_type), revision)

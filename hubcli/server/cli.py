@@ -1,0 +1,135 @@
+"""Foreground entry point shared by ``python -m hubcli.server`` and ``hubcli serve``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from hubcli.server.app import HubServer
+
+
+def parse_tokens(pairs: list[str], token_file: str | None) -> dict[str, str]:
+    """``TOKEN:USERNAME`` pairs plus a file of ``TOKEN USERNAME`` lines -> {token: user}."""
+    tokens: dict[str, str] = {}
+    for pair in pairs:
+        tok, sep, user = pair.rpartition(":")
+        if not sep or not tok or not user:
+            raise ValueError(f"--token expects TOKEN:USERNAME, got {pair!r}")
+        tokens[tok] = user
+    if token_file:
+        for n, line in enumerate(Path(token_file).read_text().splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split()
+            if len(parts) != 2:
+                raise ValueError(f"{token_file}:{n}: expected 'TOKEN USERNAME'")
+            tokens[parts[0]] = parts[1]
+    return tokens
+
+
+def run_server(
+    *,
+    root: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    cdn_port: int = 0,
+    tokens: dict[str, str] | None = None,
+    latency_ms: float = 0.0,
+    bandwidth: float = 0.0,
+    fail_rate: float = 0.0,
+    seed: int | None = None,
+    log: str | None = None,
+    lfs_threshold: int = 10 * 1024 * 1024,
+    multipart_threshold: int = 64 * 1024 * 1024,
+    chunk_size: int = 16 * 1024 * 1024,
+    page_size: int = 1000,
+) -> int:
+    """Start the server, print its URL as the first stdout line, block until SIGINT/SIGTERM."""
+    server = HubServer(
+        root,
+        host=host,
+        port=port,
+        cdn_port=cdn_port,
+        tokens=tokens or {},
+        log_path=log,
+        seed=seed,
+        latency_ms=latency_ms,
+        bandwidth_mbps=bandwidth,
+        fail_rate=fail_rate,
+        lfs_threshold=lfs_threshold,
+        multipart_threshold=multipart_threshold,
+        multipart_chunk_size=chunk_size,
+        page_size=page_size,
+    )
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.start()
+        sys.stdout.write(server.url + "\n")
+        sys.stdout.flush()
+        sys.stderr.write(
+            f"hubcli serve: root={server.root} cdn={server.cdn_url} users="
+            f"{','.join(sorted(set((tokens or {}).values()))) or '-'}\n"
+        )
+        sys.stderr.flush()
+        while not stop.wait(0.2):
+            pass
+    finally:
+        server.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m hubcli.server", description=__doc__)
+    p.add_argument("--root", help="storage directory (default: a temp dir removed on exit)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 = a free port")
+    p.add_argument("--cdn-port", type=int, default=0, help="port of the LFS blob origin")
+    p.add_argument("--token", action="append", default=[], metavar="TOKEN:USERNAME")
+    p.add_argument("--token-file", metavar="FILE", help="one 'TOKEN USERNAME' per line")
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--bandwidth", type=float, default=0.0, help="MB/s per connection (0 = off)")
+    p.add_argument("--fail-rate", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--log", metavar="FILE", help="JSON line per request")
+    p.add_argument("--lfs-threshold", type=int, default=10 * 1024 * 1024)
+    p.add_argument("--multipart-threshold", type=int, default=64 * 1024 * 1024)
+    p.add_argument("--chunk-size", type=int, default=16 * 1024 * 1024)
+    p.add_argument("--page-size", type=int, default=1000)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        tokens = parse_tokens(args.token, args.token_file)
+    except (ValueError, OSError) as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    return run_server(
+        root=args.root,
+        host=args.host,
+        port=args.port,
+        cdn_port=args.cdn_port,
+        tokens=tokens,
+        latency_ms=args.latency_ms,
+        bandwidth=args.bandwidth,
+        fail_rate=args.fail_rate,
+        seed=args.seed,
+        log=args.log,
+        lfs_threshold=args.lfs_threshold,
+        multipart_threshold=args.multipart_threshold,
+        chunk_size=args.chunk_size,
+        page_size=args.page_size,
+    )

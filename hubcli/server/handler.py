@@ -1,0 +1,353 @@
+"""HTTP plumbing: request parsing (raw path segments, chunked bodies), responses, knobs, logging.
+
+The raw request path is split on ``/`` *before* percent-decoding each segment, so ``%2F`` inside a
+revision or path segment never changes the routing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import parse_qs, unquote
+
+from hubcli.server.knobs import send_bytes_throttled, send_file_range
+from hubcli.server.storage import StorageError
+
+if TYPE_CHECKING:
+    from hubcli.server.app import HubState
+
+MAX_JSON_BODY = 512 * 1024 * 1024
+SMALL_FILE = 256 * 1024  # bodies up to this size go out in one write with the headers
+
+
+class HubError(Exception):
+    """An HTTP error answer (status, X-Error-Code, X-Error-Message)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers or {}
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    file_path: str | None = None  # body served from a file with sendfile
+    file_offset: int = 0
+    file_count: int = 0
+    can_fail: bool = False  # eligible for --fail-rate injection
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        h = {"Content-Type": "application/json; charset=utf-8"}
+        h.update(headers or {})
+        return cls(status, body, h)
+
+
+class Request:
+    """Parsed view of one request, handed to the routes."""
+
+    def __init__(self, handler: HubHandler) -> None:
+        self.handler = handler
+        self.method = handler.command
+        raw_path, _, query = handler.path.partition("?")
+        self.raw_path = raw_path
+        self.query_string = query
+        self.query: dict[str, list[str]] = parse_qs(query, keep_blank_values=True)
+        raw_segs = raw_path.split("/")[1:]
+        if raw_segs and raw_segs[-1] == "" and len(raw_segs) > 1:
+            raw_segs = raw_segs[:-1]
+        self.segments = [unquote(s) for s in raw_segs]
+        self.headers = handler.headers
+        self.state: HubState = handler.server.hub  # type: ignore[attr-defined]
+        self.is_cdn: bool = handler.server.is_cdn  # type: ignore[attr-defined]
+        self._user_checked = False
+        self._user: str | None = None
+        self.body_consumed = False
+
+    # ------------------------------------------------------------------ query / auth
+    def q(self, name: str, default: str | None = None) -> str | None:
+        vals = self.query.get(name)
+        return vals[-1] if vals else default
+
+    def qbool(self, name: str) -> bool:
+        return (self.q(name) or "").lower() in ("1", "true", "yes")
+
+    @property
+    def token(self) -> str | None:
+        auth = self.headers.get("Authorization")
+        if not auth:
+            return None
+        scheme, _, value = auth.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" and value.strip() else auth.strip()
+
+    @property
+    def user(self) -> str | None:
+        """The authenticated user, None without a token; an unknown token is a 401."""
+        if not self._user_checked:
+            tok = self.token
+            self._user_checked = True
+            if tok is not None:
+                user = self.state.tokens.get(tok)
+                if user is None:
+                    raise HubError(401, "Invalid credentials in Authorization header")
+                self._user = user
+        return self._user
+
+    def origin(self) -> str:
+        host = self.headers.get("Host")
+        return f"http://{host}" if host else self.api_origin()
+
+    def api_origin(self) -> str:
+        return self.state.origin_for(self.headers.get("Host"), cdn=False)
+
+    def cdn_origin(self) -> str:
+        return self.state.origin_for(self.headers.get("Host"), cdn=True)
+
+    # ------------------------------------------------------------------ bodies
+    def _chunked(self) -> bool:
+        return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+
+    def iter_body(self, bufsize: int = 1 << 20) -> Any:
+        """Yield the request body in pieces (Content-Length or chunked)."""
+        rfile = self.handler.rfile
+        self.body_consumed = True
+        if self._chunked():
+            while True:
+                line = rfile.readline(65537)
+                if not line:
+                    raise HubError(400, "Truncated chunked body")
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return
+                left = size
+                while left:
+                    buf = rfile.read(min(bufsize, left))
+                    if not buf:
+                        raise HubError(400, "Truncated chunked body")
+                    left -= len(buf)
+                    yield buf
+                rfile.readline(3)
+        else:
+            left = int(self.headers.get("Content-Length") or 0)
+            while left > 0:
+                buf = rfile.read(min(bufsize, left))
+                if not buf:
+                    raise HubError(400, "Truncated body")
+                left -= len(buf)
+                yield buf
+
+    def body(self, limit: int = MAX_JSON_BODY) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        for buf in self.iter_body():
+            total += len(buf)
+            if total > limit:
+                self.handler.close_connection = True
+                raise HubError(413, "Request body too large")
+            parts.append(buf)
+        return b"".join(parts)
+
+    def json_body(self) -> Any:
+        raw = self.body()
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError as e:
+            raise HubError(400, f"Invalid JSON body: {e}") from None
+
+    def body_to_file(self, fh: BinaryIO) -> tuple[int, str]:
+        """Stream the body into ``fh``; return (size, sha256)."""
+        h = hashlib.sha256()
+        n = 0
+        for buf in self.iter_body():
+            h.update(buf)
+            fh.write(buf)
+            n += len(buf)
+        return n, h.hexdigest()
+
+    def drain(self) -> None:
+        """Discard an unread body (or close the connection if it is large)."""
+        if self.body_consumed:
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if self._chunked() or length > 1 << 20:
+            self.handler.close_connection = True
+        elif length:
+            self.handler.rfile.read(length)
+        self.body_consumed = True
+
+
+class HubHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "hubcli-serve/0.1"
+    sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection, True)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args: Any) -> None:  # silence stderr access log
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
+
+    def _dispatch(self) -> None:
+        from hubcli.server.routes import route
+
+        state: HubState = self.server.hub  # type: ignore[attr-defined]
+        req: Request | None = None
+        try:
+            req = Request(self)
+            state.knobs.sleep_latency()
+            resp = route(req)
+        except HubError as e:
+            resp = _error_response(e.status, e.message, e.code, e.headers)
+        except StorageError as e:
+            resp = _error_response(e.status, e.message, e.code)
+        except Exception as e:  # pragma: no cover - bug safety net
+            traceback.print_exc()
+            resp = _error_response(500, f"Internal error: {e}")
+        if req is not None:
+            try:
+                req.drain()
+            except Exception:
+                self.close_connection = True
+        sent = self._send(resp)
+        state.log.add(
+            {
+                "t": round(time.time(), 3),
+                "origin": "cdn" if self.server.is_cdn else "api",  # type: ignore[attr-defined]
+                "method": self.command,
+                "path": self.path,
+                "status": resp.status,
+                "bytes": sent,
+                "range": self.headers.get("Range"),
+                "auth": bool(self.headers.get("Authorization")),
+                "user_agent": self.headers.get("User-Agent"),
+                "download_counter": self.headers.get("X-HF-Download-Counter"),
+            }
+        )
+
+    def _send(self, resp: Response) -> int:
+        is_head = self.command == "HEAD"
+        length = resp.file_count if resp.file_path is not None else len(resp.body)
+        lines = [f"HTTP/1.1 {resp.status} {self.responses.get(resp.status, ('',))[0]}"]
+        headers = {"Server": self.server_version, "Content-Length": str(length)}
+        headers.update(resp.headers)
+        if self.close_connection:
+            headers["Connection"] = "close"
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        knobs = self.server.hub.knobs  # type: ignore[attr-defined]
+        sock = self.connection
+        fail_at: int | None = None
+        if not is_head and resp.can_fail and length > 0 and knobs.should_fail():
+            fail_at = knobs.fail_point(length)
+        try:
+            if is_head or length == 0:
+                sock.sendall(head)
+                return 0
+            if fail_at is not None:
+                sock.sendall(head)
+                if resp.file_path is not None:
+                    with open(resp.file_path, "rb") as f:
+                        f.seek(resp.file_offset)
+                        sock.sendall(f.read(fail_at))
+                else:
+                    sock.sendall(resp.body[:fail_at])
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+                return fail_at
+            if resp.file_path is not None and length <= SMALL_FILE and knobs.bandwidth_mbps <= 0:
+                with open(resp.file_path, "rb") as f:
+                    f.seek(resp.file_offset)
+                    sock.sendall(head + f.read(length))
+                return length
+            if resp.file_path is not None:
+                sock.sendall(head)
+                return send_file_range(
+                    sock, resp.file_path, resp.file_offset, length, knobs.bandwidth_mbps
+                )
+            if knobs.bandwidth_mbps > 0:
+                sock.sendall(head)
+                send_bytes_throttled(sock, resp.body, knobs.bandwidth_mbps)
+            else:
+                sock.sendall(head + resp.body)
+            return length
+        except OSError:
+            self.close_connection = True
+            return 0
+
+
+def _error_response(
+    status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    h = {"X-Error-Message": message.replace("\r", " ").replace("\n", " ")}
+    if code:
+        h["X-Error-Code"] = code
+    h.update(headers or {})
+    return Response.json({"error": message}, status, h)
+
+
+class HubHTTPServer(ThreadingHTTPServer):
+    """Threading server that remembers open connections so stop() can close idle keep-alives."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], hub: HubState, is_cdn: bool) -> None:
+        self.hub = hub
+        self.is_cdn = is_cdn
+        self._conns: set[socket.socket] = set()
+        super().__init__(address, HubHandler)
+
+    def track(self, conn: socket.socket, add: bool) -> None:
+        if add:
+            self._conns.add(conn)
+        else:
+            self._conns.discard(conn)
+
+    def close_all(self) -> None:
+        for conn in list(self._conns):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+def file_size(path: str) -> int:
+    return os.stat(path).st_size

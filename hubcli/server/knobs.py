@@ -1,0 +1,119 @@
+"""Test and benchmark knobs: latency, per-connection bandwidth, failure injection, request log."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Knobs:
+    """Runtime-tunable behaviour; safe to change while the server runs."""
+
+    latency_ms: float = 0.0
+    bandwidth_mbps: float = 0.0  # MB/s per connection, 0 = unlimited
+    fail_rate: float = 0.0  # probability of dropping a file GET mid-body
+    seed: int | None = None
+    lfs_threshold: int = 10 * 1024 * 1024
+    multipart_threshold: int = 64 * 1024 * 1024
+    multipart_chunk_size: int = 16 * 1024 * 1024
+    page_size: int = 1000
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.reseed(self.seed)
+
+    def reseed(self, seed: int | None) -> None:
+        self.seed = seed
+        self._rng = random.Random(seed)
+
+    def should_fail(self) -> bool:
+        if self.fail_rate <= 0:
+            return False
+        with self._lock:
+            return self._rng.random() < self.fail_rate
+
+    def fail_point(self, length: int) -> int:
+        """How many body bytes to send before dropping the connection."""
+        with self._lock:
+            return int(length * self._rng.uniform(0.2, 0.8))
+
+    def sleep_latency(self) -> None:
+        if self.latency_ms > 0:
+            time.sleep(self.latency_ms / 1000.0)
+
+
+class RequestLog:
+    """In-memory request list (for fixtures) plus an optional JSON-lines file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._items: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._fh = open(path, "a", buffering=1, encoding="utf-8") if path else None  # noqa: SIM115
+
+    def add(self, item: dict[str, Any]) -> None:
+        line = json.dumps(item, separators=(",", ":")) + "\n" if self._fh else ""
+        with self._lock:
+            self._items.append(item)
+            if len(self._items) > 200_000:
+                del self._items[:100_000]
+            if self._fh:
+                self._fh.write(line)
+
+    def items(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh:
+                self._fh.close()
+                self._fh = None
+
+
+def send_file_range(
+    sock: socket.socket, path: str, offset: int, count: int, bandwidth_mbps: float
+) -> int:
+    """Send ``count`` bytes of ``path`` from ``offset`` with sendfile, optionally throttled."""
+    sent_total = 0
+    with open(path, "rb") as f:
+        if bandwidth_mbps <= 0:
+            return sock.sendfile(f, offset, count)
+        rate = bandwidth_mbps * 1_000_000
+        chunk = max(16 * 1024, int(rate / 20))
+        start = time.monotonic()
+        while sent_total < count:
+            n = sock.sendfile(f, offset + sent_total, min(chunk, count - sent_total))
+            if n == 0:
+                break
+            sent_total += n
+            ahead = sent_total / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+    return sent_total
+
+
+def send_bytes_throttled(sock: socket.socket, data: bytes, bandwidth_mbps: float) -> None:
+    if bandwidth_mbps <= 0:
+        sock.sendall(data)
+        return
+    rate = bandwidth_mbps * 1_000_000
+    chunk = max(16 * 1024, int(rate / 20))
+    start = time.monotonic()
+    view = memoryview(data)
+    for i in range(0, len(data), chunk):
+        sock.sendall(view[i : i + chunk])
+        ahead = (i + chunk) / rate - (time.monotonic() - start)
+        if ahead > 0:
+            time.sleep(ahead)

@@ -1,0 +1,232 @@
+"""Git LFS batch API with basic and multipart upload transfers, completion and verify.
+
+Upload actions point at unguessable per-object session URLs (``/_lfs/...``): like S3 presigned
+URLs, they need no Authorization header, which huggingface_hub does not send there. Every upload is
+checked against the announced sha256 and size before it enters the blob store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from hubcli.server.handler import HubError, Request, Response
+from hubcli.server.routes import get_repo
+from hubcli.server.storage import SHA256_RE
+from hubcli.server.write_routes import require_owner, require_user
+
+LFS_CTYPE = "application/vnd.git-lfs+json"
+SESSION_TTL = 24 * 3600
+
+
+def _lfs_json(obj: Any, status: int = 200) -> Response:
+    resp = Response.json(obj, status)
+    resp.headers["Content-Type"] = LFS_CTYPE
+    return resp
+
+
+def _new_session(req: Request, oid: str, size: int, chunk: int | None) -> str:
+    uid = secrets.token_urlsafe(18)
+    now = time.time()
+    with req.state.uploads_lock:
+        for k in [k for k, v in req.state.uploads.items() if now - v["created"] > SESSION_TTL]:
+            _drop_session(req, k)
+        if chunk is not None:  # resume: a pending multipart upload keeps its part URLs and parts
+            for k, v in req.state.uploads.items():
+                same = (v["oid"], v["size"], v["chunk"]) == (oid, size, chunk)
+                if same and not v.get("done"):
+                    return k
+        req.state.uploads[uid] = {"oid": oid, "size": size, "chunk": chunk, "created": now}
+    return uid
+
+
+def _drop_session(req: Request, uid: str) -> None:
+    req.state.uploads.pop(uid, None)
+    shutil.rmtree(_parts_dir(req, uid), ignore_errors=True)
+
+
+def _parts_dir(req: Request, uid: str) -> Path:
+    return req.state.storage.tmp / f"parts-{uid}"
+
+
+def _session(req: Request, uid: str) -> dict[str, Any]:
+    with req.state.uploads_lock:
+        sess = req.state.uploads.get(uid)
+    if sess is None:
+        raise HubError(404, "Unknown or expired upload URL")
+    return sess
+
+
+def batch(req: Request, repo_type: str, repo_id: str) -> Response:
+    require_user(req)
+    repo = get_repo(req, repo_type, repo_id)
+    data = req.json_body()
+    if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
+        raise HubError(400, "Invalid LFS batch request")
+    operation = data.get("operation", "upload")
+    if operation == "upload":
+        require_owner(req, repo.namespace)
+    elif operation != "download":
+        raise HubError(400, f"Unknown operation {operation!r}")
+    st = req.state.storage
+    knobs = req.state.knobs
+    api, cdn = req.api_origin(), req.cdn_origin()
+    any_multipart = False
+    out: list[dict[str, Any]] = []
+    for obj in data["objects"]:
+        oid = str(obj.get("oid", "")) if isinstance(obj, dict) else ""
+        size = obj.get("size") if isinstance(obj, dict) else None
+        if not SHA256_RE.match(oid) or not isinstance(size, int) or size < 0:
+            out.append(
+                {"oid": oid, "size": size, "error": {"code": 422, "message": "Invalid oid or size"}}
+            )
+            continue
+        item: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+        stored = st.has_lfs(oid, size)
+        if operation == "download":
+            if not stored:
+                item["error"] = {"code": 404, "message": "Object does not exist"}
+            else:
+                href = f"{cdn}/_cdn/lfs/{oid}?sig={req.state.sign(oid)}"
+                item["actions"] = {"download": {"href": href, "header": {}}}
+            out.append(item)
+            continue
+        if stored:
+            out.append(item)  # already there: no actions
+            continue
+        if size >= knobs.multipart_threshold and size > 0:
+            chunk = max(1, knobs.multipart_chunk_size)
+            uid = _new_session(req, oid, size, chunk)
+            header: dict[str, str] = {"chunk_size": str(chunk)}
+            for n in range(1, math.ceil(size / chunk) + 1):
+                header[str(n)] = f"{cdn}/_lfs/part/{uid}/{n}"
+            upload = {"href": f"{api}/_lfs/complete/{uid}", "header": header}
+            any_multipart = True
+        else:
+            uid = _new_session(req, oid, size, None)
+            upload = {"href": f"{cdn}/_lfs/upload/{uid}", "header": {}}
+        item["actions"] = {
+            "upload": upload,
+            "verify": {"href": f"{api}/_lfs/verify/{uid}", "header": {}},
+        }
+        out.append(item)
+    return _lfs_json(
+        {
+            "transfer": "multipart" if any_multipart else "basic",
+            "objects": out,
+            "hash_algo": "sha256",
+        }
+    )
+
+
+def upload_route(req: Request, s: list[str]) -> Response:
+    m = req.method
+    if len(s) == 2 and s[0] == "upload" and m == "PUT":
+        return _put_basic(req, s[1])
+    if len(s) == 3 and s[0] == "part" and m == "PUT" and s[2].isdigit():
+        return _put_part(req, s[1], int(s[2]))
+    if len(s) == 2 and s[0] == "complete" and m == "POST":
+        return _complete(req, s[1])
+    if len(s) == 2 and s[0] == "verify" and m == "POST":
+        return _verify(req, s[1])
+    raise HubError(404, "Not found")
+
+
+def _put_basic(req: Request, uid: str) -> Response:
+    sess = _session(req, uid)
+    st = req.state.storage
+    fd, tmp = st.new_temp()
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            size, sha = req.body_to_file(fh)
+        if size != sess["size"] or sha != sess["oid"]:
+            raise HubError(
+                400, f"Uploaded content does not match oid/size (got sha256 {sha}, {size} bytes)"
+            )
+        st.adopt_lfs_file(tmp, sha)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return Response(200, b"", {"ETag": f'"{sess["oid"][:32]}"'})
+
+
+def _put_part(req: Request, uid: str, n: int) -> Response:
+    sess = _session(req, uid)
+    chunk = sess["chunk"]
+    if chunk is None:
+        raise HubError(400, "Not a multipart upload")
+    nparts = math.ceil(sess["size"] / chunk)
+    if not 1 <= n <= nparts:
+        raise HubError(400, f"Invalid part number {n}")
+    d = _parts_dir(req, uid)
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f"{n}.tmp"
+    with open(tmp, "wb") as fh:
+        size, sha = req.body_to_file(fh)
+    expected = chunk if n < nparts else sess["size"] - chunk * (nparts - 1)
+    if size != expected:
+        tmp.unlink(missing_ok=True)
+        raise HubError(400, f"Part {n} has {size} bytes, expected {expected}")
+    os.replace(tmp, d / str(n))
+    etag = f'"{sha[:32]}"'
+    (d / f"{n}.etag").write_text(etag)
+    return Response(200, b"", {"ETag": etag})
+
+
+def _complete(req: Request, uid: str) -> Response:
+    sess = _session(req, uid)
+    data = req.json_body()
+    if not isinstance(data, dict) or data.get("oid") != sess["oid"]:
+        raise HubError(400, "Completion oid does not match the upload")
+    parts = data.get("parts")
+    nparts = math.ceil(sess["size"] / sess["chunk"])
+    if not isinstance(parts, list) or len(parts) != nparts:
+        raise HubError(400, f"Expected {nparts} parts")
+    d = _parts_dir(req, uid)
+    for i, p in enumerate(sorted(parts, key=lambda p: int(p.get("partNumber", 0))), 1):
+        if int(p.get("partNumber", 0)) != i:
+            raise HubError(400, "Parts must be numbered 1..N")
+        try:
+            etag = (d / f"{i}.etag").read_text()
+        except OSError:
+            raise HubError(400, f"Part {i} was not uploaded") from None
+        if p.get("etag") != etag:
+            raise HubError(400, f"ETag mismatch for part {i}")
+    st = req.state.storage
+    fd, tmp = st.new_temp()
+    try:
+        h = hashlib.sha256()
+        total = 0
+        with os.fdopen(fd, "wb") as out:
+            for i in range(1, nparts + 1):
+                with open(d / str(i), "rb") as src:
+                    while buf := src.read(1 << 20):
+                        h.update(buf)
+                        out.write(buf)
+                        total += len(buf)
+        if h.hexdigest() != sess["oid"] or total != sess["size"]:
+            raise HubError(400, "Assembled object does not match oid/size")
+        st.adopt_lfs_file(tmp, sess["oid"])
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    with req.state.uploads_lock:
+        _drop_session(req, uid)
+        req.state.uploads[uid] = dict(sess, done=True)
+    return _lfs_json({"success": True})
+
+
+def _verify(req: Request, uid: str) -> Response:
+    data = req.json_body()
+    if not isinstance(data, dict):
+        raise HubError(400, "Invalid verify body")
+    oid, size = str(data.get("oid", "")), data.get("size")
+    if not SHA256_RE.match(oid) or not req.state.storage.has_lfs(oid, size):
+        raise HubError(404, f"Object {oid} not found or size mismatch")
+    return _lfs_json({"success": True})
