@@ -1,0 +1,144 @@
+"""The ``download`` command: parse flags, call :func:`hubcli.download.download`, render the result.
+
+The local path (snapshot folder, the single file asked for, or the local dir) is the last line
+of stdout, so ``MODEL=$(hubcli download org/name -q)`` works in scripts.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from hubcli.cli.common import JsonOpt, QuietOpt, RevisionOpt, TypeOpt
+
+if TYPE_CHECKING:
+    from hubcli.download import DownloadResult
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+def _summary(result: DownloadResult) -> str:
+    got = result.count("downloaded")
+    parts = [f"{got} downloaded ({_size(result.fetched_bytes)})"]
+    for status in ("cached", "deduplicated"):
+        if result.count(status):
+            parts.append(f"{result.count(status)} {status}")
+    rate = ""
+    if result.fetched_bytes and result.elapsed > 0:
+        rate = f", {_size(int(result.fetched_bytes / result.elapsed))}/s"
+    return (
+        f"{result.repo_id}@{result.commit[:12]}: {len(result.files)} files, "
+        + ", ".join(parts)
+        + f" in {result.elapsed:.1f}s{rate}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("download")
+    def download_cmd(
+        ctx: typer.Context,
+        repo: Annotated[
+            str, typer.Argument(help="Repo: org/name, datasets/org/name or hf://...[@rev][/path].")
+        ],
+        files: Annotated[
+            list[str] | None,
+            typer.Argument(help="Only these files (a trailing '/' means a folder)."),
+        ] = None,
+        repo_type: TypeOpt = None,
+        revision: RevisionOpt = None,
+        include: Annotated[
+            list[str] | None, typer.Option("--include", help="Only files matching this glob.")
+        ] = None,
+        exclude: Annotated[
+            list[str] | None, typer.Option("--exclude", help="Skip files matching this glob.")
+        ] = None,
+        local_dir: Annotated[
+            str | None,
+            typer.Option("--local-dir", help="Real files in this folder instead of the cache."),
+        ] = None,
+        cache_dir: Annotated[
+            str | None, typer.Option("--cache-dir", help="Cache folder (default: HF_HUB_CACHE).")
+        ] = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Fetch again even what is already cached.")
+        ] = False,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Show what would be fetched; fetch nothing.")
+        ] = False,
+        max_workers: Annotated[
+            int | None,
+            typer.Option("--max-workers", min=1, help="Files fetched in parallel (default 8)."),
+        ] = None,
+        offline: Annotated[
+            bool, typer.Option("--offline", help="Use the cache only (like HF_HUB_OFFLINE=1).")
+        ] = False,
+        mirror: Annotated[
+            list[str] | None,
+            typer.Option("--mirror", help="Mirror tried after the endpoint (repeatable)."),
+        ] = None,
+        json_out: JsonOpt = False,
+        quiet: QuietOpt = False,
+    ) -> None:
+        """Download a repo (or some of its files) for offline use; print the local path."""
+        from hubcli.cli.context import AppState
+        from hubcli.download import download
+        from hubcli.repo import parse_repo_ref
+
+        state: AppState = ctx.obj
+        settings = state.override(cache_dir=cache_dir, offline=offline, mirrors=mirror)
+        out = state.output(json_mode=json_out, quiet=quiet)
+        ref = parse_repo_ref(repo, repo_type)
+        if revision:
+            if ref.revision and ref.revision != revision:
+                from hubcli.errors import UsageError
+
+                raise UsageError(
+                    f"{repo!r} names revision {ref.revision} but --revision says {revision}."
+                )
+            ref = type(ref)(ref.repo_id, ref.repo_type, revision, ref.path)
+        progress = None
+        if out.show_progress and not dry_run:
+            from hubcli.progress import BarProgress
+
+            progress = BarProgress(sys.stderr, label=ref.repo_id)
+        session = None if settings.offline else state.session
+        result = download(
+            settings,
+            session,
+            ref,
+            files=files or None,
+            include=include or (),
+            exclude=exclude or (),
+            local_dir=local_dir,
+            force=force,
+            dry_run=dry_run,
+            max_workers=max_workers,
+            progress=progress,
+        )
+        if json_out:
+            out.json(result.to_json())
+            return
+        mirrors_used = [b for b in result.served_by if b != settings.endpoint]
+        if mirrors_used:
+            out.info(f"served by mirror {', '.join(mirrors_used)}")
+        if dry_run:
+            if not quiet:
+                for f in result.files:
+                    out.line(f"{f.status:<18} {_size(f.size):>10}  {f.path}")
+                fetch = sum(f.size for f in result.files if f.status.startswith("would_"))
+                out.line(
+                    f"{len(result.files)} files, {_size(result.total_size)} total, "
+                    f"{_size(fetch)} to fetch"
+                )
+        else:
+            out.info(_summary(result))
+        out.line(str(result.path))

@@ -1,0 +1,386 @@
+"""Parallel ranges: one big file fetched as several concurrent Range requests into one file.
+
+The file is preallocated as ``<name>.incomplete``; each part's progress is kept in
+``<name>.ranges.incomplete`` (written before the data file exists, rewritten twice a second) so a
+killed run resumes every part where it stopped. The content is hashed in order while the
+contiguous prefix grows, then verified against the etag like any other download.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from hubcli.errors import (
+    AuthError,
+    HTTPStatusError,
+    IntegrityError,
+    NetworkError,
+    NotFoundError,
+    ServerError,
+)
+from hubcli.transfer import (
+    READ_SIZE,
+    STATE_SAVE_INTERVAL,
+    Cancelled,
+    ContentHash,
+    FetchResult,
+    content_range_start,
+    discard_partial,
+    disk_error,
+    state_path_for,
+)
+
+if TYPE_CHECKING:
+    from hubcli.transfer import Transfer
+
+
+@dataclass
+class _Ranged:
+    """Shared state of one ranged download (parts, progress per part, errors)."""
+
+    target: str
+    tmp: Path
+    size: int
+    part_size: int
+    etag: str
+    key: str
+    label: str
+    done: list[int]
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    queue: deque[int] = field(default_factory=deque)
+    location: str | None = None
+    error: BaseException | None = None
+    stop: bool = False
+    live: int = 0
+    frontier_part: int = 0
+    fetched: int = 0
+
+    def bounds(self, part: int) -> tuple[int, int]:
+        start = part * self.part_size
+        return start, min(self.size, start + self.part_size)
+
+    def frontier(self) -> int:
+        """Bytes contiguous from offset 0 that are on disk. Caller holds ``cond``."""
+        n = len(self.done)
+        p = self.frontier_part
+        while p < n:
+            start, end = self.bounds(p)
+            if start + self.done[p] < end:
+                break
+            p += 1
+        self.frontier_part = p
+        if p >= n:
+            return self.size
+        return self.bounds(p)[0] + self.done[p]
+
+
+class RangedFetch:
+    """One ranged download run for a :class:`~hubcli.transfer.Transfer`."""
+
+    def __init__(self, xfer: Transfer) -> None:
+        self.x = xfer
+
+    def _load_state(self, tmp: Path, size: int, etag: str) -> list[int] | None:
+        state = state_path_for(tmp)
+        try:
+            doc = json.loads(state.read_text(encoding="utf-8"))
+            if (
+                doc.get("version") == 1
+                and doc.get("etag") == etag
+                and doc.get("size") == size
+                and doc.get("part_size") == self.x.part_size
+                and os.path.getsize(tmp) == size
+            ):
+                done = [int(x) for x in doc["done"]]
+                nparts = -(-size // self.x.part_size)
+                if len(done) == nparts and all(
+                    0 <= d <= min(self.x.part_size, size - i * self.x.part_size)
+                    for i, d in enumerate(done)
+                ):
+                    return done
+            if doc.get("part_size") != self.x.part_size and doc.get("size") == size:
+                # A run with another part size: reuse what its parts say is contiguous.
+                return self._rechunk(doc, size)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
+
+    def _rechunk(self, doc: dict[str, Any], size: int) -> list[int] | None:
+        try:
+            old_ps = int(doc["part_size"])
+            old = [int(x) for x in doc["done"]]
+        except (KeyError, TypeError, ValueError):
+            return None
+        spans = [(i * old_ps, i * old_ps + d) for i, d in enumerate(old)]
+        nparts = -(-size // self.x.part_size)
+        done = []
+        for p in range(nparts):
+            start = p * self.x.part_size
+            end = min(size, start + self.x.part_size)
+            reach = start
+            for s, e in spans:
+                if s <= reach < e:
+                    reach = min(end, e)
+            done.append(reach - start)
+        return done
+
+    def _save_state(self, ctx: _Ranged) -> None:
+        with ctx.cond:
+            done = list(ctx.done)
+        doc = {
+            "version": 1,
+            "etag": ctx.etag,
+            "size": ctx.size,
+            "part_size": ctx.part_size,
+            "done": done,
+        }
+        state = state_path_for(ctx.tmp)
+        tmp = state.with_name(
+            f"{state.name[: -len('.incomplete')]}.{uuid.uuid4().hex[:8]}.incomplete"
+        )
+        try:
+            tmp.write_text(json.dumps(doc), encoding="utf-8")
+            os.replace(tmp, state)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def run(
+        self,
+        target: str,
+        tmp: Path,
+        size: int,
+        etag: str,
+        key: str,
+        label: str,
+        result: FetchResult,
+    ) -> None:
+        state = state_path_for(tmp)
+        done = self._load_state(tmp, size, etag) if tmp.exists() else None
+        prefix = 0
+        if done is None and tmp.exists() and not state.exists():
+            # A plain-stream partial from an earlier run: its bytes are a valid prefix.
+            with contextlib.suppress(OSError):
+                prefix = os.path.getsize(tmp)
+            if prefix > size:
+                prefix = 0
+        ctx = _Ranged(
+            target=target,
+            tmp=tmp,
+            size=size,
+            part_size=self.x.part_size,
+            etag=etag,
+            key=key,
+            label=label,
+            done=done or [0] * (-(-size // self.x.part_size)),
+        )
+        if done is None:
+            if prefix:
+                ctx.done = [
+                    max(0, min(prefix, end) - start)
+                    for start, end in (ctx.bounds(p) for p in range(len(ctx.done)))
+                ]
+            else:
+                discard_partial(tmp)
+            self._save_state(ctx)  # the state file exists before the preallocated data does
+            try:
+                fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o666)
+                try:
+                    try:
+                        os.posix_fallocate(fd, 0, size)
+                    except (AttributeError, OSError) as exc:
+                        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                            raise
+                        os.ftruncate(fd, size)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                discard_partial(tmp)
+                raise disk_error(tmp, exc) from exc
+        reused = sum(ctx.done)
+        result.reused_bytes = reused
+        result.ranged = True
+        if reused:
+            self.x.progress.advance(key, reused)
+        pending = [
+            p for p in range(len(ctx.done)) if ctx.bounds(p)[0] + ctx.done[p] < ctx.bounds(p)[1]
+        ]
+        threads: list[threading.Thread] = []
+        if pending:
+            p0 = pending[0]
+            start, end = ctx.bounds(p0)
+            pos = start + ctx.done[p0]
+            first = self.x.open(target, headers={"Range": f"bytes={pos}-{end - 1}"}, what=label)
+            if first.status_code == 200:
+                # The server ignores Range: fall back to one plain stream of this full body.
+                discard_partial(tmp)
+                self.x.progress.advance(key, -reused)
+                result.reused_bytes = 0
+                result.ranged = False
+                self.x.fetch_sequential(target, tmp, size, etag, key, label, result, first=first)
+                return
+            if first.history:
+                ctx.location = first.url  # the CDN URL: later parts go there directly
+            ctx.queue.extend(pending[1:])
+            nworkers = min(self.x.range_workers, len(pending))
+            ctx.live = nworkers
+            for i in range(nworkers):
+                arg = (p0, first) if i == 0 else None
+                t = threading.Thread(
+                    target=self._part_worker, args=(ctx, arg), daemon=True, name=f"range-{i}"
+                )
+                threads.append(t)
+                t.start()
+        hasher = ContentHash(etag, size)
+        try:
+            self._hash_frontier(ctx, hasher)
+        except BaseException as exc:
+            with ctx.cond:
+                ctx.stop = True
+                if ctx.error is None:
+                    ctx.error = exc
+        finally:
+            for t in threads:
+                t.join()
+            result.fetched_bytes += ctx.fetched
+        if ctx.error is not None:
+            self._save_state(ctx)
+            raise ctx.error
+        self.x.verify_or_discard(tmp, hasher, size, label)
+
+    def _hash_frontier(self, ctx: _Ranged, hasher: ContentHash) -> None:
+        """Hash the file in order as the contiguous prefix grows; save the state now and then."""
+        hashed = 0
+        last_save = time.monotonic()
+        rfd = os.open(ctx.tmp, os.O_RDONLY)
+        try:
+            while hashed < ctx.size:
+                with ctx.cond:
+                    while True:
+                        frontier = ctx.frontier()
+                        if frontier > hashed or ctx.error is not None or ctx.live == 0:
+                            break
+                        ctx.cond.wait(STATE_SAVE_INTERVAL)
+                    if ctx.error is not None:
+                        return
+                if frontier <= hashed:
+                    raise NetworkError(f"{ctx.label}: the ranged download stopped early.")
+                while hashed < frontier:
+                    chunk = os.pread(rfd, min(READ_SIZE, frontier - hashed), hashed)
+                    if not chunk:
+                        raise IntegrityError(f"{ctx.label}: the partial file shrank on disk.")
+                    hasher.update(chunk)
+                    hashed += len(chunk)
+                now = time.monotonic()
+                if now - last_save >= STATE_SAVE_INTERVAL:
+                    self._save_state(ctx)
+                    last_save = now
+                if self.x.cancel.is_set():
+                    raise Cancelled()
+        finally:
+            os.close(rfd)
+
+    def _next_part(self, ctx: _Ranged) -> int | None:
+        with ctx.cond:
+            if ctx.stop or ctx.error is not None or not ctx.queue:
+                return None
+            return ctx.queue.popleft()
+
+    def _part_worker(self, ctx: _Ranged, first: tuple[int, requests.Response] | None) -> None:
+        fd = -1
+        try:
+            fd = os.open(ctx.tmp, os.O_WRONLY)
+            if first is not None:
+                self._run_part(ctx, fd, first[0], first[1])
+            while (part := self._next_part(ctx)) is not None:
+                self._run_part(ctx, fd, part, None)
+        except BaseException as exc:
+            if first is not None:
+                first[1].close()
+            with ctx.cond:
+                ctx.stop = True
+                if ctx.error is None:
+                    ctx.error = exc
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            with ctx.cond:
+                ctx.live -= 1
+                ctx.cond.notify_all()
+
+    def _open_part(self, ctx: _Ranged, pos: int, end: int) -> requests.Response:
+        headers = {"Range": f"bytes={pos}-{end - 1}"}
+        if ctx.location:
+            try:
+                return self.x.open(ctx.location, headers=headers, what=ctx.label)
+            except (AuthError, NotFoundError, HTTPStatusError):
+                ctx.location = None  # a signed CDN URL expired: resolve again
+        resp = self.x.open(ctx.target, headers=headers, what=ctx.label)
+        if resp.history:
+            ctx.location = resp.url
+        return resp
+
+    def _run_part(self, ctx: _Ranged, fd: int, part: int, resp: requests.Response | None) -> None:
+        start, end = ctx.bounds(part)
+        attempts = 0
+
+        def on_write(n: int) -> None:
+            with ctx.cond:
+                ctx.done[part] += n
+                ctx.fetched += n
+                ctx.cond.notify_all()
+
+        while True:
+            with ctx.cond:
+                if ctx.stop:
+                    if resp is not None:
+                        resp.close()
+                    return
+                pos = start + ctx.done[part]
+            if pos >= end:
+                if resp is not None:
+                    resp.close()
+                return
+            if resp is None:
+                resp = self._open_part(ctx, pos, end)
+            try:
+                if resp.status_code != 206:
+                    raise ServerError(
+                        f"{ctx.label}: the server stopped honouring Range (status "
+                        f"{resp.status_code}) in the middle of a ranged download."
+                    )
+                cr_start = content_range_start(resp.headers.get("Content-Range"))
+                if cr_start != pos:
+                    raise ServerError(
+                        f"{ctx.label}: asked for bytes from {pos}, the server sent "
+                        f"{resp.headers.get('Content-Range')!r}."
+                    )
+                got, drop = self.x.stream_into(
+                    resp,
+                    fd,
+                    offset=pos,
+                    limit=end - pos,
+                    path=ctx.tmp,
+                    hasher=None,
+                    key=ctx.key,
+                    on_write=on_write,
+                )
+            finally:
+                resp.close()
+                resp = None
+            if pos + got >= end:
+                return
+            attempts = 1 if got else attempts + 1
+            self.x.backoff_or_raise(attempts, ctx.label, drop)

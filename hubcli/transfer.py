@@ -1,0 +1,391 @@
+"""The byte mover: one remote file into a verified ``.incomplete`` file on disk.
+
+:class:`Transfer` streams a resolve URL into a temp file while hashing it, resumes from the bytes
+already on disk (across runs: the temp name is deterministic and guarded by the caller's lock),
+resumes a connection dropped mid-body from the last byte received, restarts cleanly when a server
+ignores ``Range``, follows the LFS redirect to a CDN without the token, and fetches big files as
+several concurrent ``Range`` requests into one preallocated file (progress of each part is kept in a
+small ``<name>.ranges.incomplete`` state file so a killed run resumes). The content is checked
+against its etag (sha256 for 64-hex etags, git blob sha1 for 40-hex ones) before the caller is
+allowed to move it into place; a mismatch deletes the bad bytes and raises IntegrityError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hubcli.errors import (
+    IntegrityError,
+    LocalFileError,
+    NetworkError,
+    ServerError,
+)
+from hubcli.progress import NullProgress, Progress
+
+if TYPE_CHECKING:
+    import requests
+
+    from hubcli.http import HubSession
+
+MiB = 1024 * 1024
+READ_SIZE = 1 * MiB
+DEFAULT_RANGE_THRESHOLD = 64 * MiB
+DEFAULT_PART_SIZE = 16 * MiB
+DEFAULT_RANGE_WORKERS = 8
+DEFAULT_MAX_ATTEMPTS = 5
+STATE_SAVE_INTERVAL = 0.5
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+
+
+class Cancelled(Exception):
+    """The transfer was cancelled (Ctrl-C in another thread); partial bytes are kept."""
+
+
+class ContentHash:
+    """The hash an etag promises: sha256 for 64-hex (LFS) etags, git blob sha1 for 40-hex ones.
+
+    Any other etag form cannot be checked; :meth:`matches` is then always true (size still is).
+    """
+
+    def __init__(self, etag: str, size: int) -> None:
+        self.etag = etag.lower()
+        self.size = size
+        self._h: Any = None
+        self.reset()
+
+    @property
+    def checkable(self) -> bool:
+        return self._h is not None
+
+    @property
+    def algorithm(self) -> str:
+        return "sha256" if _HEX64.match(self.etag) else "git-sha1" if self.checkable else "none"
+
+    def reset(self) -> None:
+        if _HEX64.match(self.etag):
+            self._h = hashlib.sha256()
+        elif _HEX40.match(self.etag):
+            self._h = hashlib.sha1(b"blob %d\0" % self.size)
+        else:
+            self._h = None
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self._h is not None:
+            self._h.update(data)
+
+    def hexdigest(self) -> str | None:
+        return None if self._h is None else str(self._h.hexdigest())
+
+    def matches(self) -> bool:
+        return self._h is None or self._h.hexdigest() == self.etag
+
+
+def file_matches_etag(path: Path, etag: str, size: int) -> bool:
+    """True if the file at ``path`` has ``size`` bytes and hashes to ``etag``."""
+    try:
+        if os.path.getsize(path) != size:
+            return False
+        hasher = ContentHash(etag, size)
+        with open(path, "rb") as fh:
+            while chunk := fh.read(READ_SIZE):
+                hasher.update(chunk)
+    except OSError:
+        return False
+    return hasher.matches()
+
+
+def state_path_for(tmp: Path) -> Path:
+    """The ranged-download state file that goes with a temp file (also ``*.incomplete``)."""
+    name = tmp.name[: -len(".incomplete")] if tmp.name.endswith(".incomplete") else tmp.name
+    return tmp.with_name(f"{name}.ranges.incomplete")
+
+
+def discard_partial(tmp: Path) -> None:
+    """Delete a temp file and its ranged state (state first, so a leftover is never misread)."""
+    for p in (state_path_for(tmp), tmp):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def content_range_start(value: str | None) -> int | None:
+    m = _CONTENT_RANGE.match(value or "")
+    return int(m.group(1)) if m else None
+
+
+def disk_error(path: Path, exc: OSError) -> LocalFileError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return LocalFileError(
+            f"Disk full while writing {path} ({exc.strerror}).",
+            hint="Free some space (or use --cache-dir elsewhere) and rerun: the download resumes.",
+        )
+    return LocalFileError(f"Cannot write {path}: {exc.strerror or exc}.")
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
+
+
+@dataclass
+class FetchResult:
+    """What one fetch cost: bytes over the network, bytes reused from disk, who served."""
+
+    fetched_bytes: int = 0
+    reused_bytes: int = 0
+    ranged: bool = False
+    served_by: str | None = None
+
+
+class Transfer:
+    """Moves bytes for one download run: pooled session, mirror order, ranges, resume, hashing.
+
+    ``bases`` is the ordered list of hub URLs to try for relative resolve paths (the endpoint then
+    the mirrors); the one that answers is promoted to the front for the next requests.
+    """
+
+    def __init__(
+        self,
+        session: HubSession,
+        *,
+        bases: list[str] | None = None,
+        range_threshold: int = DEFAULT_RANGE_THRESHOLD,
+        part_size: int = DEFAULT_PART_SIZE,
+        range_workers: int = DEFAULT_RANGE_WORKERS,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.bases = list(bases or [session.endpoint, *session.mirrors])
+        self.range_threshold = max(1, range_threshold)
+        self.part_size = max(1, part_size)
+        self.range_workers = max(1, range_workers)
+        self.max_attempts = max(0, max_attempts)
+        self.progress: Progress = progress or NullProgress()
+        self.cancel = cancel or threading.Event()
+        self.sleep = sleep or session.sleep
+        self.served: list[str] = []
+        self._lock = threading.Lock()
+
+    # -- requests ---------------------------------------------------------------------------
+    def _ordered_bases(self) -> list[str]:
+        with self._lock:
+            return list(self.bases)
+
+    def _promote(self, base: str) -> None:
+        with self._lock:
+            if self.bases and self.bases[0] != base and base in self.bases:
+                self.bases.remove(base)
+                self.bases.insert(0, base)
+            if base not in self.served:
+                self.served.append(base)
+
+    def open(self, target: str, *, headers: dict[str, str], what: str) -> requests.Response:
+        """GET ``target`` streaming: an absolute URL as is, a relative path via base failover.
+
+        Raises NetworkError when every base failed (after the session's retries), and the mapped
+        HubError for any other error status.
+        """
+        if target.startswith(("http://", "https://")):
+            return self.session.request("GET", target, headers=headers, stream=True, what=what)
+        last: NetworkError | None = None
+        for base in self._ordered_bases():
+            try:
+                resp = self.session.request(
+                    "GET", base + target, headers=headers, stream=True, what=what
+                )
+            except NetworkError as exc:
+                last = exc
+                continue
+            self._promote(base)
+            return resp
+        assert last is not None
+        raise last
+
+    def stream_into(
+        self,
+        resp: requests.Response,
+        fd: int,
+        *,
+        offset: int,
+        limit: int,
+        path: Path,
+        hasher: ContentHash | None,
+        key: str,
+        on_write: Callable[[int], None] | None = None,
+    ) -> tuple[int, BaseException | None]:
+        """Copy up to ``limit`` body bytes to ``fd`` at ``offset``; return (bytes, transport error).
+
+        Raises LocalFileError for disk errors and Cancelled when the run is being cancelled.
+        """
+        import requests
+        import urllib3
+
+        transport_errors = (urllib3.exceptions.HTTPError, requests.RequestException, OSError)
+        raw = resp.raw
+        got = 0
+        while got < limit:
+            if self.cancel.is_set():
+                raise Cancelled()
+            try:
+                data = raw.read1(min(READ_SIZE, limit - got))
+            except transport_errors as exc:
+                return got, exc
+            if not data:
+                break
+            try:
+                _pwrite_all(fd, data, offset + got)
+            except OSError as exc:
+                raise disk_error(path, exc) from exc
+            if hasher is not None:
+                hasher.update(data)
+            got += len(data)
+            if on_write is not None:
+                on_write(len(data))
+            self.progress.advance(key, len(data))
+        return got, None
+
+    def backoff_or_raise(self, attempts: int, label: str, cause: BaseException | None) -> None:
+        if attempts > self.max_attempts:
+            raise NetworkError(
+                f"{label}: the connection kept dropping ({attempts} attempts).",
+                hint="Rerun the command: the download resumes from the bytes already on disk.",
+            ) from cause
+        self.sleep(self.session.backoff_delay(attempts - 1))
+
+    # -- the public entry -------------------------------------------------------------------
+    def fetch(
+        self, *, target: str, tmp: Path, size: int, etag: str, key: str, label: str
+    ) -> FetchResult:
+        """Fetch ``target`` (a relative resolve path or a URL) into ``tmp`` and verify it.
+
+        On return ``tmp`` holds exactly ``size`` bytes matching ``etag``. A hash or size mismatch
+        deletes the bytes and raises IntegrityError; network failures raise NetworkError and keep
+        the partial file for the next run; disk errors raise LocalFileError.
+        """
+        result = FetchResult()
+        self.progress.file_start(key, label=label, size=size)
+        try:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            state = state_path_for(tmp)
+            use_ranges = size >= self.range_threshold and size > self.part_size
+            if state.exists() or use_ranges:
+                from hubcli.ranged import RangedFetch
+
+                RangedFetch(self).run(target, tmp, size, etag, key, label, result)
+            else:
+                self.fetch_sequential(target, tmp, size, etag, key, label, result, first=None)
+        finally:
+            self.progress.file_done(key)
+        with self._lock:
+            result.served_by = self.bases[0] if self.bases else None
+        return result
+
+    # -- one stream -------------------------------------------------------------------------
+    def fetch_sequential(
+        self,
+        target: str,
+        tmp: Path,
+        size: int,
+        etag: str,
+        key: str,
+        label: str,
+        result: FetchResult,
+        *,
+        first: requests.Response | None,
+    ) -> None:
+        hasher = ContentHash(etag, size)
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise disk_error(tmp, exc) from exc
+        try:
+            have = os.fstat(fd).st_size
+            if have > size:
+                os.ftruncate(fd, 0)
+                have = 0
+            if have:
+                pos = 0
+                while pos < have:
+                    chunk = os.pread(fd, min(READ_SIZE, have - pos), pos)
+                    if not chunk:
+                        break
+                    hasher.update(chunk)
+                    pos += len(chunk)
+                result.reused_bytes = have
+                self.progress.advance(key, have)
+            offset = have
+            attempts = 0
+            resp = first
+            while offset < size:
+                if resp is None:
+                    headers = {"Range": f"bytes={offset}-"} if offset else {}
+                    resp = self.open(target, headers=headers, what=label)
+                try:
+                    if resp.status_code == 200 and offset:
+                        # The server ignored Range: start over from this full body.
+                        os.ftruncate(fd, 0)
+                        hasher.reset()
+                        self.progress.advance(key, -offset)
+                        result.reused_bytes = 0
+                        offset = 0
+                    elif resp.status_code == 206:
+                        start = content_range_start(resp.headers.get("Content-Range"))
+                        if start != offset:
+                            raise ServerError(
+                                f"{label}: asked for bytes from {offset}, the server sent "
+                                f"{resp.headers.get('Content-Range')!r}."
+                            )
+                    got, drop = self.stream_into(
+                        resp,
+                        fd,
+                        offset=offset,
+                        limit=size - offset,
+                        path=tmp,
+                        hasher=hasher,
+                        key=key,
+                    )
+                finally:
+                    resp.close()
+                    resp = None
+                offset += got
+                result.fetched_bytes += got
+                if offset >= size:
+                    break
+                attempts = 1 if got else attempts + 1
+                self.backoff_or_raise(attempts, label, drop)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        self.verify_or_discard(tmp, hasher, size, label)
+
+    def verify_or_discard(self, tmp: Path, hasher: ContentHash, size: int, label: str) -> None:
+        actual = os.path.getsize(tmp)
+        if actual != size or not hasher.matches():
+            discard_partial(tmp)
+            what = (
+                f"size {actual} instead of {size}"
+                if actual != size
+                else f"{hasher.algorithm} {hasher.hexdigest()} instead of {hasher.etag}"
+            )
+            raise IntegrityError(
+                f"{label}: downloaded content does not match its etag ({what}); "
+                "the bad bytes were deleted.",
+                hint="Rerun to fetch it again; if it persists, the server or a proxy corrupts it.",
+            )
