@@ -1,0 +1,350 @@
+"""`hubcli search|info|files|ls|card`: find repos, inspect them and read their cards."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from hubcli.cli.common import JsonOpt, QuietOpt, RevisionOpt, TypeOpt
+from hubcli.cli.context import AppState
+
+if TYPE_CHECKING:
+    from hubcli.cli.output import Output
+    from hubcli.models import RepoInfo
+    from hubcli.repo import RepoRef
+
+RepoArg = Annotated[str, typer.Argument(help="Repo id (org/name), or datasets/org/name, hf://...")]
+
+
+def _fancy(out: Output) -> bool:
+    """Boxes and colours for a terminal (or --color always); a plain look in pipes."""
+    if out.color == "always":
+        return True
+    return out.color != "never" and out.stdout_is_tty
+
+
+# -- search -------------------------------------------------------------------------------------
+def search(
+    ctx: typer.Context,
+    query: Annotated[str | None, typer.Argument(help="Text the repo id must contain.")] = None,
+    repo_type: TypeOpt = None,
+    author: Annotated[str | None, typer.Option("--author", help="User or org.")] = None,
+    filters: Annotated[
+        list[str] | None, typer.Option("--filter", help="A tag the repo must have (repeatable).")
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="Pipeline tag, e.g. text-classification.")
+    ] = None,
+    library: Annotated[
+        str | None, typer.Option("--library", help="Library tag, e.g. transformers.")
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option("--sort", help="downloads, likes, trending, created or modified."),
+    ] = None,
+    asc: Annotated[bool, typer.Option("--asc", help="Ascending order (default: descending).")] = (
+        False
+    ),
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most N results; 0 = all.")] = 20,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Search models, datasets or Spaces; rows are printed as result pages arrive."""
+    from hubcli.discover import search as search_hub
+    from hubcli.repo import normalize_repo_type
+
+    state: AppState = ctx.obj
+    rtype = normalize_repo_type(repo_type)
+    out = state.output(json_mode=json_out, quiet=quiet)
+    hits = search_hub(
+        state.client(),
+        repo_type=rtype,
+        query=query,
+        author=author,
+        filters=tuple(filters or ()),
+        task=task,
+        library=library,
+        sort=sort,
+        ascending=asc,
+        limit=limit,
+    )
+    if json_out:
+        # One JSON array, streamed item by item (exact numbers, nothing truncated).
+        # Nothing reaches stdout before the first page did: an error leaves it empty.
+        first = True
+        for hit in hits:
+            item = json.dumps(hit.to_json(), ensure_ascii=False)
+            out.stdout.write(("[\n  " if first else ",\n  ") + item)
+            out.stdout.flush()
+            first = False
+        out.stdout.write("[]\n" if first else "\n]\n")
+        out.stdout.flush()
+        return
+    if quiet:
+        for hit in hits:
+            out.line(hit.id)
+        return
+    from hubcli.cli.render import search_cells, search_printer
+
+    printer = None
+    for hit in hits:
+        if printer is None:
+            printer = search_printer(out.console(), fancy=_fancy(out))
+            printer.header()
+        printer.row(search_cells(hit))
+    if printer is None:
+        out.info("No results.")
+    else:
+        out.info(f"{printer.rows} result{'s' if printer.rows != 1 else ''}.")
+
+
+# -- info ---------------------------------------------------------------------------------------
+def _license(info: RepoInfo) -> str | None:
+    card = info.get("cardData") or {}
+    if isinstance(card, dict) and card.get("license"):
+        value = card["license"]
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    for tag in info.get("tags") or []:
+        if isinstance(tag, str) and tag.startswith("license:"):
+            return tag.split(":", 1)[1]
+    return None
+
+
+def _space_facts(info: RepoInfo) -> dict[str, Any]:
+    card = info.get("cardData") or {}
+    card = card if isinstance(card, dict) else {}
+    runtime = info.get("runtime") or {}
+    hardware = None
+    if isinstance(runtime, dict):
+        hw = runtime.get("hardware") or {}
+        if isinstance(hw, dict):
+            hardware = hw.get("current") or hw.get("requested")
+    return {
+        "sdk": info.get("sdk") or card.get("sdk"),
+        "app_file": card.get("app_file"),
+        "hardware": hardware or card.get("suggested_hardware"),
+        "stage": runtime.get("stage") if isinstance(runtime, dict) else None,
+    }
+
+
+def _info_rows(ref: RepoRef, info: RepoInfo, revision: str | None) -> list[tuple[str, str]]:
+    from hubcli.card import as_text, summary
+    from hubcli.cli.render import human_count, short_date
+
+    rows: list[tuple[str, str]] = [("id", f"{info.repo_id} ({ref.repo_type})")]
+    rows.append(("commit", str(info.sha or "-") + (f"  ({revision})" if revision else "")))
+    rows.append(("modified", short_date(info.get("lastModified"))))
+    if info.get("createdAt"):
+        rows.append(("created", short_date(info.get("createdAt"))))
+    if info.get("pipeline_tag"):
+        rows.append(("task", str(info.get("pipeline_tag"))))
+    if info.get("library_name"):
+        rows.append(("library", str(info.get("library_name"))))
+    lic = _license(info)
+    if lic:
+        rows.append(("license", lic))
+    if ref.repo_type == "space":
+        for key, value in _space_facts(info).items():
+            if value:
+                rows.append((key.replace("_", " "), str(value)))
+    if info.get("downloads") is not None and ref.repo_type != "space":
+        rows.append(("downloads", human_count(info.get("downloads"))))
+    rows.append(("likes", human_count(info.get("likes"))))
+    gated = info.get("gated")
+    rows.append(("private", "yes" if info.get("private") else "no"))
+    rows.append(
+        ("gated", f"yes ({gated})" if gated and gated is not True else as_text(bool(gated)))
+    )
+    card = info.get("cardData")
+    if isinstance(card, dict):
+        shown = {"license", "task", "library", "tags", "sdk", "app file", "hardware"}
+        rows += [(k, v) for k, v in summary(card) if k not in shown]
+    tags = [str(t) for t in info.get("tags") or []]
+    if tags:
+        rows.append(("tags", ", ".join(tags)))
+    return rows
+
+
+def info(
+    ctx: typer.Context,
+    repo: RepoArg,
+    repo_type: TypeOpt = None,
+    revision: RevisionOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """A repo's metadata and its files with sizes; files already in the local cache are marked."""
+    from hubcli.discover import cached_paths, total_size
+    from hubcli.repo import parse_repo_ref
+
+    state: AppState = ctx.obj
+    ref = parse_repo_ref(repo, repo_type)
+    rev = revision or ref.revision
+    out = state.output(json_mode=json_out)
+    data = state.client().repo_info(ref, revision=rev, files_metadata=True)
+    files = list(data.files)
+    cached = cached_paths(state.settings.cache_dir, ref, data.sha, files)
+    if json_out:
+        doc: dict[str, Any] = {k: v for k, v in data.raw.items() if k != "siblings"}
+        doc.update(id=data.repo_id, type=ref.repo_type, sha=data.sha, revision=rev or "main")
+        if ref.repo_type == "space":
+            doc.update(_space_facts(data))
+        doc["files"] = [
+            {
+                "path": f.path,
+                "size": f.size,
+                "blobId": f.blob_id,
+                "lfs": {"sha256": f.lfs_sha256, "size": f.lfs_size} if f.is_lfs else None,
+                "cached": f.path in cached,
+            }
+            for f in files
+        ]
+        doc["totalSize"] = total_size(files)
+        out.json(doc)
+        return
+    from hubcli.cli.render import emit, files_table, human_size, key_value_table
+
+    fancy = _fancy(out)
+    console = out.console()
+    meta = key_value_table(_info_rows(ref, data, rev), fancy=fancy)
+    if fancy:
+        from rich.panel import Panel
+
+        emit(console, Panel(meta, title=str(ref), title_align="left"), fancy=fancy)
+    else:
+        emit(console, meta, fancy=fancy)
+    console.print()
+    title = f"{len(files)} files, {human_size(total_size(files))}"
+    if cached:
+        title += f" ({len(cached)} cached)"
+    table = files_table(files, fancy=fancy, cached=cached, title=title if fancy else None)
+    emit(console, table, fancy=fancy)
+    if not fancy:
+        console.print(title)
+
+
+# -- files --------------------------------------------------------------------------------------
+def files(
+    ctx: typer.Context,
+    repo: RepoArg,
+    path: Annotated[str | None, typer.Argument(help="A folder inside the repo.")] = None,
+    repo_type: TypeOpt = None,
+    revision: RevisionOpt = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-R", help="List sub-folders too.")
+    ] = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """List a repo's files (and folders) with sizes and LFS marks."""
+    from hubcli.models import DirEntry, FileEntry
+    from hubcli.repo import parse_repo_ref, validate_repo_path
+
+    state: AppState = ctx.obj
+    ref = parse_repo_ref(repo, repo_type)
+    rev = revision or ref.revision or "main"
+    folder = path or ref.path or ""
+    folder = validate_repo_path(folder.strip("/")) if folder.strip("/") else ""
+    out = state.output(json_mode=json_out, quiet=quiet)
+    entries = state.client().list_tree(ref, revision=rev, path=folder, recursive=recursive)
+    if quiet and not json_out:
+        for entry in entries:
+            out.line(entry.path + ("/" if isinstance(entry, DirEntry) else ""))
+        return
+    items = list(entries)
+    if json_out:
+        docs: list[dict[str, Any]] = []
+        for e in items:
+            if isinstance(e, FileEntry):
+                lfs = {"oid": e.lfs_sha256, "size": e.lfs_size} if e.is_lfs else None
+                docs.append(
+                    {"type": "file", "path": e.path, "size": e.size, "oid": e.blob_id, "lfs": lfs}
+                )
+            else:
+                docs.append({"type": "directory", "path": e.path, "oid": e.oid})
+        out.json(docs)
+        return
+    from hubcli.cli.render import emit, files_table, human_size
+
+    fancy = _fancy(out)
+    file_items = [e for e in items if isinstance(e, FileEntry)]
+    n_dirs = len(items) - len(file_items)
+    summary = f"{len(file_items)} files"
+    if n_dirs:
+        summary += f", {n_dirs} folder{'s' if n_dirs != 1 else ''}"
+    summary += f", {human_size(sum(f.size for f in file_items))}"
+    where = f"{ref}@{rev}" + (f"/{folder}" if folder else "")
+    emit(
+        out.console(), files_table(items, fancy=fancy, title=where if fancy else None), fancy=fancy
+    )
+    out.info(summary)
+
+
+# -- card ---------------------------------------------------------------------------------------
+def card(
+    ctx: typer.Context,
+    repo: RepoArg,
+    repo_type: TypeOpt = None,
+    revision: RevisionOpt = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Print README.md as it is.")] = False,
+    json_out: JsonOpt = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Read the card from the cache only.")
+    ] = False,
+) -> None:
+    """Show a repo's card (README.md): metadata panel, then the Markdown rendered.
+
+    Offline (or when the Hub cannot be reached) the card comes from the local cache if a README
+    was downloaded before.
+    """
+    from hubcli.card import Card, parse_card
+    from hubcli.discover import README, load_card_source
+    from hubcli.repo import parse_repo_ref
+
+    state: AppState = ctx.obj
+    if offline:
+        state.override(offline=True)
+    ref = parse_repo_ref(repo, repo_type)
+    rev = revision or ref.revision or "main"
+    out = state.output(json_mode=json_out)
+    source = load_card_source(state.session(), settings=state.settings, ref=ref, revision=rev)
+    if source.origin == "cache":
+        why = "offline" if state.settings.offline else "the Hub could not be reached"
+        out.stderr.write(f"(from cache: {why})\n")
+        out.stderr.flush()
+    if source.truncated:
+        out.warn(f"{README} is very large: only its first 32 MiB were read.")
+    if source.text is None:
+        out.warn(f"{ref}@{rev} has no {README}: there is no card to show.")
+        parsed = Card(metadata={}, body="", warnings=(f"no {README}",))
+    else:
+        parsed = parse_card(source.text)
+        for warning in parsed.warnings:
+            out.warn(warning)
+    if raw:
+        if source.text:
+            out.stdout.write(source.text)
+            out.stdout.flush()
+        return
+    if json_out:
+        out.json(parsed.to_json())
+        return
+    if source.text is None:
+        return
+    from hubcli.cli.render import render_card
+
+    title = f"{ref} @ {rev}"
+    if source.commit and source.commit != rev:
+        title += f" ({source.commit[:7]})"
+    cut = render_card(out.console(), title=title, card=parsed, fancy=_fancy(out))
+    if cut:
+        out.info("The card was cut for display; use --raw or --json for the full text.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search)
+    app.command("info")(info)
+    app.command("files")(files)
+    app.command("ls", help="Same as 'files'.")(files)
+    app.command("card")(card)

@@ -1,0 +1,370 @@
+"""Discovery: search hits, the sort/filter vocabulary of listings, and where a repo card comes from.
+
+Library side of ``hubcli search|info|files|card``: no printing. The card is read from the cache when
+offline (or when the Hub cannot be reached) and through the resolve URL otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hubcli.errors import NetworkError, OfflineError, UnsafePathError, UsageError
+
+if TYPE_CHECKING:
+    from hubcli.client import HubClient
+    from hubcli.config import Settings
+    from hubcli.http import HubSession
+    from hubcli.models import FileEntry
+    from hubcli.repo import RepoRef
+
+SORT_KEYS: dict[str, str] = {
+    "downloads": "downloads",
+    "likes": "likes",
+    "trending": "trendingScore",
+    "created": "createdAt",
+    "modified": "lastModified",
+}
+"""CLI sort names -> the Hub's ``sort=`` values."""
+
+# Fields asked for with ``expand=`` so that every hit has lastModified and friends (the Hub's
+# default listing fields lack it). Only values huggingface_hub 2.4.0 knows to be valid per type.
+_COMMON_EXPAND = (
+    "author",
+    "createdAt",
+    "lastModified",
+    "likes",
+    "private",
+    "tags",
+    "trendingScore",
+)
+SEARCH_EXPAND: dict[str, tuple[str, ...]] = {
+    "model": (
+        *_COMMON_EXPAND,
+        "downloads",
+        "gated",
+        "library_name",
+        "pipeline_tag",
+        "usedStorage",
+    ),
+    "dataset": (*_COMMON_EXPAND, "downloads", "gated", "usedStorage"),
+    "space": (*_COMMON_EXPAND, "sdk", "usedStorage"),
+}
+
+README = "README.md"
+MAX_CARD_BYTES = 32 * 1024 * 1024
+"""A README is read up to this size; beyond it the card is truncated (with a warning)."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result, normalised across repo types. ``raw`` keeps every field sent."""
+
+    id: str
+    type: str
+    author: str | None = None
+    downloads: int | None = None
+    likes: int | None = None
+    last_modified: str | None = None
+    created_at: str | None = None
+    tags: tuple[str, ...] = ()
+    task: str | None = None
+    library: str | None = None
+    sdk: str | None = None
+    private: bool | None = None
+    gated: Any = None
+    size: int | None = None
+    trending: float | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def kind(self) -> str | None:
+        """What the table's 'task' column shows: pipeline tag, space sdk, or dataset task."""
+        if self.task:
+            return self.task
+        if self.sdk:
+            return self.sdk
+        for tag in self.tags:
+            if tag.startswith("task_categories:"):
+                return tag.split(":", 1)[1]
+        return None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any], repo_type: str) -> SearchHit:
+        tags = item.get("tags")
+        return cls(
+            id=str(item.get("id") or item.get("modelId") or ""),
+            type=repo_type,
+            author=_str_or_none(item.get("author")),
+            downloads=_int_or_none(item.get("downloads")),
+            likes=_int_or_none(item.get("likes")),
+            last_modified=_str_or_none(item.get("lastModified")),
+            created_at=_str_or_none(item.get("createdAt")),
+            tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+            task=_str_or_none(item.get("pipeline_tag")),
+            library=_str_or_none(item.get("library_name")),
+            sdk=_str_or_none(item.get("sdk")),
+            private=item.get("private") if isinstance(item.get("private"), bool) else None,
+            gated=item.get("gated"),
+            size=_int_or_none(item.get("usedStorage")),
+            trending=_float_or_none(item.get("trendingScore")),
+            raw=item,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Exact values for ``--json``: id, type, downloads, likes, lastModified, tags, and more."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "author": self.author,
+            "downloads": self.downloads,
+            "likes": self.likes,
+            "lastModified": self.last_modified,
+            "createdAt": self.created_at,
+            "tags": list(self.tags),
+            "pipeline_tag": self.task,
+            "library_name": self.library,
+            "sdk": self.sdk,
+            "private": self.private,
+            "gated": self.gated,
+            "usedStorage": self.size,
+            "trendingScore": self.trending,
+        }
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return None if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def search(
+    client: HubClient,
+    *,
+    repo_type: str = "model",
+    query: str | None = None,
+    author: str | None = None,
+    filters: tuple[str, ...] | list[str] = (),
+    task: str | None = None,
+    library: str | None = None,
+    sort: str | None = None,
+    ascending: bool = False,
+    limit: int = 20,
+    expand: bool = True,
+) -> Iterator[SearchHit]:
+    """Search the Hub lazily: pages are fetched as the caller iterates. ``limit=0`` means all.
+
+    ``sort`` is a CLI name (see :data:`SORT_KEYS`); the Hub's default order for a sort is
+    descending, so ``direction`` is only sent for ``ascending=True``. Raises UsageError for
+    combinations the Hub does not support, and HubError subclasses from the session.
+    """
+    if limit < 0:
+        raise UsageError("--limit must be 0 (all) or a positive number.")
+    sort_key: str | None = None
+    if sort:
+        if sort not in SORT_KEYS:
+            raise UsageError(f"Unknown sort {sort!r}: use one of {', '.join(SORT_KEYS)}.")
+        if sort == "downloads" and repo_type == "space":
+            raise UsageError("Spaces cannot be sorted by downloads: use likes or trending.")
+        sort_key = SORT_KEYS[sort]
+    elif ascending:
+        raise UsageError("--asc needs --sort.")
+    if task and repo_type != "model":
+        raise UsageError("--task applies to models; for datasets use --filter task_categories:X.")
+    all_filters = [*filters]
+    if library:
+        all_filters.append(library)
+    items = client.list_repos(
+        repo_type,
+        search=query or None,
+        author=author or None,
+        filters=all_filters,
+        pipeline_tag=task or None,
+        sort=sort_key,
+        direction=1 if ascending else None,
+        limit=limit,
+        expand=SEARCH_EXPAND.get(repo_type, ()) if expand else (),
+    )
+    for item in items:
+        if isinstance(item, dict) and (item.get("id") or item.get("modelId")):
+            yield SearchHit.from_item(item, repo_type)
+
+
+# -- files --------------------------------------------------------------------------------------
+def total_size(files: tuple[FileEntry, ...] | list[FileEntry]) -> int:
+    return sum(f.size for f in files)
+
+
+def cached_paths(
+    cache_dir: Path, ref: RepoRef, commit: str | None, files: list[FileEntry]
+) -> set[str]:
+    """Paths of ``files`` already in the local cache (in the snapshot, or as a blob by etag)."""
+    from hubcli.cache import RepoCache
+
+    repo = RepoCache(cache_dir, ref)
+    if not repo.path.is_dir():
+        return set()
+    found: set[str] = set()
+    for entry in files:
+        try:
+            in_snapshot = bool(commit) and repo.snapshot_has(str(commit), entry.path)
+            if in_snapshot or (entry.etag and repo.blob_path(entry.etag).is_file()):
+                found.add(entry.path)
+        except (UnsafePathError, OSError):
+            continue
+    return found
+
+
+# -- cards --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CardSource:
+    """A README's text and where it came from (``hub`` or ``cache``); ``text`` None = no README."""
+
+    text: str | None
+    origin: str
+    commit: str | None = None
+    truncated: bool = False
+    path: Path | None = None
+
+
+def cached_card(cache_dir: Path, ref: RepoRef, revision: str) -> CardSource | None:
+    """The README of ``revision`` from the cache alone, or None when the cache cannot tell.
+
+    A ``.no_exist`` marker (the Hub said the file is absent at that commit) gives ``text=None``.
+    """
+    from hubcli.cache import RepoCache
+
+    repo = RepoCache(cache_dir, ref)
+    try:
+        commit = repo.resolve_offline(revision)
+        if not commit:
+            return None
+        path = repo.snapshot_file(commit, README)
+        if path.is_file():
+            text, truncated = _read_limited(path)
+            return CardSource(text, "cache", commit=commit, truncated=truncated, path=path)
+        if repo.no_exist_path(commit, README).exists():
+            return CardSource(None, "cache", commit=commit)
+    except (UnsafePathError, OSError):
+        return None
+    return None
+
+
+def _read_limited(path: Path) -> tuple[str, bool]:
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_CARD_BYTES + 1)
+    truncated = len(data) > MAX_CARD_BYTES
+    return data[:MAX_CARD_BYTES].decode("utf-8", errors="replace"), truncated
+
+
+def fetch_card(session: HubSession, ref: RepoRef, revision: str) -> CardSource:
+    """GET the README through the resolve URL (redirects followed; the session scopes the token).
+
+    A missing README gives ``text=None``; other errors are raised (RepoNotFoundError, AuthError,
+    RevisionNotFoundError, NetworkError...).
+    """
+    from hubcli.errors import EntryNotFoundError
+    from hubcli.http import quote_segment
+
+    url = f"/{ref.url_prefix}{ref.repo_id}/resolve/{quote_segment(revision)}/{README}"
+    try:
+        resp = session.request("GET", url, stream=True, what=f"{ref}@{revision}")
+    except EntryNotFoundError as exc:
+        return CardSource(None, "hub", commit=exc.commit)
+    try:
+        chunks: list[bytes] = []
+        got = 0
+        for chunk in resp.iter_content(chunk_size=1 << 16):
+            chunks.append(chunk)
+            got += len(chunk)
+            if got > MAX_CARD_BYTES:
+                break
+        commit = resp.headers.get("X-Repo-Commit")
+    except OSError as exc:
+        raise NetworkError(f"{ref}: the README download was cut off ({exc}).") from exc
+    except Exception as exc:  # requests' ChunkedEncodingError and friends
+        if exc.__class__.__module__.startswith(("requests", "urllib3")):
+            raise NetworkError(f"{ref}: the README download was cut off ({exc}).") from exc
+        raise
+    finally:
+        resp.close()
+    data = b"".join(chunks)
+    truncated = len(data) > MAX_CARD_BYTES
+    return CardSource(
+        data[:MAX_CARD_BYTES].decode("utf-8", errors="replace"),
+        "hub",
+        commit=commit,
+        truncated=truncated,
+    )
+
+
+def download_card(
+    settings: Settings, session: HubSession, ref: RepoRef, revision: str
+) -> CardSource:
+    """Fetch the README through the download engine, so that it lands in the cache too.
+
+    Falls back to a plain GET (:func:`fetch_card`) when the cache cannot be written.
+    """
+    from dataclasses import replace
+
+    from hubcli.errors import EntryNotFoundError, LocalFileError
+
+    try:
+        from hubcli.download import download
+    except ImportError:  # pragma: no cover - the engine is optional for this module
+        return fetch_card(session, ref, revision)
+    try:
+        result = download(
+            settings, session, replace(ref, revision=revision, path=None), files=[README]
+        )
+    except EntryNotFoundError as exc:
+        return CardSource(None, "hub", commit=exc.commit)
+    except LocalFileError:
+        return fetch_card(session, ref, revision)
+    text, truncated = _read_limited(result.path)
+    return CardSource(text, "hub", commit=result.commit, truncated=truncated, path=result.path)
+
+
+def load_card_source(
+    session: HubSession,
+    *,
+    settings: Settings,
+    ref: RepoRef,
+    revision: str,
+) -> CardSource:
+    """The README for ``ref@revision``, cached on the way; from the cache alone when offline
+    (``settings.offline``) or when the Hub cannot be reached.
+
+    Raises OfflineError when offline and the cache does not have it; Hub errors otherwise.
+    """
+    if settings.offline:
+        cached = cached_card(settings.cache_dir, ref, revision)
+        if cached is None:
+            raise OfflineError(
+                f"{ref}@{revision}: {README} is not in the cache and offline mode is on.",
+                hint="Run once online (e.g. 'hubcli card' or 'hubcli download') to cache it.",
+            )
+        return cached
+    try:
+        return download_card(settings, session, ref, revision)
+    except NetworkError:
+        cached = cached_card(settings.cache_dir, ref, revision)
+        if cached is None:
+            raise
+        return cached
