@@ -1,0 +1,205 @@
+"""`hubcli repo create|delete` and `hubcli repo branch|tag create|delete`: repo administration."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from hubcli.cli.common import JsonOpt, TypeOpt, make_typer
+from hubcli.cli.context import AppState
+
+repo_app = make_typer(help="Create and delete repos, branches and tags.")
+branch_app = make_typer(help="Create and delete branches.")
+tag_app = make_typer(help="Create and delete tags.")
+repo_app.add_typer(branch_app, name="branch")
+repo_app.add_typer(tag_app, name="tag")
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Ask in a terminal; refuse (usage error) when nobody can answer and --yes was not given."""
+    from hubcli.errors import UsageError
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"Refusing to {question} without confirmation.",
+            hint="Pass --yes to confirm when not running in a terminal.",
+        )
+    if not typer.confirm(f"Really {question}?", default=False, err=True):
+        raise typer.Exit(1)
+
+
+@repo_app.command("create")
+def create(
+    ctx: typer.Context,
+    repo: Annotated[str, typer.Argument(help="Repo id: org/name.")],
+    repo_type: TypeOpt = None,
+    private: Annotated[bool, typer.Option("--private", help="Make the repo private.")] = False,
+    exist_ok: Annotated[
+        bool, typer.Option("--exist-ok", help="Do not fail if the repo already exists.")
+    ] = False,
+    space_sdk: Annotated[
+        str | None,
+        typer.Option("--space-sdk", help="Spaces only: gradio, streamlit, docker or static."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a repo and print its URL."""
+    from hubcli.errors import ConflictError, TokenMissingError, UsageError
+    from hubcli.repo import parse_repo_ref
+
+    state: AppState = ctx.obj
+    out = state.output(json_mode=json_out)
+    ref = parse_repo_ref(repo, repo_type)
+    if space_sdk is not None:
+        if ref.repo_type != "space":
+            raise UsageError("--space-sdk only applies to Spaces (--type space).")
+        if space_sdk not in ("gradio", "streamlit", "docker", "static"):
+            raise UsageError(
+                f"Unknown Space SDK {space_sdk!r}: use gradio, streamlit, docker or static."
+            )
+    if not state.settings.token:
+        raise TokenMissingError(
+            "Creating a repo needs a token, and none was found.",
+            hint="Run 'hubcli auth login', or pass --token / set HF_TOKEN.",
+        )
+    try:
+        url = state.client().create_repo(
+            ref, private=private, exist_ok=exist_ok, space_sdk=space_sdk
+        )
+    except ConflictError as exc:
+        raise ConflictError(
+            f"{ref} already exists.", hint="Pass --exist-ok to accept that.", status=exc.status
+        ) from exc
+    if json_out:
+        out.json({"repo": str(ref), "repo_type": ref.repo_type, "url": url, "private": private})
+        return
+    out.line(url)
+
+
+@repo_app.command("delete")
+def delete(
+    ctx: typer.Context,
+    repo: Annotated[str, typer.Argument(help="Repo id: org/name.")],
+    repo_type: TypeOpt = None,
+    yes: YesOpt = False,
+    missing_ok: Annotated[
+        bool, typer.Option("--missing-ok", help="Do not fail if the repo does not exist.")
+    ] = False,
+) -> None:
+    """Delete a repo (asks first; --yes when not in a terminal)."""
+    from hubcli.errors import RepoNotFoundError
+    from hubcli.repo import parse_repo_ref
+
+    state: AppState = ctx.obj
+    out = state.output()
+    ref = parse_repo_ref(repo, repo_type)
+    _confirm(f"delete the {ref.repo_type} repo {ref.repo_id} and all its history", yes)
+    try:
+        state.client().delete_repo(ref)
+    except RepoNotFoundError:
+        if not missing_ok:
+            raise
+        out.info(f"{ref} does not exist; nothing to delete.")
+        return
+    out.info(f"Deleted {ref}.")
+
+
+@branch_app.command("create")
+def branch_create(
+    ctx: typer.Context,
+    repo: Annotated[str, typer.Argument(help="Repo id: org/name.")],
+    branch: Annotated[str, typer.Argument(help="New branch name.")],
+    revision: Annotated[
+        str | None, typer.Option("--revision", help="Start from this revision (default: main).")
+    ] = None,
+    repo_type: TypeOpt = None,
+    exist_ok: Annotated[
+        bool, typer.Option("--exist-ok", help="Accept an existing branch.")
+    ] = False,
+) -> None:
+    """Create a branch."""
+    from hubcli.errors import ConflictError
+    from hubcli.repo import parse_repo_ref
+
+    state: AppState = ctx.obj
+    ref = parse_repo_ref(repo, repo_type)
+    try:
+        state.client().create_branch(ref, branch, start=revision)
+    except ConflictError as exc:
+        if not exist_ok:
+            raise ConflictError(
+                f"{ref}: branch {branch!r} already exists.",
+                hint="Pass --exist-ok to accept that.",
+                status=exc.status,
+            ) from exc
+    state.output().info(f"Branch {branch!r} ready in {ref}.")
+
+
+@branch_app.command("delete")
+def branch_delete(
+    ctx: typer.Context,
+    repo: Annotated[str, typer.Argument(help="Repo id: org/name.")],
+    branch: Annotated[str, typer.Argument(help="Branch to delete.")],
+    repo_type: TypeOpt = None,
+    yes: YesOpt = False,
+) -> None:
+    """Delete a branch (asks first; --yes when not in a terminal)."""
+    from hubcli.repo import parse_repo_ref
+
+    state: AppState = ctx.obj
+    ref = parse_repo_ref(repo, repo_type)
+    _confirm(f"delete branch {branch!r} of {ref}", yes)
+    state.client().delete_branch(ref, branch)
+    state.output().info(f"Deleted branch {branch!r} of {ref}.")
+
+
+@tag_app.command("create")
+def tag_create(
+    ctx: typer.Context,
+    repo: Annotated[str, typer.Argument(help="Repo id: org/name.")],
+    tag: Annotated[str, typer.Argument(help="Tag name.")],
+    revision: Annotated[
+        str | None, typer.Option("--revision", help="Revision to tag (default: main).")
+    ] = None,
+    message: Annotated[str | None, typer.Option("--message", "-m", help="Tag message.")] = None,
+    repo_type: TypeOpt = None,
+) -> None:
+    """Create a tag."""
+    from hubcli.errors import ConflictError
+    from hubcli.repo import parse_repo_ref
+
+    state: AppState = ctx.obj
+    ref = parse_repo_ref(repo, repo_type)
+    try:
+        state.client().create_tag(ref, tag, revision=revision or "main", message=message)
+    except ConflictError as exc:
+        raise ConflictError(f"{ref}: tag {tag!r} already exists.", status=exc.status) from exc
+    state.output().info(f"Tagged {ref}@{revision or 'main'} as {tag!r}.")
+
+
+@tag_app.command("delete")
+def tag_delete(
+    ctx: typer.Context,
+    repo: Annotated[str, typer.Argument(help="Repo id: org/name.")],
+    tag: Annotated[str, typer.Argument(help="Tag to delete.")],
+    repo_type: TypeOpt = None,
+    yes: YesOpt = False,
+) -> None:
+    """Delete a tag (asks first; --yes when not in a terminal)."""
+    from hubcli.repo import parse_repo_ref
+
+    state: AppState = ctx.obj
+    ref = parse_repo_ref(repo, repo_type)
+    _confirm(f"delete tag {tag!r} of {ref}", yes)
+    state.client().delete_tag(ref, tag)
+    state.output().info(f"Deleted tag {tag!r} of {ref}.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(repo_app, name="repo")

@@ -1,0 +1,126 @@
+"""`hubcli upload`: publish a file or a folder to a repo (creating it if needed), or open a PR."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Annotated
+
+import typer
+
+from hubcli.cli.common import JsonOpt, QuietOpt, RevisionOpt, TypeOpt
+from hubcli.cli.context import AppState
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def upload_command(
+    ctx: typer.Context,
+    repo: Annotated[str, typer.Argument(help="Repo id (org/name), created if missing.")],
+    local_path: Annotated[
+        str, typer.Argument(help="File or folder to upload (default: current folder).")
+    ] = ".",
+    path_in_repo: Annotated[
+        str | None,
+        typer.Argument(help="Where in the repo (default: the root, or the file's name)."),
+    ] = None,
+    repo_type: TypeOpt = None,
+    revision: RevisionOpt = None,
+    include: Annotated[
+        list[str] | None, typer.Option("--include", help="Only upload paths matching this glob.")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="Skip paths matching this glob.")
+    ] = None,
+    delete: Annotated[
+        list[str] | None,
+        typer.Option("--delete", help="Delete remote files matching this glob (not re-uploaded)."),
+    ] = None,
+    commit_message: Annotated[
+        str | None, typer.Option("--commit-message", "-m", help="Commit title.")
+    ] = None,
+    commit_description: Annotated[
+        str | None, typer.Option("--commit-description", help="Commit description.")
+    ] = None,
+    private: Annotated[
+        bool, typer.Option("--private", help="Create the repo private if it does not exist.")
+    ] = False,
+    create_pr: Annotated[
+        bool, typer.Option("--create-pr", help="Open a pull request instead of pushing.")
+    ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Parallel hashing/transfers.")
+    ] = 8,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Upload a file or folder. Prints the commit URL (or the PR URL) as the last stdout line."""
+    from hubcli.progress import BarProgress, NullProgress, Progress
+    from hubcli.repo import parse_repo_ref
+    from hubcli.upload import plan_upload, upload
+
+    state: AppState = ctx.obj
+    out = state.output(json_mode=json_out, quiet=quiet)
+    ref = parse_repo_ref(repo, repo_type)
+    if ref.path:
+        path_in_repo = path_in_repo or ref.path
+    plan = plan_upload(
+        local_path,
+        path_in_repo=path_in_repo,
+        include=include or (),
+        exclude=exclude or (),
+        delete=delete or (),
+    )
+    if (include or exclude) and os.path.isfile(local_path):
+        out.warn("--include/--exclude are ignored when uploading a single file.")
+    out.info(f"Uploading {len(plan.files)} file(s) to {ref}…")
+    hash_bar: Progress = NullProgress()
+    up_bar: Progress = NullProgress()
+    if out.show_progress:
+        hash_bar = BarProgress(out.stderr, label="hashing")
+        up_bar = BarProgress(out.stderr, label="uploading")
+    settings = state.settings
+    started = time.monotonic()
+    result = upload(
+        state.client(),
+        ref,
+        plan,
+        revision=revision,
+        commit_message=commit_message,
+        commit_description=commit_description or "",
+        private=private,
+        create_pr=create_pr,
+        workers=workers,
+        state_dir=settings.hf_home / "hubcli" / "upload-parts",
+        progress=up_bar,
+        hash_progress=hash_bar,
+        say=out.info,
+    )
+    elapsed = max(time.monotonic() - started, 1e-6)
+    if json_out:
+        out.json(result.to_json())
+        return
+    counts: dict[str, int] = {}
+    for f in result.files:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no files"
+    if result.nothing_to_commit:
+        out.info(f"Nothing to commit: {ref} is up to date ({summary}).")
+    else:
+        speed = f", {_size(result.bytes_sent / elapsed)}/s" if result.bytes_sent else ""
+        out.info(
+            f"{summary}; sent {_size(result.bytes_sent)} of LFS data in {elapsed:.1f}s{speed}; "
+            f"{len(result.commits)} commit(s)."
+        )
+    if result.url:
+        out.line(result.url)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("upload")(upload_command)

@@ -1,0 +1,499 @@
+"""The upload engine: hash, preupload, send LFS objects, commit (in bounded atomic batches).
+
+Library entry points: :func:`plan_upload` (walk + globs, no network, in :mod:`hubcli.upload_plan`)
+and :func:`upload`. Both raise :mod:`hubcli.errors` subclasses and never print; progress goes to
+injected :class:`hubcli.progress.Progress` sinks and a ``say`` callback.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hubcli.client import HubClient
+from hubcli.errors import (
+    ConflictError,
+    LocalFileError,
+    NotFoundError,
+    RepoNotFoundError,
+    RevisionNotFoundError,
+    TokenMissingError,
+)
+from hubcli.hashing import hash_file
+from hubcli.models import CommitResult
+from hubcli.progress import NullProgress, Progress
+from hubcli.repo import RepoRef, is_commit_sha
+from hubcli.upload_lfs import LfsObject, LfsUploader
+from hubcli.upload_plan import LocalFile, UploadPlan, matches, plan_upload
+
+__all__ = ["FileResult", "LocalFile", "UploadPlan", "UploadResult", "plan_upload", "upload"]
+
+SAMPLE_SIZE = 512
+PREUPLOAD_CHUNK = 256
+MAX_FILES_PER_COMMIT = 1000
+MAX_REGULAR_BYTES_PER_COMMIT = 64 * 1024 * 1024
+
+
+# -- results ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    size: int
+    mode: str  # "regular" | "lfs"
+    status: str  # "uploaded" | "unchanged" | "deleted" | "ignored"
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    repo: str
+    commit_oid: str | None
+    commit_url: str | None
+    pr_url: str | None = None
+    pr_revision: str | None = None
+    nothing_to_commit: bool = False
+    commits: tuple[str, ...] = ()
+    files: tuple[FileResult, ...] = ()
+    bytes_sent: int = 0
+
+    @property
+    def url(self) -> str | None:
+        """What to show the user last: the PR URL if one was opened, else the commit URL."""
+        return self.pr_url or self.commit_url
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repo": self.repo,
+            "commit_oid": self.commit_oid,
+            "commit_url": self.commit_url,
+            "pr_url": self.pr_url,
+            "pr_revision": self.pr_revision,
+            "nothing_to_commit": self.nothing_to_commit,
+            "commits": list(self.commits),
+            "bytes_sent": self.bytes_sent,
+            "files": [
+                {"path": f.path, "size": f.size, "mode": f.mode, "status": f.status}
+                for f in self.files
+            ],
+        }
+
+
+# -- the engine -----------------------------------------------------------------------------------
+@dataclass
+class _Item:
+    file: LocalFile
+    mode: str = "regular"
+    ignore: bool = False
+    remote_oid: str | None = None
+    sha256: str = ""
+    sha1: str | None = None
+    status: str = "uploaded"
+    sample: bytes = b""
+
+
+@dataclass
+class _Ctx:
+    client: HubClient
+    ref: RepoRef
+    revision: str
+    create_pr: bool
+    private: bool
+    create_repo: bool
+    space_sdk: str | None
+    say: Callable[[str], None]
+    hash_progress: Progress
+    workers: int
+    head: str | None = None
+
+
+def _read_sample(f: LocalFile) -> bytes:
+    try:
+        with f.local_path.open("rb") as fh:
+            return fh.read(SAMPLE_SIZE)
+    except OSError as exc:
+        raise LocalFileError(f"{f.local_path}: cannot read ({exc.strerror}).") from exc
+
+
+def _pmap(fn: Callable[[_Item], Any], items: list[_Item], workers: int) -> None:
+    if len(items) <= 1 or workers <= 1:
+        for it in items:
+            fn(it)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
+        list(pool.map(fn, items))
+
+
+def _preupload(ctx: _Ctx, items: list[_Item]) -> None:
+    """Ask the server regular vs LFS (and the remote oids); create repo / branch on demand.
+
+    The first chunk goes alone (it may create the repo or branch and gives the head); the other
+    chunks of 256 files are asked in parallel.
+    """
+    git_ignore = _read_text(items, ".gitignore")
+    chunks = [items[i : i + PREUPLOAD_CHUNK] for i in range(0, len(items), PREUPLOAD_CHUNK)]
+    if not chunks:
+        return
+    created_repo = created_branch = False
+    while True:
+        try:
+            answer = _ask(ctx, chunks[0], git_ignore)
+            break
+        except RepoNotFoundError:
+            if created_repo or not ctx.create_repo:
+                raise
+            ctx.say(f"Creating {ctx.ref}…")
+            ctx.client.create_repo(
+                ctx.ref, private=ctx.private, exist_ok=True, space_sdk=ctx.space_sdk
+            )
+            created_repo = True
+        except RevisionNotFoundError:
+            if created_branch or ctx.create_pr or not _is_branch_name(ctx.revision):
+                raise
+            ctx.say(f"Creating branch {ctx.revision!r}…")
+            with contextlib.suppress(ConflictError):
+                ctx.client.create_branch(ctx.ref, ctx.revision)
+            created_branch = True
+    if answer.get("commitOid"):
+        ctx.head = str(answer["commitOid"])
+    _apply_modes(chunks[0], answer)
+    rest = chunks[1:]
+    if rest:
+        with ThreadPoolExecutor(max_workers=min(4, len(rest))) as pool:
+            answers = list(pool.map(lambda c: _ask(ctx, c, git_ignore), rest))
+        for chunk, ans in zip(rest, answers, strict=True):
+            _apply_modes(chunk, ans)
+
+
+def _ask(ctx: _Ctx, chunk: list[_Item], git_ignore: str | None) -> dict[str, Any]:
+    body = [
+        {
+            "path": it.file.path_in_repo,
+            "sample": base64.b64encode(it.sample).decode(),
+            "size": it.file.size,
+        }
+        for it in chunk
+    ]
+    return ctx.client.preupload(
+        ctx.ref, revision=ctx.revision, files=body, create_pr=ctx.create_pr, git_ignore=git_ignore
+    )
+
+
+def _apply_modes(chunk: list[_Item], answer: dict[str, Any]) -> None:
+    by_path = {str(f.get("path")): f for f in answer.get("files") or [] if isinstance(f, dict)}
+    for it in chunk:
+        info = by_path.get(it.file.path_in_repo, {})
+        it.mode = "lfs" if info.get("uploadMode") == "lfs" else "regular"
+        if it.file.size == 0:
+            it.mode = "regular"  # empty files are always regular
+        it.ignore = bool(info.get("shouldIgnore"))
+        oid = info.get("oid")
+        it.remote_oid = str(oid) if oid else None
+
+
+def _read_text(items: list[_Item], path: str) -> str | None:
+    for it in items:
+        if it.file.path_in_repo == path:
+            try:
+                return it.file.local_path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                return None
+    return None
+
+
+def _is_branch_name(rev: str) -> bool:
+    return not is_commit_sha(rev) and not rev.startswith("refs/")
+
+
+def _hash(ctx: _Ctx, it: _Item) -> None:
+    ctx.hash_progress.file_start(
+        it.file.path_in_repo, label=it.file.path_in_repo, size=it.file.size
+    )
+    try:
+        it.sha256, it.sha1 = hash_file(it.file.local_path, sha1=it.mode == "regular")
+    except OSError as exc:
+        raise LocalFileError(f"{it.file.local_path}: cannot read ({exc.strerror}).") from exc
+    except ValueError as exc:
+        raise LocalFileError(f"{it.file.local_path}: {exc}.") from exc
+    key = it.file.path_in_repo
+    ctx.hash_progress.advance(key, it.file.size)
+    ctx.hash_progress.file_done(key)
+
+
+def _local_oid(it: _Item) -> str:
+    return it.sha256 if it.mode == "lfs" else (it.sha1 or "")
+
+
+def _remote_tree(ctx: _Ctx, prefix: str) -> dict[str, Any]:
+    """Files under ``prefix`` at the head: path -> FileEntry (empty if the path is missing)."""
+    if not ctx.head:
+        return {}
+    try:
+        entries = ctx.client.list_tree(ctx.ref, revision=ctx.head, path=prefix, recursive=True)
+        return {e.path: e for e in entries if hasattr(e, "blob_id")}
+    except NotFoundError:
+        return {}
+
+
+def upload(
+    client: HubClient,
+    ref: RepoRef,
+    plan: UploadPlan,
+    *,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    commit_description: str = "",
+    private: bool = False,
+    create_pr: bool = False,
+    create_repo: bool = True,
+    space_sdk: str | None = None,
+    workers: int = 8,
+    state_dir: Path | None = None,
+    progress: Progress | None = None,
+    hash_progress: Progress | None = None,
+    say: Callable[[str], None] | None = None,
+    max_files_per_commit: int = MAX_FILES_PER_COMMIT,
+    max_bytes_per_commit: int = MAX_REGULAR_BYTES_PER_COMMIT,
+) -> UploadResult:
+    """Publish ``plan`` to ``ref`` and return what happened.
+
+    Unchanged files (same oid as the remote) are neither sent nor committed; no change means no
+    commit. Thousands of files are committed in batches (each batch one atomic commit).
+    Raises TokenMissingError / AuthError (3), RepoNotFoundError / RevisionNotFoundError (4),
+    ConflictError (the branch moved and the commit deletes files), NetworkError (5), LocalFileError.
+    """
+    if not client.session.token:
+        raise TokenMissingError(
+            "Uploading needs a token, and none was found.",
+            hint="Run 'hubcli auth login', or pass --token / set HF_TOKEN (a write token).",
+        )
+    prog: Progress = progress or NullProgress()
+    hprog: Progress = hash_progress or NullProgress()
+    tell: Callable[[str], None] = say or (lambda text: None)
+    ctx = _Ctx(
+        client,
+        ref,
+        revision or ref.revision or "main",
+        create_pr,
+        private,
+        create_repo,
+        space_sdk,
+        tell,
+        hprog,
+        max(1, workers),
+    )
+    items = [_Item(f) for f in plan.files]
+
+    def sample(it: _Item) -> None:
+        it.sample = _read_sample(it.file)
+
+    _pmap(sample, items, ctx.workers)
+    _preupload(ctx, items)
+    if not items:
+        _resolve_head(ctx)
+
+    active = [it for it in items if not it.ignore]
+    for it in items:
+        if it.ignore:
+            it.status = "ignored"
+    hprog.start(sum(it.file.size for it in active), files=len(active))
+    _pmap(lambda it: _hash(ctx, it), active, ctx.workers)
+    hprog.done()
+
+    undecided = [it for it in active if not _oid_decides(it)]
+    remote: dict[str, Any] = {}
+    if ctx.head and (undecided or plan.delete_patterns):
+        remote = _remote_tree(ctx, plan.prefix)
+    for it in active:
+        oid = it.remote_oid
+        entry = remote.get(it.file.path_in_repo)
+        if not _oid_decides(it) and entry is not None:
+            oid = entry.lfs_sha256 if it.mode == "lfs" else entry.blob_id
+        if oid and oid == _local_oid(it):
+            it.status = "unchanged"
+    changed = [it for it in active if it.status == "uploaded"]
+
+    deletions: list[FileResult] = []
+    if plan.delete_patterns:
+        uploading = {it.file.path_in_repo for it in items}
+        for path, entry in sorted(remote.items()):
+            rel = path[len(plan.prefix) + 1 :] if plan.prefix else path
+            if path in uploading or rel == ".gitattributes" or path == ".gitattributes":
+                continue
+            if matches(rel, plan.delete_patterns):
+                mode = "lfs" if entry.is_lfs else "regular"
+                deletions.append(FileResult(path, entry.size, mode, "deleted"))
+
+    lfs_items = [it for it in changed if it.mode == "lfs"]
+    bytes_sent = 0
+    if lfs_items:
+        objs = [LfsObject(it.file.local_path, it.sha256, it.file.size) for it in lfs_items]
+        total = sum(o.size for o in {o.sha256: o for o in objs}.values())
+        prog.start(total, files=len(lfs_items))
+        uploader = LfsUploader(
+            client,
+            ref,
+            revision=None if create_pr else ctx.revision,
+            workers=ctx.workers,
+            state_dir=state_dir,
+            on_bytes=lambda n: prog.advance("lfs", n),
+        )
+        uploader.upload(objs)
+        prog.done()
+        bytes_sent = sum(o.size for o in {o.sha256: o for o in objs if o.sent}.values())
+
+    results = tuple(
+        [FileResult(it.file.path_in_repo, it.file.size, it.mode, it.status) for it in items]
+        + deletions
+    )
+    repo_name = str(ref)
+    if not changed and not deletions:
+        url = _commit_url(client, ref, ctx.head)
+        return UploadResult(repo_name, ctx.head, url, nothing_to_commit=True, files=results)
+
+    message = commit_message or _default_message(plan, changed, deletions)
+    batches = _batches(changed, deletions, max_files_per_commit, max_bytes_per_commit)
+    commits: list[str] = []
+    first: CommitResult | None = None
+    last: CommitResult | None = None
+    target = ctx.revision
+    for n, (adds, dels) in enumerate(batches, start=1):
+        title = message if n == 1 else f"{message} (part {n})"
+        use_pr = create_pr and n == 1
+        last = _commit_batch(ctx, target, title, commit_description, adds, dels, use_pr)
+        commits.append(last.commit_oid)
+        if n == 1:
+            first = last
+            if create_pr and last.pr_revision:
+                target = last.pr_revision
+        ctx.head = last.commit_oid
+        tell(f"Committed {len(adds) + len(dels)} file(s): {last.commit_oid[:12]}")
+    assert first is not None and last is not None
+    return UploadResult(
+        repo_name,
+        last.commit_oid,
+        last.commit_url or _commit_url(client, ref, last.commit_oid),
+        pr_url=first.pr_url,
+        pr_revision=first.pr_revision,
+        commits=tuple(commits),
+        files=results,
+        bytes_sent=bytes_sent,
+    )
+
+
+def _resolve_head(ctx: _Ctx) -> None:
+    """No files to preupload (e.g. only --delete): resolve the head; create a missing repo."""
+    try:
+        ctx.head = ctx.client.repo_info(ctx.ref, revision=ctx.revision).sha
+    except RevisionNotFoundError:
+        ctx.head = None
+    except RepoNotFoundError:
+        if not ctx.create_repo:
+            raise
+        ctx.client.create_repo(ctx.ref, private=ctx.private, exist_ok=True, space_sdk=ctx.space_sdk)
+        ctx.head = None
+
+
+def _oid_decides(it: _Item) -> bool:
+    """Whether the preupload answer settles "unchanged?": no oid means a new file; an oid of the
+    wrong kind (e.g. a pointer sha1 for an LFS file) needs the remote tree to decide."""
+    oid = it.remote_oid
+    return oid is None or len(oid) == (64 if it.mode == "lfs" else 40)
+
+
+def _default_message(plan: UploadPlan, changed: list[_Item], deletions: list[FileResult]) -> str:
+    if len(changed) == 1 and not deletions:
+        return f"Upload {changed[0].file.path_in_repo} with hubcli"
+    return (
+        f"Upload {plan.prefix or 'folder'} with hubcli" if changed else "Delete files with hubcli"
+    )
+
+
+def _batches(
+    adds: list[_Item], dels: list[FileResult], max_files: int, max_bytes: int
+) -> list[tuple[list[_Item], list[FileResult]]]:
+    """Split into commits of bounded size; deletions ride the first commit."""
+    out: list[tuple[list[_Item], list[FileResult]]] = [([], list(dels))]
+    count, size = len(dels), 0
+    for it in adds:
+        cost = it.file.size if it.mode == "regular" else 0
+        if out[-1][0] and (count + 1 > max_files or size + cost > max_bytes):
+            out.append(([], []))
+            count, size = 0, 0
+        out[-1][0].append(it)
+        count += 1
+        size += cost
+    return out
+
+
+def _commit_batch(
+    ctx: _Ctx,
+    revision: str,
+    title: str,
+    description: str,
+    adds: list[_Item],
+    dels: list[FileResult],
+    create_pr: bool,
+) -> CommitResult:
+    ops: list[dict[str, Any]] = []
+    for it in adds:
+        if it.mode == "lfs":
+            ops.append(
+                {
+                    "key": "lfsFile",
+                    "value": {
+                        "path": it.file.path_in_repo,
+                        "algo": "sha256",
+                        "oid": it.sha256,
+                        "size": it.file.size,
+                    },
+                }
+            )
+        else:
+            try:
+                data = it.file.local_path.read_bytes()
+            except OSError as exc:
+                raise LocalFileError(
+                    f"{it.file.local_path}: cannot read ({exc.strerror})."
+                ) from exc
+            ops.append(
+                {
+                    "key": "file",
+                    "value": {
+                        "content": base64.b64encode(data).decode(),
+                        "path": it.file.path_in_repo,
+                        "encoding": "base64",
+                    },
+                }
+            )
+    ops.extend({"key": "deletedFile", "value": {"path": d.path}} for d in dels)
+    parent = ctx.head
+    for attempt in (0, 1):
+        header: dict[str, Any] = {"summary": title, "description": description}
+        if parent:
+            header["parentCommit"] = parent
+        try:
+            return ctx.client.commit(
+                ctx.ref,
+                revision=revision,
+                lines=[{"key": "header", "value": header}, *ops],
+                create_pr=create_pr,
+            )
+        except ConflictError as exc:
+            if exc.status != 412 or dels or attempt == 1:
+                raise ConflictError(
+                    f"{ctx.ref}@{revision}: the branch moved while uploading ({exc.message}).",
+                    hint="Nothing was committed by this batch; rerun the upload to retry.",
+                    status=exc.status,
+                ) from exc
+            ctx.say("The branch moved; retrying once on the new head…")
+            parent = ctx.client.repo_info(ctx.ref, revision=revision).sha
+    raise AssertionError("unreachable")
+
+
+def _commit_url(client: HubClient, ref: RepoRef, oid: str | None) -> str:
+    base = f"{client.endpoint}/{ref.url_prefix}{ref.repo_id}"
+    return f"{base}/commit/{oid}" if oid else base

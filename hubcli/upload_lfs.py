@@ -1,0 +1,376 @@
+"""LFS object transfer: batch negotiation, basic PUT, parallel multipart with resumable part state.
+
+Used by :mod:`hubcli.upload`. Transfer hrefs may point to another origin (a CDN / object store):
+they are requested as absolute URLs through :class:`~hubcli.http.HubSession`, which only attaches
+the token to the Hub's own origin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from hubcli.client import HubClient
+from hubcli.config import DEFAULT_ENDPOINT
+from hubcli.errors import (
+    AuthError,
+    HTTPStatusError,
+    HubError,
+    IntegrityError,
+    LocalFileError,
+    NetworkError,
+    NotFoundError,
+    ServerError,
+)
+from hubcli.repo import RepoRef
+
+LFS_HEADERS = {
+    "Accept": "application/vnd.git-lfs+json",
+    "Content-Type": "application/vnd.git-lfs+json",
+}
+BATCH_SIZE = 256
+_STAGING_ENDPOINT = "https://hub-ci.huggingface.co"
+
+
+@dataclass
+class LfsObject:
+    """One LFS object to send: local file, its sha256 and size."""
+
+    path: Path
+    sha256: str
+    size: int
+    sent: bool = False  # set when bytes were actually transferred (not already on the server)
+
+
+@dataclass
+class _Multipart:
+    obj: LfsObject
+    href: str
+    verify: dict[str, Any] | None
+    chunk_size: int
+    part_urls: list[str]
+    etags: dict[int, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _FileSlice:
+    """A read-only window ``[start, start+length)`` of a file, streamed as a request body."""
+
+    def __init__(self, path: Path, start: int, length: int, on_read: Callable[[int], None]) -> None:
+        self._f: IO[bytes] = path.open("rb")
+        self._f.seek(start)
+        self._left = length
+        self._length = length
+        self._on_read = on_read
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, n: int = -1) -> bytes:
+        # urllib3 asks for small blocks; larger reads mean fewer syscalls and the same stream.
+        if self._left <= 0 or n == 0:
+            return b""
+        data = self._f.read(min(self._left, 1 << 20))
+        self._left -= len(data)
+        if data:
+            self._on_read(len(data))
+        return data
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def fix_endpoint(url: str, endpoint: str) -> str:
+    """Rewrite ``https://huggingface.co`` (and staging) URLs to a custom endpoint, as hf does."""
+    if endpoint in (DEFAULT_ENDPOINT, _STAGING_ENDPOINT):
+        return url
+    for default in (DEFAULT_ENDPOINT, _STAGING_ENDPOINT):
+        if url.startswith(default):
+            return endpoint + url[len(default) :]
+    return url
+
+
+class PartState:
+    """Finished multipart parts on disk, so a rerun after a kill does not re-send them.
+
+    One JSON file per object (named by sha256) holding the completion href and the ETag of every
+    finished part. Parts are only reused when the server hands out the same completion href.
+    """
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    def _file(self, sha256: str) -> Path | None:
+        return self.directory / f"{sha256}.json" if self.directory else None
+
+    def load(self, sha256: str, href: str, chunk_size: int) -> dict[int, str]:
+        f = self._file(sha256)
+        if f is None:
+            return {}
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if data.get("href") != href or data.get("chunk_size") != chunk_size:
+            return {}
+        return {int(k): str(v) for k, v in (data.get("parts") or {}).items()}
+
+    def save(self, sha256: str, href: str, chunk_size: int, etags: dict[int, str]) -> None:
+        f = self._file(sha256)
+        if f is None:
+            return
+        body = {
+            "href": href,
+            "chunk_size": chunk_size,
+            "parts": {str(k): v for k, v in etags.items()},
+        }
+        try:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=f.parent, prefix=".part-")
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(body, out)
+            os.replace(tmp, f)
+        except OSError:
+            pass  # resume state is an optimisation; never fail the upload for it
+
+    def clear(self, sha256: str) -> None:
+        f = self._file(sha256)
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.unlink()
+
+
+class LfsUploader:
+    """Send LFS objects: batch, then basic or multipart transfers in one pool of workers.
+
+    ``on_bytes`` is called (from worker threads) with the number of bytes sent. Raises HubError
+    subclasses; an object the server rejects fails the whole upload.
+    """
+
+    def __init__(
+        self,
+        client: HubClient,
+        ref: RepoRef,
+        *,
+        revision: str | None,
+        workers: int = 8,
+        state_dir: Path | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.session = client.session
+        self.ref = ref
+        self.revision = revision
+        self.workers = max(1, workers)
+        self.state = PartState(state_dir)
+        self.on_bytes = on_bytes or (lambda n: None)
+
+    def upload(self, objects: list[LfsObject]) -> None:
+        """Upload every object the server does not already have."""
+        unique: dict[str, LfsObject] = {}
+        for o in objects:
+            unique.setdefault(o.sha256, o)
+        todo = list(unique.values())
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="lfs") as pool:
+            futures: list[Future[None]] = []
+            for i in range(0, len(todo), BATCH_SIZE):
+                chunk = todo[i : i + BATCH_SIZE]
+                answer = self.client.lfs_batch(
+                    self.ref,
+                    objects=[{"oid": o.sha256, "size": o.size} for o in chunk],
+                    revision=self.revision,
+                )
+                futures.extend(self._schedule(pool, chunk, answer))
+            self._wait(futures)
+        for o in objects:
+            o.sent = unique[o.sha256].sent
+
+    @staticmethod
+    def _wait(futures: list[Future[None]]) -> None:
+        first: BaseException | None = None
+        for fut in futures:
+            try:
+                fut.result()
+            except BaseException as exc:  # keep the first error, cancel the rest
+                if first is None:
+                    first = exc
+                    for other in futures:
+                        other.cancel()
+        if first is not None:
+            raise first
+
+    def _schedule(
+        self, pool: ThreadPoolExecutor, chunk: list[LfsObject], answer: dict[str, Any]
+    ) -> list[Future[None]]:
+        by_oid = {o.sha256: o for o in chunk}
+        futures: list[Future[None]] = []
+        items = answer.get("objects")
+        if not isinstance(items, list):
+            raise ServerError(f"{self.ref}: the LFS batch answer has no 'objects' list.")
+        for item in items:
+            oid = str(item.get("oid", ""))
+            obj = by_oid.get(oid)
+            if obj is None:
+                continue
+            err = item.get("error")
+            if err:
+                raise _batch_error(self.ref, oid, err)
+            actions = item.get("actions") or {}
+            upload = actions.get("upload")
+            if not upload:
+                continue  # the server already has it
+            href = fix_endpoint(str(upload.get("href") or ""), self.session.endpoint)
+            if not href:
+                raise ServerError(f"{self.ref}: LFS batch gave no upload href for {oid}.")
+            header = upload.get("header") or {}
+            verify = actions.get("verify")
+            if "chunk_size" in header:
+                mp = self._multipart(obj, href, header, verify)
+                done = self.state.load(oid, href, mp.chunk_size)
+                for num in range(1, len(mp.part_urls) + 1):
+                    if num in done:
+                        mp.etags[num] = done[num]
+                        self.on_bytes(self._part_len(mp, num))
+                if len(mp.etags) == len(mp.part_urls):
+                    futures.append(pool.submit(self._complete, mp))
+                for num in range(1, len(mp.part_urls) + 1):
+                    if num not in mp.etags:
+                        futures.append(pool.submit(self._put_part, mp, num))
+            else:
+                futures.append(pool.submit(self._put_basic, obj, href, verify))
+        return futures
+
+    def _multipart(
+        self, obj: LfsObject, href: str, header: dict[str, Any], verify: dict[str, Any] | None
+    ) -> _Multipart:
+        try:
+            chunk_size = int(header["chunk_size"])
+        except (TypeError, ValueError) as exc:
+            raise ServerError(
+                f"{self.ref}: invalid multipart chunk_size for {obj.sha256}."
+            ) from exc
+        numbered = sorted((int(k), str(v)) for k, v in header.items() if str(k).isdigit())
+        expected = math.ceil(obj.size / chunk_size) if chunk_size > 0 else -1
+        if chunk_size <= 0 or len(numbered) != expected:
+            raise ServerError(
+                f"{self.ref}: multipart answer for {obj.sha256} has {len(numbered)} part URLs, "
+                f"expected {expected}."
+            )
+        urls = [fix_endpoint(u, self.session.endpoint) for _, u in numbered]
+        return _Multipart(obj, href, verify, chunk_size, urls)
+
+    @staticmethod
+    def _part_len(mp: _Multipart, num: int) -> int:
+        start = (num - 1) * mp.chunk_size
+        return max(0, min(mp.chunk_size, mp.obj.size - start))
+
+    # -- transfers (worker threads) -------------------------------------------------------------
+    def _send(self, method: str, url: str, path: Path, start: int, length: int) -> Any:
+        """PUT a file window with our own retries (a body stream cannot be replayed blindly)."""
+        attempt = 0
+        while True:
+            sent = 0
+
+            def count(n: int) -> None:
+                nonlocal sent
+                sent += n
+                self.on_bytes(n)
+
+            try:
+                body = _FileSlice(path, start, length, count)
+            except OSError as exc:
+                raise LocalFileError(f"{path}: cannot read ({exc.strerror}).") from exc
+            try:
+                return self.session.request(
+                    method, url, data=body, retry=False, what=f"{self.ref} LFS upload"
+                )
+            except (NetworkError, ServerError) as exc:
+                self.on_bytes(-sent)
+                if attempt >= self.session.max_retries:
+                    raise
+                status = getattr(exc, "status", 0)
+                if status and status < 500 and status not in (408, 429):
+                    raise
+                self.session.sleep(self.session.backoff_delay(attempt))
+                attempt += 1
+            except BaseException:
+                self.on_bytes(-sent)
+                raise
+            finally:
+                body.close()
+
+    def _put_basic(self, obj: LfsObject, href: str, verify: dict[str, Any] | None) -> None:
+        self._send("PUT", href, obj.path, 0, obj.size).close()
+        obj.sent = True
+        self._verify(obj, verify)
+
+    def _put_part(self, mp: _Multipart, num: int) -> None:
+        start = (num - 1) * mp.chunk_size
+        resp = self._send("PUT", mp.part_urls[num - 1], mp.obj.path, start, self._part_len(mp, num))
+        etag = resp.headers.get("ETag")
+        resp.close()
+        if not etag:
+            raise ServerError(f"{self.ref}: part {num} of {mp.obj.sha256} came back without ETag.")
+        with mp.lock:
+            mp.etags[num] = etag
+            mp.obj.sent = True
+            self.state.save(mp.obj.sha256, mp.href, mp.chunk_size, dict(mp.etags))
+            last = len(mp.etags) == len(mp.part_urls)
+        if last:
+            self._complete(mp)
+
+    def _complete(self, mp: _Multipart) -> None:
+        body = {
+            "oid": mp.obj.sha256,
+            "parts": [{"partNumber": n, "etag": mp.etags[n]} for n in sorted(mp.etags)],
+        }
+        self.session.request(
+            "POST",
+            mp.href,
+            data=json.dumps(body),
+            headers=LFS_HEADERS,
+            retry=True,
+            what=f"{self.ref} LFS multipart completion",
+        ).close()
+        self.state.clear(mp.obj.sha256)
+        mp.obj.sent = True
+        self._verify(mp.obj, mp.verify)
+
+    def _verify(self, obj: LfsObject, verify: dict[str, Any] | None) -> None:
+        if not verify or not verify.get("href"):
+            return
+        href = fix_endpoint(str(verify["href"]), self.session.endpoint)
+        try:
+            self.session.request(
+                "POST",
+                href,
+                json={"oid": obj.sha256, "size": obj.size},
+                retry=True,
+                what=f"{self.ref} LFS verify",
+            ).close()
+        except HTTPStatusError as exc:
+            raise IntegrityError(
+                f"{obj.path}: the server could not verify the uploaded object ({exc.message})."
+            ) from exc
+
+
+def _batch_error(ref: RepoRef, oid: str, err: Any) -> HubError:
+    code = int(err.get("code") or 0) if isinstance(err, dict) else 0
+    msg = str(err.get("message") or err) if isinstance(err, dict) else str(err)
+    text = f"{ref}: the server refused LFS object {oid[:12]}… ({code}: {msg})."
+    if code in (401, 403):
+        return AuthError(text)
+    if code == 404:
+        return NotFoundError(text)
+    if code >= 500:
+        return ServerError(text, status=code)
+    return HTTPStatusError(text, status=code)

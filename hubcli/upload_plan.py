@@ -1,0 +1,161 @@
+"""Upload plans: which local files go where in the repo (walk, globs, default ignores, symlinks).
+
+No network here; :func:`hubcli.upload.upload` consumes the :class:`UploadPlan`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubcli.errors import LocalFileError, UsageError
+from hubcli.repo import validate_repo_path
+
+_FORBIDDEN_SEGMENTS = (".git", ".cache")
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A file to publish: where it is on disk and where it goes in the repo."""
+
+    local_path: Path
+    path_in_repo: str
+    size: int
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """What to upload (already filtered) and which remote files to delete (globs under prefix)."""
+
+    files: tuple[LocalFile, ...]
+    prefix: str = ""
+    delete_patterns: tuple[str, ...] = ()
+
+
+def _norm_patterns(patterns: Iterable[str]) -> list[str]:
+    return [p + "*" if p.endswith("/") else p for p in patterns if p]
+
+
+def matches(path: str, patterns: Sequence[str]) -> bool:
+    """fnmatch globs (``*`` crosses ``/``), case-sensitive; a trailing ``/`` means a folder."""
+    return any(fnmatch.fnmatchcase(path, p) for p in _norm_patterns(patterns))
+
+
+def _join_repo(prefix: str, rel: str) -> str:
+    return f"{prefix}/{rel}" if prefix else rel
+
+
+def _check_repo_path(path: str) -> str:
+    validate_repo_path(path)
+    for seg in path.split("/"):
+        if seg in _FORBIDDEN_SEGMENTS:
+            raise UsageError(
+                f"Cannot upload {path!r}: the Hub refuses files under a {seg!r} folder.",
+                hint="Exclude it with --exclude.",
+            )
+    return path
+
+
+def _clean_prefix(path_in_repo: str | None) -> str:
+    p = (path_in_repo or "").strip()
+    while p.startswith("./"):
+        p = p[2:]
+    p = p.strip("/")
+    if p in ("", "."):
+        return ""
+    return _check_repo_path(p)
+
+
+def _inside(target: str, root: str) -> bool:
+    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def plan_upload(
+    local_path: str | os.PathLike[str],
+    *,
+    path_in_repo: str | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    delete: Sequence[str] = (),
+) -> UploadPlan:
+    """Walk ``local_path`` (a file or a folder) into an :class:`UploadPlan`.
+
+    Never uploads ``.git/`` or ``.cache/huggingface/``; ``include``/``exclude`` are globs on paths
+    relative to the folder. Symlinks that resolve outside the folder are refused (UsageError), as
+    are broken ones; a missing ``local_path`` raises LocalFileError.
+    """
+    src = Path(local_path)
+    if not src.exists():
+        raise LocalFileError(f"{src}: no such file or folder.")
+    if src.is_file():
+        name = src.name
+        if path_in_repo is None or path_in_repo.strip() in ("", "."):
+            dest = name
+        elif path_in_repo.endswith("/"):
+            dest = _join_repo(_clean_prefix(path_in_repo), name)
+        else:
+            dest = _clean_prefix(path_in_repo)
+        _check_repo_path(dest)
+        prefix = dest.rpartition("/")[0]
+        return UploadPlan(
+            files=(LocalFile(src, dest, src.stat().st_size),),
+            prefix=prefix,
+            delete_patterns=tuple(delete),
+        )
+    if not src.is_dir():
+        raise LocalFileError(f"{src}: not a regular file or folder.")
+    prefix = _clean_prefix(path_in_repo)
+    root = os.path.realpath(src)
+    files: list[LocalFile] = []
+    refused: list[str] = []
+
+    def wanted(rel: str) -> bool:
+        if include and not matches(rel, include):
+            return False
+        return not (exclude and matches(rel, exclude))
+
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        rel_dir = os.path.relpath(dirpath, src).replace(os.sep, "/")
+        rel_dir = "" if rel_dir == "." else rel_dir
+        keep: list[str] = []
+        for d in sorted(dirnames):
+            rel = _join_repo(rel_dir, d)
+            if d == ".git" or rel == ".cache/huggingface" or rel.endswith("/.cache/huggingface"):
+                continue
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full):
+                if not _inside(os.path.realpath(full), root) and not matches(rel + "/", exclude):
+                    refused.append(rel + "/")
+                continue  # never follow directory links (loops, duplicates)
+            keep.append(d)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            rel = _join_repo(rel_dir, name)
+            if not wanted(rel):
+                continue
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                target = os.path.realpath(full)
+                if not _inside(target, root) or not os.path.isfile(target):
+                    refused.append(rel)
+                    continue
+            try:
+                st = os.stat(full)
+            except OSError as exc:
+                raise LocalFileError(f"{full}: cannot read ({exc.strerror}).") from exc
+            files.append(
+                LocalFile(Path(full), _check_repo_path(_join_repo(prefix, rel)), st.st_size)
+            )
+    if refused:
+        shown = ", ".join(refused[:5]) + (
+            f" (+{len(refused) - 5} more)" if len(refused) > 5 else ""
+        )
+        raise UsageError(
+            f"Refusing symlinks that point outside {src} (or nowhere): {shown}.",
+            hint="Exclude them with --exclude, or copy the files into the folder.",
+        )
+    files.sort(key=lambda f: f.path_in_repo)
+    return UploadPlan(files=tuple(files), prefix=prefix, delete_patterns=tuple(delete))

@@ -1,0 +1,104 @@
+"""The upload engine as a library, against the local hub: batching, conflicts, failure atomicity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hubcli.client import HubClient
+from hubcli.config import resolve_settings
+from hubcli.errors import ConflictError, NetworkError
+from hubcli.http import HubSession
+from hubcli.repo import RepoRef
+from hubcli.upload import plan_upload, upload
+
+
+def _client(hub: Any, token: str | None = None) -> HubClient:
+    settings = resolve_settings(endpoint=hub.url, token=token or hub.alice_token, env={})
+    return HubClient(HubSession(settings, max_retries=1, backoff_base=0.01))
+
+
+def _folder(root: Path, n: int) -> Path:
+    root.mkdir()
+    for i in range(n):
+        (root / f"f{i:03d}.txt").write_text(f"file {i}\n")
+    return root
+
+
+def test_many_files_are_committed_in_bounded_atomic_batches(hub_server: Any, tmp_path: Path):
+    folder = _folder(tmp_path / "d", 25)
+    ref = RepoRef("alice/many")
+    res = upload(_client(hub_server), ref, plan_upload(folder), max_files_per_commit=10)
+    assert len(res.commits) == 3
+    repo = hub_server.storage.get_repo("model", "alice/many")
+    history = hub_server.storage.history(repo, hub_server.head("alice/many"))
+    titles = [c.title for c in history[:3]]
+    assert titles[0].endswith("(part 3)") and titles[1].endswith("(part 2)")
+    assert len(history[0].tree) >= 25
+    assert all(s.status == "uploaded" for s in res.files)
+
+
+def test_branch_moved_pure_add_retries_once_on_new_parent(hub_server: Any, tmp_path: Path):
+    hub_server.seed_repo("alice/race", {"a.txt": "a"})
+    folder = _folder(tmp_path / "d", 2)
+    client = _client(hub_server)
+    real_commit = client.commit
+    calls = {"n": 0}
+
+    def racing_commit(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:  # someone else pushes between our preupload and our commit
+            hub_server.seed_repo("alice/race", {"other.txt": "o"})
+        return real_commit(*args, **kwargs)
+
+    client.commit = racing_commit  # type: ignore[method-assign]
+    res = upload(client, RepoRef("alice/race"), plan_upload(folder))
+    assert calls["n"] == 2
+    assert hub_server.read_file("alice/race", "other.txt") == b"o"
+    assert hub_server.read_file("alice/race", "f000.txt") == b"file 0\n"
+    assert res.commit_oid == hub_server.head("alice/race")
+
+
+def test_branch_moved_with_deletions_fails_clearly_without_commit(hub_server: Any, tmp_path: Path):
+    hub_server.seed_repo("alice/race2", {"old.log": "x"})
+    folder = _folder(tmp_path / "d", 1)
+    client = _client(hub_server)
+    real_commit = client.commit
+
+    def racing_commit(*args: Any, **kwargs: Any) -> Any:
+        hub_server.seed_repo("alice/race2", {"other.txt": "o"})
+        return real_commit(*args, **kwargs)
+
+    client.commit = racing_commit  # type: ignore[method-assign]
+    with pytest.raises(ConflictError, match="branch moved"):
+        upload(client, RepoRef("alice/race2"), plan_upload(folder, delete=["*.log"]))
+    assert hub_server.read_file("alice/race2", "old.log") == b"x"
+    with pytest.raises(FileNotFoundError):
+        hub_server.read_file("alice/race2", "f000.txt")
+
+
+def test_failed_lfs_transfer_leaves_no_commit(hub_server_factory: Any, tmp_path: Path):
+    hub = hub_server_factory(lfs_threshold=1000)
+    hub.seed_repo("alice/atomic", {"a.txt": "a"})
+    before = hub.head("alice/atomic")
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "small.txt").write_text("s")
+    (folder / "big.dat").write_bytes(b"x" * 5000)
+    client = _client(hub)
+    real_batch = client.lfs_batch
+
+    def broken_batch(*args: Any, **kwargs: Any) -> Any:
+        answer = real_batch(*args, **kwargs)
+        for obj in answer["objects"]:  # point the transfer at a dead origin
+            obj["actions"]["upload"]["href"] = "http://127.0.0.1:9/nowhere"
+        return answer
+
+    client.lfs_batch = broken_batch  # type: ignore[method-assign]
+    with pytest.raises(NetworkError):
+        upload(client, RepoRef("alice/atomic"), plan_upload(folder))
+    assert hub.head("alice/atomic") == before
+    with pytest.raises(FileNotFoundError):
+        hub.read_file("alice/atomic", "small.txt")
