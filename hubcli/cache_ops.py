@@ -1,0 +1,400 @@
+"""Cache integrity: verify blobs against their etags and snapshot links, and repair what is broken.
+
+``verify_cache`` re-hashes each blob once (sha256 for 64-hex etags, git blob sha1 for 40-hex
+etags) in parallel threads, checks every snapshot link, compares with ``trees/<commit>.json`` when
+present and, online, with the Hub's tree. ``repair_cache`` re-fetches exactly the corrupt or
+missing blobs. Deletion (rm, prune, dedup) lives in ``cache_clean``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hubcli.cache import RepoCache
+from hubcli.cache_scan import HEX40, HEX64, ScannedRepo, ScannedRevision, scan_cache
+from hubcli.errors import IntegrityError, LocalFileError, NotFoundError, UsageError
+from hubcli.repo import RepoRef
+
+if TYPE_CHECKING:
+    from hubcli.client import HubClient
+    from hubcli.http import HubSession
+
+CHUNK = 1 << 20
+FAILING_KINDS = ("corrupt", "missing", "mismatch", "extra")
+
+
+def hash_file(path: str | os.PathLike[str], etag: str) -> str | None:
+    """Digest of the file in the flavour of ``etag`` (sha256 or git blob sha1); None if unknown."""
+    if HEX64.match(etag):
+        h = hashlib.sha256()
+    elif HEX40.match(etag):
+        h = hashlib.sha1(usedforsecurity=False)
+        h.update(b"blob %d\0" % os.stat(path).st_size)
+    else:
+        return None
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def new_hasher(etag: str) -> Any:
+    """A hashlib object matching ``etag``'s flavour (a git sha1 still needs its size header)."""
+    if HEX64.match(etag):
+        return hashlib.sha256()
+    if HEX40.match(etag):
+        return hashlib.sha1(usedforsecurity=False)
+    raise IntegrityError(f"Cannot verify etag {etag[:80]!r}: not a sha256 or git sha1.")
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """One finding. Failing kinds: corrupt, missing, mismatch, extra; ``not_downloaded`` and
+    ``unverifiable`` are informational."""
+
+    repo: str
+    repo_type: str
+    commit: str
+    path: str
+    kind: str
+    etag: str | None
+    detail: str
+
+    @property
+    def failing(self) -> bool:
+        return self.kind in FAILING_KINDS
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repo_id": self.repo,
+            "repo_type": self.repo_type,
+            "commit": self.commit,
+            "path": self.path,
+            "kind": self.kind,
+            "etag": self.etag,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class VerifyReport:
+    repos: int = 0
+    revisions: int = 0
+    files: int = 0
+    blobs_hashed: int = 0
+    bytes_hashed: int = 0
+    problems: list[FileProblem] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[FileProblem]:
+        return [p for p in self.problems if p.failing]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "repos": self.repos,
+            "revisions": self.revisions,
+            "files": self.files,
+            "blobs_hashed": self.blobs_hashed,
+            "bytes_hashed": self.bytes_hashed,
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+
+def select_repos(cache_dir: Path, refs: Iterable[RepoRef] | None) -> list[ScannedRepo]:
+    """Scan the named repos (all when ``refs`` is None); raise NotFoundError for one not cached."""
+    wanted = list(refs) if refs is not None else None
+    scan = scan_cache(cache_dir, only=wanted)
+    if wanted:
+        for ref in wanted:
+            if scan.find(ref) is None:
+                raise NotFoundError(
+                    f"{ref.repo_type}/{ref.repo_id} is not in the cache {cache_dir}."
+                )
+    return scan.repos
+
+
+def select_revisions(repo: ScannedRepo, revision: str | None) -> list[ScannedRevision]:
+    """All revisions, or the one a ref name / commit / unique commit prefix names."""
+    if revision is None:
+        return list(repo.revisions)
+    commit = repo.refs.get(revision, revision)
+    exact = repo.revision(commit)
+    if exact is not None:
+        return [exact]
+    matches = [r for r in repo.revisions if len(revision) >= 4 and r.commit.startswith(revision)]
+    if len(matches) == 1:
+        return matches
+    if len(matches) > 1:
+        raise UsageError(f"Revision {revision!r} is ambiguous in {repo.display_id}.")
+    raise NotFoundError(f"Revision {revision!r} of {repo.display_id} is not in the cache.")
+
+
+def _expected_from_tree(repo: ScannedRepo, commit: str) -> dict[str, str] | None:
+    files = RepoCache(Path(repo.path).parent, repo.ref).read_tree(commit)
+    if files is None:
+        return None
+    out: dict[str, str] = {}
+    for path, info in files.items():
+        if isinstance(info, dict):
+            out[path] = str(info.get("lfs_sha256") or info.get("blob_id") or "")
+    return out
+
+
+def verify_cache(
+    cache_dir: Path,
+    *,
+    repos: Iterable[RepoRef] | None = None,
+    revision: str | None = None,
+    client: HubClient | None = None,
+    workers: int = 8,
+    on_progress: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Verify the named repos (or the whole cache). ``client`` enables the online comparison.
+
+    Raises NotFoundError for a named repo or revision that is not cached; everything found on disk
+    is reported in the returned VerifyReport, never raised.
+    """
+    report = VerifyReport()
+    to_hash: dict[str, tuple[str, str]] = {}  # blob path -> (etag, size key)
+    users: dict[str, list[tuple[ScannedRepo, str, str]]] = {}
+    for repo in select_repos(cache_dir, repos):
+        report.repos += 1
+        rtype, rid = repo.ref.repo_type, repo.ref.repo_id
+        for rev in select_revisions(repo, revision):
+            report.revisions += 1
+            expected = _expected_from_tree(repo, rev.commit)
+            remote: dict[str, str] | None = None
+            if client is not None:
+                remote = {
+                    e.path: e.etag
+                    for e in client.list_tree(repo.ref, revision=rev.commit, recursive=True)
+                    if hasattr(e, "etag")
+                }
+            local_paths = set()
+            for f in rev.files:
+                report.files += 1
+                local_paths.add(f.path)
+                want = (remote or {}).get(f.path) or (expected or {}).get(f.path)
+                if not f.exists:
+                    report.problems.append(
+                        FileProblem(
+                            rid,
+                            rtype,
+                            rev.commit,
+                            f.path,
+                            "missing",
+                            want or f.etag,
+                            "the snapshot link points at a blob that is not there",
+                        )
+                    )
+                    continue
+                if remote is not None and f.path not in remote:
+                    report.problems.append(
+                        FileProblem(
+                            rid,
+                            rtype,
+                            rev.commit,
+                            f.path,
+                            "extra",
+                            f.etag,
+                            "the Hub has no such file at this commit",
+                        )
+                    )
+                etag = f.etag if f.is_link else want
+                if f.is_link and want and f.etag != want:
+                    report.problems.append(
+                        FileProblem(
+                            rid,
+                            rtype,
+                            rev.commit,
+                            f.path,
+                            "mismatch",
+                            want,
+                            f"linked to blob {f.etag}, expected {want}",
+                        )
+                    )
+                    continue
+                if not etag or not (HEX40.match(etag) or HEX64.match(etag)):
+                    report.problems.append(
+                        FileProblem(
+                            rid,
+                            rtype,
+                            rev.commit,
+                            f.path,
+                            "unverifiable",
+                            etag,
+                            "no content hash known for this file",
+                        )
+                    )
+                    continue
+                to_hash[f.blob_path] = (etag, f.path)
+                users.setdefault(f.blob_path, []).append((repo, rev.commit, f.path))
+            reference = remote if remote is not None else expected
+            for path in sorted(set(reference or ()) - local_paths):
+                report.problems.append(
+                    FileProblem(
+                        rid,
+                        rtype,
+                        rev.commit,
+                        path,
+                        "not_downloaded",
+                        (reference or {}).get(path),
+                        "listed for this commit, not cached",
+                    )
+                )
+
+    def work(item: tuple[str, tuple[str, str]]) -> tuple[str, str, str | None, int]:
+        blob_path, (etag, _p) = item
+        try:
+            size = os.stat(blob_path).st_size
+            return blob_path, etag, hash_file(blob_path, etag), size
+        except OSError:
+            return blob_path, etag, None, 0
+
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for blob_path, etag, digest, size in pool.map(work, to_hash.items()):
+            report.blobs_hashed += 1
+            report.bytes_hashed += size
+            done += 1
+            if on_progress is not None:
+                on_progress(done)
+            if digest == etag:
+                continue
+            detail = "cannot read the blob" if digest is None else f"content hashes to {digest}"
+            for repo, commit, path in users[blob_path]:
+                report.problems.append(
+                    FileProblem(
+                        repo.ref.repo_id, repo.ref.repo_type, commit, path, "corrupt", etag, detail
+                    )
+                )
+    report.problems.sort(key=lambda p: (p.repo_type, p.repo, p.commit, p.path, p.kind))
+    return report
+
+
+# -- repair -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RepairResult:
+    repaired: list[FileProblem]
+    failed: list[tuple[FileProblem, str]]
+    bytes_fetched: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": not self.failed,
+            "repaired": [p.to_json() for p in self.repaired],
+            "failed": [{**p.to_json(), "error": err} for p, err in self.failed],
+            "bytes_fetched": self.bytes_fetched,
+        }
+
+
+def fetch_blob(
+    session: HubSession,
+    rc: RepoCache,
+    *,
+    commit: str,
+    path: str,
+    etag: str,
+) -> int:
+    """Download ``path`` at ``commit`` into ``blobs/<etag>``, verified and atomically placed.
+
+    Takes the blob lock huggingface_hub uses. Raises IntegrityError on a hash mismatch (nothing is
+    placed), HubError subclasses for HTTP failures. Returns the number of bytes written.
+    """
+    from hubcli.http import quote_path
+
+    hasher = new_hasher(etag)
+    rc.ensure_dirs()
+    url = f"/{rc.ref.url_prefix}{rc.ref.repo_id}/resolve/{commit}/{quote_path(path)}"
+    blob = rc.blob_path(etag)
+    with rc.lock(etag, timeout=60):
+        tmp = rc.blobs_dir / f"{etag}.{uuid.uuid4().hex[:8]}.incomplete"
+        try:
+            resp = session.request("GET", url, stream=True, what=f"{rc.ref}/{path}")
+            written = 0
+            streaming = bool(HEX64.match(etag))
+            with resp, open(tmp, "wb") as fh:
+                for chunk in resp.iter_content(CHUNK):
+                    if chunk:
+                        fh.write(chunk)
+                        written += len(chunk)
+                        if streaming:
+                            hasher.update(chunk)
+            digest = hasher.hexdigest() if streaming else hash_file(tmp, etag)
+            if digest != etag:
+                raise IntegrityError(
+                    f"{rc.ref}/{path}: downloaded content hashes to {digest}, expected {etag}."
+                )
+            os.replace(tmp, blob)
+        except OSError as exc:
+            raise LocalFileError(f"Cannot write {blob}: {exc.strerror or exc}.") from exc
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return written
+
+
+def repair_cache(
+    cache_dir: Path,
+    *,
+    session: HubSession,
+    repos: Iterable[RepoRef] | None = None,
+    revision: str | None = None,
+    report: VerifyReport | None = None,
+) -> RepairResult:
+    """Re-fetch the blobs that ``verify_cache`` (run here unless ``report`` is given) flags."""
+    if report is None:
+        report = verify_cache(cache_dir, repos=repos, revision=revision)
+    repaired: list[FileProblem] = []
+    failed: list[tuple[FileProblem, str]] = []
+    fetched: dict[tuple[str, str, str], bool] = {}
+    total = 0
+    for problem in report.failures:
+        ref = RepoRef(repo_id=problem.repo, repo_type=problem.repo_type)
+        rc = RepoCache(cache_dir, ref)
+        etag = problem.etag
+        if problem.kind == "extra" or not etag:
+            failed.append((problem, "cannot repair: no expected content for this file"))
+            continue
+        key = (rc.folder, etag, "")
+        try:
+            if key not in fetched:
+                total += fetch_blob(
+                    session, rc, commit=problem.commit, path=problem.path, etag=etag
+                )
+                fetched[key] = True
+            snap = rc.snapshot_file(problem.commit, problem.path)
+            if os.path.islink(snap) or not os.path.lexists(snap) or not _uses_copies(rc):
+                rc.link_snapshot(problem.commit, problem.path, etag)
+            else:
+                # a cache without symlinks: the snapshot holds the bytes itself
+                import shutil
+
+                tmp = snap.with_name(f".{snap.name}.{uuid.uuid4().hex[:8]}.tmp")
+                shutil.copyfile(rc.blob_path(etag), tmp)
+                os.replace(tmp, snap)
+            repaired.append(problem)
+        except Exception as exc:  # reported per file; the rest still gets repaired
+            failed.append((problem, str(exc)))
+    return RepairResult(repaired=repaired, failed=failed, bytes_fetched=total)
+
+
+def _uses_copies(rc: RepoCache) -> bool:
+    """True when the repo's snapshots hold plain files (a cache written without symlinks)."""
+    try:
+        return not any(os.scandir(rc.blobs_dir))
+    except OSError:
+        return True

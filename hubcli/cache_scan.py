@@ -1,0 +1,537 @@
+"""The cache scan: a fast, never-crashing inventory of the repos, revisions, refs and blobs.
+
+Works on any Hugging Face cache (hubcli, huggingface_hub, transformers). Uses ``os.scandir`` and
+``lstat`` only; symlink targets are resolved by string arithmetic on ``readlink`` so a snapshot file
+costs one syscall. Bytes are counted once per blob and once per inode (hardlinks, shared payloads).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat as stat_mod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from hubcli.cache import parse_repo_folder
+from hubcli.repo import RepoRef
+
+SHARED_STORE_MARKER = ".huggingface-shared-blobs"
+_SKIP_TOP = {".DS_Store", "Thumbs.db", "desktop.ini", ".locks", "CACHEDIR.TAG"}
+HEX40 = re.compile(r"^[0-9a-f]{40}$")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+InodeKey = tuple[int, int]
+_new = tuple.__new__  # builds a NamedTuple without the Python-level __new__ (hot loops)
+
+
+def is_hash_name(name: str) -> bool:
+    """True for a blob name that is a content hash (git sha1 or sha256)."""
+    return bool(HEX64.match(name) or HEX40.match(name))
+
+
+class ScannedBlob(NamedTuple):
+    """One entry of ``<repo>/blobs/``; ``key`` identifies the bytes on disk (after symlinks)."""
+
+    etag: str
+    path: str
+    size: int
+    atime: float
+    mtime: float
+    key: InodeKey
+    nlink: int
+    shared: bool = False  # a symlink into the cache-wide shared store
+    exists: bool = True
+
+
+class ScannedFile(NamedTuple):
+    """One file of a snapshot: a link to a blob (``etag`` set) or a plain copy (``etag`` None)."""
+
+    path: str
+    snapshot_path: str
+    etag: str | None
+    blob_path: str
+    size: int
+    exists: bool
+    is_link: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedRevision:
+    commit: str
+    path: str
+    files: tuple[ScannedFile, ...]
+    refs: tuple[str, ...]
+    size: int
+    last_modified: float
+    nb_files: int = 0
+    etags: frozenset[str] = frozenset()  # blobs this snapshot links to
+    used: frozenset[str] = frozenset()  # distinct files on disk it uses (blobs or copies)
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedRepo:
+    """One repo folder: its revisions, refs (name -> commit), blobs and in-flight downloads."""
+
+    ref: RepoRef
+    path: str
+    revisions: tuple[ScannedRevision, ...]
+    refs: dict[str, str]
+    blobs: dict[str, ScannedBlob]
+    incomplete: tuple[tuple[str, int, float], ...]
+    size: int
+    last_accessed: float
+    last_modified: float
+    inodes: dict[InodeKey, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def repo_id(self) -> str:
+        return self.ref.repo_id
+
+    @property
+    def repo_type(self) -> str:
+        return self.ref.repo_type
+
+    @property
+    def nb_files(self) -> int:
+        """Distinct files on disk used by the snapshots (as huggingface_hub counts them)."""
+        if len(self.revisions) == 1:
+            return len(self.revisions[0].used)
+        return len(frozenset().union(*(r.used for r in self.revisions)))
+
+    @property
+    def display_id(self) -> str:
+        return f"{self.ref.repo_type}/{self.ref.repo_id}"
+
+    def referenced_etags(self) -> set[str]:
+        return set().union(*(r.etags for r in self.revisions))
+
+    def unreferenced_blobs(self) -> list[ScannedBlob]:
+        used = self.referenced_etags()
+        return [b for e, b in self.blobs.items() if e not in used]
+
+    def revision(self, commit: str) -> ScannedRevision | None:
+        for rev in self.revisions:
+            if rev.commit == commit:
+                return rev
+        return None
+
+
+@dataclass(slots=True)
+class CacheScan:
+    """The whole cache. ``size`` counts every inode once across repos; ``shared`` is the bytes
+    that more than one repo points at (hardlinks or shared payloads)."""
+
+    cache_dir: str
+    repos: list[ScannedRepo] = field(default_factory=list)
+    size: int = 0
+    shared: int = 0
+    incomplete: list[tuple[str, int, float]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def find(self, ref: RepoRef) -> ScannedRepo | None:
+        for repo in self.repos:
+            if repo.ref.repo_id == ref.repo_id and repo.ref.repo_type == ref.repo_type:
+                return repo
+        return None
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _scan_blobs(
+    blobs_dir: str, warnings: list[str]
+) -> tuple[dict[str, ScannedBlob], list[tuple[str, int, float]]]:
+    blobs: dict[str, ScannedBlob] = {}
+    incomplete: list[tuple[str, int, float]] = []
+    try:
+        it = os.scandir(blobs_dir)
+    except FileNotFoundError:
+        return blobs, incomplete
+    except OSError as exc:
+        warnings.append(f"Cannot read {blobs_dir}: {exc.strerror or exc}.")
+        return blobs, incomplete
+    with it:
+        for entry in it:
+            name = entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if name.endswith(".incomplete"):
+                incomplete.append((entry.path, st.st_size, st.st_mtime))
+                continue
+            shared = stat_mod.S_ISLNK(st.st_mode)
+            if shared:
+                try:
+                    st = os.stat(entry.path)
+                except OSError:
+                    blobs[name] = ScannedBlob(
+                        name, entry.path, 0, 0.0, 0.0, (0, 0), 0, shared=True, exists=False
+                    )
+                    warnings.append(f"Blob {entry.path} is a broken link.")
+                    continue
+            elif not stat_mod.S_ISREG(st.st_mode):
+                continue
+            blobs[name] = _new(
+                ScannedBlob,
+                (
+                    name,
+                    entry.path,
+                    st.st_size,
+                    st.st_atime,
+                    st.st_mtime,
+                    (st.st_dev, st.st_ino),
+                    st.st_nlink,
+                    shared,
+                    True,
+                ),
+            )
+    return blobs, incomplete
+
+
+def _scan_refs(refs_dir: str, warnings: list[str]) -> dict[str, str]:
+    refs: dict[str, str] = {}
+    stack = [(refs_dir, "")]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            it = os.scandir(directory)
+        except NotADirectoryError:
+            warnings.append(f"{directory} is a file, not a folder.")
+            continue
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                name = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, name + "/"))
+                elif entry.name.endswith(".tmp"):
+                    continue
+                else:
+                    try:
+                        fd = os.open(entry.path, os.O_RDONLY)
+                        try:
+                            raw = os.read(fd, 200)
+                        finally:
+                            os.close(fd)
+                    except OSError:
+                        continue
+                    refs[name] = raw.decode("utf-8", "replace").strip()
+    return refs
+
+
+def _scan_snapshot(
+    snap_dir: str,
+    blobs_dir: str,
+    blobs: dict[str, ScannedBlob],
+    warnings: list[str],
+) -> list[ScannedFile]:
+    files: list[ScannedFile] = []
+    append = files.append
+    blobs_prefix = blobs_dir + os.sep
+    stack = [(snap_dir, "", "../../blobs/")]
+    while stack:
+        directory, prefix, expected = stack.pop()
+        cut = len(expected)
+        try:
+            it = os.scandir(directory)
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                rel = prefix + entry.name
+                if entry.is_symlink():
+                    try:
+                        target = os.readlink(entry.path)
+                    except OSError:
+                        continue
+                    if target.startswith(expected) and "/" not in target[cut:]:
+                        # the common case: the relative link huggingface_hub and hubcli write
+                        etag = target[cut:]
+                        blob = blobs.get(etag)
+                        if blob is not None:
+                            append(
+                                _new(
+                                    ScannedFile,
+                                    (rel, entry.path, etag, blob[1], blob[2], blob[8], True),
+                                )
+                            )
+                            continue
+                    full = os.path.normpath(os.path.join(directory, target))
+                    etag = os.path.basename(full)
+                    blob = blobs.get(etag) if full.startswith(blobs_prefix) else None
+                    if blob is not None and os.path.dirname(full) == blobs_dir:
+                        files.append(
+                            ScannedFile(rel, entry.path, etag, full, blob.size, blob.exists, True)
+                        )
+                        continue
+                    try:
+                        st = os.stat(entry.path)
+                    except OSError:
+                        warnings.append(f"Blob missing (broken symlink): {entry.path}.")
+                        files.append(ScannedFile(rel, entry.path, etag, full, 0, False, True))
+                        continue
+                    if stat_mod.S_ISDIR(st.st_mode):
+                        continue
+                    files.append(ScannedFile(rel, entry.path, etag, full, st.st_size, True, True))
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, rel + "/", "../" + expected))
+                elif entry.name.endswith(".tmp") and entry.name.startswith("."):
+                    continue
+                else:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    files.append(
+                        ScannedFile(rel, entry.path, None, entry.path, st.st_size, True, False)
+                    )
+    return files
+
+
+def _scan_snapshot_light(
+    snap_dir: str, blobs_dir: str, blobs: dict[str, ScannedBlob], warnings: list[str]
+) -> tuple[int, set[str], list[tuple[str, os.stat_result]]]:
+    """Count files and collect linked etags without building per-file records (for listings)."""
+    count = 0
+    etags: set[str] = set()
+    add = etags.add
+    others: list[tuple[str, os.stat_result]] = []
+    stack = [(snap_dir, "../../blobs/")]
+    while stack:
+        directory, expected = stack.pop()
+        cut = len(expected)
+        try:
+            it = os.scandir(directory)
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                if entry.is_symlink():
+                    try:
+                        target = os.readlink(entry.path)
+                    except OSError:
+                        continue
+                    count += 1
+                    etag = target[cut:]
+                    if target.startswith(expected) and etag in blobs and "/" not in etag:
+                        add(etag)
+                        continue
+                    full = os.path.normpath(os.path.join(directory, target))
+                    name = os.path.basename(full)
+                    if os.path.dirname(full) == blobs_dir and name in blobs:
+                        add(name)
+                        continue
+                    try:
+                        st = os.stat(entry.path)
+                    except OSError:
+                        warnings.append(f"Blob missing (broken symlink): {entry.path}.")
+                        continue
+                    others.append((full, st))
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, "../" + expected))
+                elif not (entry.name.endswith(".tmp") and entry.name.startswith(".")):
+                    try:
+                        others.append((entry.path, entry.stat(follow_symlinks=False)))
+                    except OSError:
+                        continue
+                    count += 1
+    return count, etags, others
+
+
+def scan_repo(
+    folder: str | Path,
+    ref: RepoRef,
+    *,
+    warnings: list[str] | None = None,
+    detail: bool = True,
+) -> ScannedRepo | None:
+    """Scan one repo folder; returns None (with a warning) when it is not a usable repo.
+
+    ``detail=False`` skips the per-file records (``ScannedRevision.files`` stays empty) but keeps
+    every count, size and etag set: enough for listings, about twice as fast."""
+    warns = warnings if warnings is not None else []
+    path = os.fspath(folder)
+    snapshots_dir = os.path.join(path, "snapshots")
+    try:
+        with os.scandir(path) as it:
+            top = {e.name: e.is_dir(follow_symlinks=False) for e in it}
+    except OSError:
+        top = {}
+    if not top.get("snapshots"):
+        warns.append(f"Snapshots dir doesn't exist in cached repo: {snapshots_dir}.")
+        return None
+    blobs_dir = os.path.join(path, "blobs")
+    if "blobs" in top:
+        blobs, incomplete = _scan_blobs(blobs_dir, warns)
+    else:
+        blobs, incomplete = {}, []
+    refs_dir = os.path.join(path, "refs")
+    refs = _scan_refs(refs_dir, warns) if "refs" in top else {}
+    by_commit: dict[str, list[str]] = {}
+    for name, commit in refs.items():
+        by_commit.setdefault(commit, []).append(name)
+    revisions: list[ScannedRevision] = []
+    inodes: dict[InodeKey, int] = {}
+    last_accessed = 0.0
+    last_modified = 0.0
+    for blob in blobs.values():
+        if blob.exists:
+            inodes[blob.key] = blob.size
+            if blob.atime > last_accessed:
+                last_accessed = blob.atime
+            if blob.mtime > last_modified:
+                last_modified = blob.mtime
+    try:
+        snap_entries = sorted(os.scandir(snapshots_dir), key=lambda e: e.name)
+    except OSError as exc:
+        warns.append(f"Cannot read {snapshots_dir}: {exc.strerror or exc}.")
+        snap_entries = []
+    for entry in snap_entries:
+        if not entry.is_dir(follow_symlinks=False):
+            warns.append(f"Snapshots folder corrupted. Found a file: {entry.path}.")
+            continue
+        rev_size = 0
+        rev_mtime = 0.0
+        used: set[str] = set()
+        if detail:
+            files = _scan_snapshot(entry.path, blobs_dir, blobs, warns)
+            files.sort(key=lambda f: f.path)
+            count = len(files)
+            etags = {f.etag for f in files if f.etag is not None and f.etag in blobs}
+            others = []
+            for f in files:
+                if f.exists and (f.etag is None or f.etag not in blobs):
+                    st = _lstat(f.snapshot_path) if not f.is_link else _stat(f.snapshot_path)
+                    if st is not None:
+                        others.append((f.blob_path, st))
+        else:
+            files = []
+            count, etags, others = _scan_snapshot_light(entry.path, blobs_dir, blobs, warns)
+        for etag in etags:
+            b = blobs[etag]
+            used.add(b.path)
+            rev_size += b.size
+            if b.mtime > rev_mtime:
+                rev_mtime = b.mtime
+        for other, st in others:
+            used.add(other)
+            rev_size += st.st_size
+            rev_mtime = max(rev_mtime, st.st_mtime)
+            inodes[(st.st_dev, st.st_ino)] = st.st_size
+        revisions.append(
+            ScannedRevision(
+                commit=entry.name,
+                path=entry.path,
+                files=tuple(files),
+                refs=tuple(sorted(by_commit.get(entry.name, ()))),
+                size=rev_size,
+                last_modified=rev_mtime,
+                nb_files=count,
+                etags=frozenset(etags),
+                used=frozenset(used),
+            )
+        )
+    known = {r.commit for r in revisions}
+    for name, commit in sorted(refs.items()):
+        if commit not in known:
+            warns.append(
+                f"Reference {name!r} of {ref.repo_type}/{ref.repo_id} refers to a missing commit "
+                f"{commit[:40]!r}."
+            )
+    return ScannedRepo(
+        ref=ref,
+        path=path,
+        revisions=tuple(revisions),
+        refs=refs,
+        blobs=blobs,
+        incomplete=tuple(incomplete),
+        size=sum(inodes.values()),
+        last_accessed=last_accessed,
+        last_modified=last_modified,
+        inodes=inodes,
+    )
+
+
+def scan_cache(
+    cache_dir: str | Path,
+    *,
+    only: Iterable[RepoRef] | None = None,
+    workers: int = 1,
+    detail: bool = True,
+) -> CacheScan:
+    """Scan the cache (or only the named repos). Problems become ``warnings``; nothing raises."""
+    root = os.fspath(cache_dir)
+    result = CacheScan(cache_dir=root)
+    wanted = {(r.repo_type, r.repo_id) for r in only} if only is not None else None
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except FileNotFoundError:
+        return result
+    except OSError as exc:
+        result.warnings.append(f"Cannot read cache folder {root}: {exc.strerror or exc}.")
+        return result
+    jobs: list[tuple[str, RepoRef]] = []
+    for entry in entries:
+        name = entry.name
+        if name in _SKIP_TOP or name.startswith(".hubcli-"):
+            continue
+        if name == "blobs" and os.path.exists(os.path.join(entry.path, SHARED_STORE_MARKER)):
+            continue
+        if not entry.is_dir(follow_symlinks=False):
+            if wanted is None:
+                result.warnings.append(f"Scan cache expects a folder, found a file: {entry.path}.")
+            continue
+        ref = parse_repo_folder(name)
+        if ref is None:
+            if wanted is None:
+                result.warnings.append(f"Not a valid Hugging Face cache folder: {entry.path}.")
+            continue
+        if wanted is not None and (ref.repo_type, ref.repo_id) not in wanted:
+            continue
+        jobs.append((entry.path, ref))
+
+    def one(job: tuple[str, RepoRef]) -> tuple[ScannedRepo | None, list[str]]:
+        warns: list[str] = []
+        try:
+            return scan_repo(job[0], job[1], warnings=warns, detail=detail), warns
+        except OSError as exc:  # pragma: no cover - defensive: a scan never crashes
+            return None, [f"Cannot scan {job[0]}: {exc.strerror or exc}."]
+
+    if len(jobs) > 16 and workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(one, jobs, chunksize=16))
+    else:
+        results = [one(job) for job in jobs]
+    for repo, warns in results:
+        result.warnings.extend(warns)
+        if repo is None:
+            continue
+        result.repos.append(repo)
+        result.incomplete.extend(repo.incomplete)
+    counts: dict[InodeKey, int] = {}
+    sizes: dict[InodeKey, int] = {}
+    for repo in result.repos:
+        for key, size in repo.inodes.items():
+            counts[key] = counts.get(key, 0) + 1
+            sizes[key] = size
+    result.size = sum(sizes.values())
+    result.shared = sum(sizes[k] for k, n in counts.items() if n > 1)
+    return result
