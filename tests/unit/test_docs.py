@@ -1,4 +1,4 @@
-"""Docs that cannot drift: the README's test command is what CI runs; the exit-code table is the tree's."""
+"""Docs that cannot drift: README test command == CI; exit-code table == the error tree."""
 
 from __future__ import annotations
 
