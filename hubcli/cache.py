@@ -132,19 +132,10 @@ class RepoCache:
 
     # -- trees ------------------------------------------------------------------------------
     def read_tree(self, commit: str) -> dict[str, dict[str, Any]] | None:
-        try:
-            data = json.loads(self.tree_path(commit).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("format_version") != TREE_FORMAT_VERSION:
-            return None
-        files = data.get("files")
-        return files if isinstance(files, dict) else None
+        return read_tree_file(self.tree_path(commit))
 
     def write_tree(self, commit: str, entries: list[FileEntry]) -> None:
-        files = {e.path: e.to_tree_cache() for e in sorted(entries, key=lambda e: e.path)}
-        doc = {"format_version": TREE_FORMAT_VERSION, "files": files}
-        atomic_write_text(self.tree_path(commit), json.dumps(doc, indent=1, sort_keys=False))
+        write_tree_file(self.tree_path(commit), entries)
 
     # -- placement --------------------------------------------------------------------------
     def ensure_dirs(self) -> None:
@@ -186,6 +177,25 @@ class RepoCache:
             return self.snapshot_file(commit, rel).is_file()
         except UnsafePathError:
             return False
+
+
+def read_tree_file(path: Path) -> dict[str, dict[str, Any]] | None:
+    """Read a ``trees/<commit>.json`` (huggingface_hub's tree cache); None if absent or unknown."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format_version") != TREE_FORMAT_VERSION:
+        return None
+    files = data.get("files")
+    return files if isinstance(files, dict) else None
+
+
+def write_tree_file(path: Path, entries: list[FileEntry]) -> None:
+    """Write a tree cache in huggingface_hub's format: indent 1, files sorted, atomically."""
+    files = {e.path: e.to_tree_cache() for e in sorted(entries, key=lambda e: e.path)}
+    doc = {"format_version": TREE_FORMAT_VERSION, "files": files}
+    atomic_write_text(path, json.dumps(doc, indent=1))
 
 
 def ensure_cachedir_tag(directory: Path) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubcli.cache import CACHEDIR_TAG, TREE_FORMAT_VERSION, atomic_write_text, safe_join
+from hubcli.cache import CACHEDIR_TAG, atomic_write_text, read_tree_file, safe_join, write_tree_file
 from hubcli.errors import LocalFileError
 from hubcli.repo import validate_repo_path
 
@@ -128,19 +127,10 @@ class LocalDir:
 
     # -- trees ------------------------------------------------------------------------------
     def read_tree(self, commit: str) -> dict[str, dict[str, Any]] | None:
-        try:
-            data = json.loads(self.tree_path(commit).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("format_version") != TREE_FORMAT_VERSION:
-            return None
-        files = data.get("files")
-        return files if isinstance(files, dict) else None
+        return read_tree_file(self.tree_path(commit))
 
     def write_tree(self, commit: str, entries: list[FileEntry]) -> None:
-        files = {e.path: e.to_tree_cache() for e in sorted(entries, key=lambda e: e.path)}
-        doc = {"format_version": TREE_FORMAT_VERSION, "files": files}
-        atomic_write_text(self.tree_path(commit), json.dumps(doc, indent=1))
+        write_tree_file(self.tree_path(commit), entries)
 
     # -- placement --------------------------------------------------------------------------
     def place(self, rel: str, source: Path, *, move: bool) -> Path:
