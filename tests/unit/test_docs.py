@@ -23,7 +23,8 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert test_command in ci.splitlines()
 
 
-def test_readme_exit_code_table_matches_error_tree() -> None:
-    text = (ROOT / "README.md").read_text()
-    for code, meaning in EXIT_CODES:
-        assert f"| {code} | {meaning} |" in text
+def test_exit_code_tables_match_error_tree() -> None:
+    for doc in ("README.md", "docs/configuration.md"):
+        text = (ROOT / doc).read_text()
+        for code, meaning in EXIT_CODES:
+            assert f"| {code} | {meaning} |" in text, (doc, code)
