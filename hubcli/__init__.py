@@ -22,5 +22,7 @@ def __getattr__(name: str) -> Any:
     if name == "download":
         from hubcli.download import download
 
+        # Importing the submodule bound the name to the module; the function wins.
+        globals()["download"] = download
         return download
     raise AttributeError(f"module 'hubcli' has no attribute {name!r}")
