@@ -339,12 +339,23 @@ class _Run:
             for e in plan.wanted:
                 by_etag.setdefault(e.etag, []).append(e)
             groups = list(by_etag.values())
+        results: list[FileResult] = []
+        if self.ldir is None:
+            # Already linked in this snapshot: answered inline (a cached re-run starts no pool).
+            missing = []
+            for g in groups:
+                if self._already_linked(g):
+                    results.extend(self._cached_results(g))
+                else:
+                    missing.append(g)
+            groups = missing
         todo = sum(g[0].size for g in groups if not self._is_present(g[0]))
         self.progress.start(todo, files=len(plan.wanted))
         task = self._local_task if self.ldir is not None else self._cache_task
-        results: list[FileResult] = []
         errors: list[BaseException] = []
-        pool = cf.ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="dl")
+        pool = cf.ThreadPoolExecutor(
+            max_workers=max(1, min(max_workers, len(groups))), thread_name_prefix="dl"
+        )
         try:
             futures = [pool.submit(task, g) for g in groups]
             pending = set(futures)
@@ -383,16 +394,23 @@ class _Run:
         )
         return r.fetched_bytes, r.reused_bytes
 
+    def _already_linked(self, group: list[FileEntry]) -> bool:
+        commit = self.plan.commit
+        return not self.force and all(self.cache.snapshot_has(commit, e.path) for e in group)
+
+    def _cached_results(self, group: list[FileEntry]) -> list[FileResult]:
+        commit = self.plan.commit
+        return [
+            FileResult(e.path, e.size, e.etag, "cached", self.cache.snapshot_file(commit, e.path))
+            for e in group
+        ]
+
     def _cache_task(self, group: list[FileEntry]) -> list[FileResult]:
         cache, first = self.cache, group[0]
         etag, size = first.etag, first.size
         status, fetched, resumed = "cached", 0, 0
-        commit = self.plan.commit
-        if not self.force and all(cache.snapshot_has(commit, e.path) for e in group):
-            return [
-                FileResult(e.path, e.size, etag, "cached", cache.snapshot_file(commit, e.path))
-                for e in group
-            ]
+        if self._already_linked(group):
+            return self._cached_results(group)
         with cache.lock(etag):
             blob = cache.blob_path(etag)
             if self.force or not blob.is_file():
