@@ -20,9 +20,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(config, name)
     if name == "download":
-        from hubcli.download import download
+        from hubcli.downloader import download
 
-        # Importing the submodule bound the name to the module; the function wins.
-        globals()["download"] = download
         return download
     raise AttributeError(f"module 'hubcli' has no attribute {name!r}")

@@ -326,7 +326,7 @@ def download_card(
     from hubcli.errors import EntryNotFoundError, LocalFileError
 
     try:
-        from hubcli.download import download
+        from hubcli.downloader import download
     except ImportError:  # pragma: no cover - the engine is optional for this module
         return fetch_card(session, ref, revision)
     try:

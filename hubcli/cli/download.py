@@ -1,4 +1,4 @@
-"""The ``download`` command: parse flags, call :func:`hubcli.download.download`, render the result.
+"""The ``download`` command: parse flags, call :func:`hubcli.downloader.download`, render.
 
 The local path (snapshot folder, the single file asked for, or the local dir) is the last line
 of stdout, so ``MODEL=$(hubcli download org/name -q)`` works in scripts.
@@ -14,7 +14,7 @@ import typer
 from hubcli.cli.common import JsonOpt, QuietOpt, RevisionOpt, TypeOpt
 
 if TYPE_CHECKING:
-    from hubcli.download import DownloadResult
+    from hubcli.downloader import DownloadResult
 
 
 def _size(n: int) -> str:
@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Download a repo (or some of its files) for offline use; print the local path."""
         from hubcli.cli.context import AppState
-        from hubcli.download import download
+        from hubcli.downloader import download
         from hubcli.repo import parse_repo_ref
 
         state: AppState = ctx.obj
