@@ -118,13 +118,24 @@ def _read_sample(f: LocalFile) -> bytes:
         raise LocalFileError(f"{f.local_path}: cannot read ({exc.strerror}).") from exc
 
 
+_INLINE_SIZE = 256 * 1024  # below this, a thread hand-off costs more than the read it saves
+
+
 def _pmap(fn: Callable[[_Item], Any], items: list[_Item], workers: int) -> None:
-    if len(items) <= 1 or workers <= 1:
+    """Apply ``fn`` to every item: big files in a thread pool (hashing releases the GIL), small
+    ones inline on this thread meanwhile."""
+    big = [it for it in items if it.file.size >= _INLINE_SIZE]
+    small = [it for it in items if it.file.size < _INLINE_SIZE]
+    if len(big) <= 1 or workers <= 1:
         for it in items:
             fn(it)
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
-        list(pool.map(fn, items))
+        futures = [pool.submit(fn, it) for it in big]
+        for it in small:
+            fn(it)
+        for fut in futures:
+            fut.result()
 
 
 def _preupload(ctx: _Ctx, items: list[_Item]) -> None:
