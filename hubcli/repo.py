@@ -72,13 +72,13 @@ def validate_repo_id(repo_id: str) -> str:
         raise InvalidRepoIdError(
             f"Invalid repo id {shown}: only ASCII letters, digits, '_', '-', '.' are allowed."
         )
+    if "--" in repo_id or ".." in repo_id:
+        raise InvalidRepoIdError(f"Invalid repo id {shown}: '--' and '..' are not allowed.")
     parts = repo_id.split("/")
     if len(parts) > 2:
         raise InvalidRepoIdError(
             f"Invalid repo id {shown}: expected 'name' or 'namespace/name' (at most one '/')."
         )
-    if "--" in repo_id or ".." in repo_id:
-        raise InvalidRepoIdError(f"Invalid repo id {shown}: '--' and '..' are not allowed.")
     if repo_id.endswith(".git"):
         raise InvalidRepoIdError(f"Invalid repo id {shown}: it must not end with '.git'.")
     for part in parts:
