@@ -3,6 +3,10 @@
 Upload actions point at unguessable per-object session URLs (``/_lfs/...``): like S3 presigned
 URLs, they need no Authorization header, which huggingface_hub does not send there. Every upload is
 checked against the announced sha256 and size before it enters the blob store.
+
+Multipart parts are written straight into one file at their offsets, and the object's sha256 is
+advanced over the contiguous prefix of finished parts as they arrive, so completion only has to
+hash what is left (usually nothing) and rename: like S3, it does not copy the object again.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import math
 import os
 import secrets
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,65 @@ def _lfs_json(obj: Any, status: int = 200) -> Response:
     return resp
 
 
+class _Assembly:
+    """One multipart object being assembled in place: part ETags and the running sha256.
+
+    ``hashed`` counts the parts (from 1, contiguous) already fed to the hasher. A part that is
+    uploaded again after it was hashed resets the hasher (its bytes may differ).
+    """
+
+    def __init__(self, path: Path, size: int, chunk: int) -> None:
+        self.path = path
+        self.size = size
+        self.chunk = chunk
+        self.nparts = math.ceil(size / chunk)
+        self.lock = threading.Lock()
+        self.etags: dict[int, str] = {}
+        self.writing: set[int] = set()
+        self.hasher = hashlib.sha256()
+        self.hashed = 0
+        with open(path, "ab"):
+            pass  # the file exists from the start; parts are written at their offsets
+
+    def part_len(self, n: int) -> int:
+        return self.chunk if n < self.nparts else self.size - self.chunk * (self.nparts - 1)
+
+    def begin(self, n: int) -> None:
+        with self.lock:
+            if n in self.writing:
+                raise HubError(409, f"Part {n} is already being uploaded")
+            self.writing.add(n)
+            self.etags.pop(n, None)
+            if n <= self.hashed:
+                self.hasher, self.hashed = hashlib.sha256(), 0
+
+    def end(self, n: int, etag: str | None) -> None:
+        with self.lock:
+            self.writing.discard(n)
+            if etag is not None:
+                self.etags[n] = etag
+                self._advance()
+
+    def _advance(self) -> None:
+        with open(self.path, "rb") as f:
+            while self.hashed < self.nparts and (self.hashed + 1) in self.etags:
+                f.seek(self.hashed * self.chunk)
+                left = self.part_len(self.hashed + 1)
+                while left > 0:
+                    buf = f.read(min(left, 1 << 20))
+                    if not buf:
+                        raise HubError(500, "Part data went missing")
+                    self.hasher.update(buf)
+                    left -= len(buf)
+                self.hashed += 1
+
+    def sha256(self) -> str | None:
+        """The object's sha256 once every part is in (hashing what is left), else None."""
+        with self.lock:
+            self._advance()
+            return self.hasher.hexdigest() if self.hashed == self.nparts else None
+
+
 def _new_session(req: Request, oid: str, size: int, chunk: int | None) -> str:
     uid = secrets.token_urlsafe(18)
     now = time.time()
@@ -42,7 +106,12 @@ def _new_session(req: Request, oid: str, size: int, chunk: int | None) -> str:
                 same = (v["oid"], v["size"], v["chunk"]) == (oid, size, chunk)
                 if same and not v.get("done"):
                     return k
-        req.state.uploads[uid] = {"oid": oid, "size": size, "chunk": chunk, "created": now}
+        sess: dict[str, Any] = {"oid": oid, "size": size, "chunk": chunk, "created": now}
+        if chunk is not None:
+            d = _parts_dir(req, uid)
+            d.mkdir(parents=True, exist_ok=True)
+            sess["asm"] = _Assembly(d / "data", size, chunk)
+        req.state.uploads[uid] = sess
     return uid
 
 
@@ -158,67 +227,64 @@ def _put_basic(req: Request, uid: str) -> Response:
 
 def _put_part(req: Request, uid: str, n: int) -> Response:
     sess = _session(req, uid)
-    chunk = sess["chunk"]
-    if chunk is None:
+    asm: _Assembly | None = sess.get("asm")
+    if asm is None:
         raise HubError(400, "Not a multipart upload")
-    nparts = math.ceil(sess["size"] / chunk)
-    if not 1 <= n <= nparts:
+    if not 1 <= n <= asm.nparts:
         raise HubError(400, f"Invalid part number {n}")
-    d = _parts_dir(req, uid)
-    d.mkdir(parents=True, exist_ok=True)
-    tmp = d / f"{n}.tmp"
-    with open(tmp, "wb") as fh:
-        size, sha = req.body_to_file(fh)
-    expected = chunk if n < nparts else sess["size"] - chunk * (nparts - 1)
-    if size != expected:
-        tmp.unlink(missing_ok=True)
-        raise HubError(400, f"Part {n} has {size} bytes, expected {expected}")
-    os.replace(tmp, d / str(n))
-    etag = f'"{sha[:32]}"'
-    (d / f"{n}.etag").write_text(etag)
+    expected = asm.part_len(n)
+    asm.begin(n)
+    etag: str | None = None
+    try:
+        size = 0
+        with open(asm.path, "r+b") as fh:
+            fh.seek((n - 1) * asm.chunk)
+            for buf in req.iter_body():
+                if size + len(buf) > expected:  # never spill into the next part's bytes
+                    raise HubError(400, f"Part {n} is larger than {expected} bytes")
+                fh.write(buf)
+                size += len(buf)
+        if size != expected:
+            raise HubError(400, f"Part {n} has {size} bytes, expected {expected}")
+        etag = f'"{secrets.token_hex(16)}"'
+    finally:
+        asm.end(n, etag)
     return Response(200, b"", {"ETag": etag})
 
 
 def _complete(req: Request, uid: str) -> Response:
     sess = _session(req, uid)
+    asm: _Assembly | None = sess.get("asm")
     data = req.json_body()
+    if asm is None or sess.get("done"):
+        raise HubError(400, "Not a pending multipart upload")
     if not isinstance(data, dict) or data.get("oid") != sess["oid"]:
         raise HubError(400, "Completion oid does not match the upload")
     parts = data.get("parts")
-    nparts = math.ceil(sess["size"] / sess["chunk"])
-    if not isinstance(parts, list) or len(parts) != nparts:
-        raise HubError(400, f"Expected {nparts} parts")
-    d = _parts_dir(req, uid)
+    if not isinstance(parts, list) or len(parts) != asm.nparts:
+        raise HubError(400, f"Expected {asm.nparts} parts")
     for i, p in enumerate(sorted(parts, key=lambda p: int(p.get("partNumber", 0))), 1):
         if int(p.get("partNumber", 0)) != i:
             raise HubError(400, "Parts must be numbered 1..N")
-        try:
-            etag = (d / f"{i}.etag").read_text()
-        except OSError:
-            raise HubError(400, f"Part {i} was not uploaded") from None
+        etag = asm.etags.get(i)
+        if etag is None:
+            raise HubError(400, f"Part {i} was not uploaded")
         if p.get("etag") != etag:
             raise HubError(400, f"ETag mismatch for part {i}")
-    st = req.state.storage
-    fd, tmp = st.new_temp()
+    with req.state.uploads_lock:
+        if sess.get("done") or req.state.uploads.get(uid) is not sess:
+            raise HubError(400, "Not a pending multipart upload")
+        sess["done"] = True  # one completion at a time; a failed one re-opens below
     try:
-        h = hashlib.sha256()
-        total = 0
-        with os.fdopen(fd, "wb") as out:
-            for i in range(1, nparts + 1):
-                with open(d / str(i), "rb") as src:
-                    while buf := src.read(1 << 20):
-                        h.update(buf)
-                        out.write(buf)
-                        total += len(buf)
-        if h.hexdigest() != sess["oid"] or total != sess["size"]:
+        if asm.sha256() != sess["oid"] or asm.path.stat().st_size != sess["size"]:
             raise HubError(400, "Assembled object does not match oid/size")
-        st.adopt_lfs_file(tmp, sess["oid"])
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        req.state.storage.adopt_lfs_file(str(asm.path), sess["oid"])
+    except BaseException:
+        sess["done"] = False
+        raise
     with req.state.uploads_lock:
         _drop_session(req, uid)
-        req.state.uploads[uid] = dict(sess, done=True)
+        req.state.uploads[uid] = {k: v for k, v in sess.items() if k != "asm"}
     return _lfs_json({"success": True})
 
 
