@@ -1,7 +1,10 @@
 """Benchmark: upload one large file and 1,000 small files, hubcli vs huggingface_hub upload_folder.
 
-Same local hub (subprocess), same run, medians of several runs. Every run uploads new content to a
-new repo, so neither client benefits from objects the server already stores.
+Same local hub (subprocess), same run, medians of several runs, the two clients interleaved. Every
+run uploads new content to a new repo, so neither client benefits from objects the server already
+stores; objects stored by earlier runs are dropped before each run (so the server's memory and
+disk state do not drift against whichever client runs later), and the server's root and the
+files to upload live on tmpfs when there is room.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,8 +24,9 @@ from common import (
     peak_rss_mib,
     print_table,
     run_cmd,
+    scratch_dir,
     start_server,
-    time_runs,
+    time_pair,
     write_results,
 )
 
@@ -68,8 +71,16 @@ def hubcli_cmd(repo: str, folder: Path) -> list[str]:
     return [PY, "-m", "hubcli", "upload", repo, str(folder), "--quiet"]
 
 
+def drop_stored_objects(root: Path) -> None:
+    """Forget the LFS objects earlier runs stored (the repos stay; nothing reads them again)."""
+    lfs = root / "objects" / "lfs"
+    if lfs.is_dir():
+        for sub in lfs.iterdir():
+            shutil.rmtree(sub, ignore_errors=True)
+
+
 def bench_case(
-    name: str, folder: Path, env: dict[str, str], runs: int, rss: bool
+    name: str, folder: Path, env: dict[str, str], runs: int, rss: bool, root: Path
 ) -> dict[str, object]:
     counter = {"n": 0}
 
@@ -80,8 +91,13 @@ def bench_case(
 
         return run
 
-    ours = time_runs(runner(hubcli_cmd, "hubcli"), runs=runs, setup=lambda: freshen(folder))
-    theirs = time_runs(runner(hf_cmd, "hf"), runs=runs, setup=lambda: freshen(folder))
+    def setup() -> None:
+        drop_stored_objects(root)
+        freshen(folder)
+
+    ours, theirs = time_pair(
+        runner(hubcli_cmd, "hubcli"), runner(hf_cmd, "hf"), runs=runs, setup=setup
+    )
     row: dict[str, object] = {
         "case": name,
         "hubcli_s": ours.median,
@@ -91,9 +107,9 @@ def bench_case(
         "ok": ours.median / theirs.median <= 0.7,
     }
     if rss:
-        freshen(folder)
+        setup()
         row["hubcli_rss_mib"] = peak_rss_mib(hubcli_cmd(f"{USER}/{name}-rss-a", folder), env)
-        freshen(folder)
+        setup()
         row["hf_rss_mib"] = peak_rss_mib(hf_cmd(f"{USER}/{name}-rss-b", folder), env)
     return row
 
@@ -105,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = args.runs or (2 if args.small else 3)
     big_size = 64 * MiB if args.small else 1024 * MiB
-    work = Path(tempfile.mkdtemp(prefix="hubcli-bench-upload-"))
+    work = scratch_dir("hubcli-bench-upload-", 2 * big_size)
     server = start_server(work / "root")
     try:
         env = hf_env(server.url)
@@ -117,15 +133,16 @@ def main() -> None:
         make_small(small, 1000)
         big_name = "1GiB-file" if not args.small else "64MiB-file"
         rows = [
-            bench_case(big_name, big, env, runs, rss=True),
-            bench_case("1000-small-files", small, env, runs, rss=False),
+            bench_case(big_name, big, env, runs, rss=True, root=work / "root"),
+            bench_case("1000-small-files", small, env, runs, rss=False, root=work / "root"),
         ]
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
     cols = ["case", "hubcli_s", "hf_s", "ratio", "target", "ok", "hubcli_rss_mib", "hf_rss_mib"]
     print_table(rows, cols)
-    write_results("upload", rows, {"runs": runs, "big_size": big_size, "small": args.small})
+    meta = {"runs": runs, "big_size": big_size, "small": args.small, "scratch": str(work.parent)}
+    write_results("upload", rows, meta)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,43 @@ def time_runs(
     return t
 
 
+def time_pair(
+    a: Callable[[], Any],
+    b: Callable[[], Any],
+    *,
+    runs: int = 3,
+    setup: Callable[[], Any] | None = None,
+) -> tuple[Timing, Timing]:
+    """Time ``a`` and ``b`` interleaved (a b, b a, a b, ...) so that drift in the machine (page
+    cache, memory, other load) falls on both sides alike; ``setup`` runs untimed before each."""
+    ta, tb = Timing(), Timing()
+    for i in range(runs):
+        order = [(a, ta), (b, tb)] if i % 2 == 0 else [(b, tb), (a, ta)]
+        for fn, t in order:
+            if setup:
+                setup()
+            start = time.perf_counter()
+            fn()
+            t.samples.append(time.perf_counter() - start)
+    return ta, tb
+
+
+def scratch_dir(prefix: str, need_bytes: int) -> Path:
+    """A fresh directory on tmpfs (/dev/shm) when it has room, else in the temp dir.
+
+    Benchmarks measure the clients, not this machine's disk: on tmpfs the server's stored
+    objects never wait on writeback.
+    """
+    shm = Path("/dev/shm")
+    try:
+        st = os.statvfs(shm)
+        if st.f_bavail * st.f_frsize > 2 * need_bytes:
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=shm))
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 def run_cmd(cmd: Sequence[str], env: dict[str, str], timeout: float = 1800) -> float:
     """Run a command, return its wall time; raise if it fails."""
     start = time.perf_counter()
