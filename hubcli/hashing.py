@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 CHUNK_SIZE = 1 << 20  # 1 MiB reads: flat memory, few syscalls
@@ -46,12 +48,23 @@ class Hasher:
         return self._sha1.hexdigest()
 
 
+class HashCancelled(Exception):
+    """Raised by :func:`hash_file` when its ``stop`` event is set mid-file."""
+
+
 def hash_file(
-    path: str | os.PathLike[str], *, sha1: bool = True, chunk_size: int = CHUNK_SIZE
+    path: str | os.PathLike[str],
+    *,
+    sha1: bool = True,
+    chunk_size: int = CHUNK_SIZE,
+    on_bytes: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[str, str | None]:
     """Return ``(sha256, git blob sha1 or None)`` of a file in one streaming pass.
 
-    Raises OSError if the file cannot be read, ValueError if it changed size while being read.
+    ``on_bytes`` is told of every chunk hashed; a set ``stop`` event ends the pass early with
+    HashCancelled. Raises OSError if the file cannot be read, ValueError if it changed size
+    while being read.
     """
     p = Path(path)
     with p.open("rb") as f:
@@ -59,14 +72,20 @@ def hash_file(
         h = Hasher(size=size, sha1=sha1)
         if size < chunk_size:  # small file: one read, no buffer to allocate
             h.update(f.read(size + 1))
+            if on_bytes is not None:
+                on_bytes(h.count)
         else:
             buf = bytearray(chunk_size)
             view = memoryview(buf)
             while True:
+                if stop is not None and stop.is_set():
+                    raise HashCancelled(str(p))
                 n = f.readinto(buf)
                 if not n:
                     break
                 h.update(view[:n])
+                if on_bytes is not None:
+                    on_bytes(n)
     if h.count != size:
         raise ValueError(f"{p}: file changed size while being hashed")
     return h.sha256(), (h.git_sha1() if sha1 else None)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from hubcli.errors import (
     RevisionNotFoundError,
     TokenMissingError,
 )
-from hubcli.hashing import hash_file
+from hubcli.hashing import git_blob_sha1, git_blob_sha1_bytes, hash_file
 from hubcli.models import CommitResult
 from hubcli.progress import NullProgress, Progress
 from hubcli.repo import RepoRef, is_commit_sha
@@ -37,6 +39,8 @@ SAMPLE_SIZE = 512
 PREUPLOAD_CHUNK = 256
 MAX_FILES_PER_COMMIT = 1000
 MAX_REGULAR_BYTES_PER_COMMIT = 64 * 1024 * 1024
+REGULAR_MAX_SIZE = 10 * 1024 * 1024  # the Hub stores larger files through LFS only
+KEEP_CONTENT_BUDGET = 64 * 1024 * 1024  # small files' bytes kept from the hash pass for commits
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -93,6 +97,7 @@ class _Item:
     sha1: str | None = None
     status: str = "uploaded"
     sample: bytes = b""
+    data: bytes | None = None  # content read while hashing (small files), reused by the commit
 
 
 @dataclass
@@ -110,32 +115,90 @@ class _Ctx:
     head: str | None = None
 
 
-def _read_sample(f: LocalFile) -> bytes:
+def _cannot_read(f: LocalFile, exc: OSError) -> LocalFileError:
+    return LocalFileError(f"{f.local_path}: cannot read ({exc.strerror}).")
+
+
+_INLINE_SIZE = 256 * 1024  # below this, a file is read whole on the main thread
+
+
+def _read_small(ctx: _Ctx, it: _Item, keep: bool) -> None:
+    """One read of a small file gives its sample, both ids and (if ``keep``) its content."""
+    f = it.file
     try:
         with f.local_path.open("rb") as fh:
-            return fh.read(SAMPLE_SIZE)
+            data = fh.read(f.size + 1)
     except OSError as exc:
-        raise LocalFileError(f"{f.local_path}: cannot read ({exc.strerror}).") from exc
+        raise _cannot_read(f, exc) from exc
+    if len(data) != f.size:
+        raise LocalFileError(f"{f.local_path}: the file changed while being read.")
+    it.sample = data[:SAMPLE_SIZE]
+    it.sha256 = hashlib.sha256(data).hexdigest()
+    it.sha1 = git_blob_sha1_bytes(data)
+    if keep:
+        it.data = data
+    ctx.hash_progress.advance(f.path_in_repo, f.size)
 
 
-_INLINE_SIZE = 256 * 1024  # below this, a thread hand-off costs more than the read it saves
+def _read_sample(it: _Item) -> None:
+    try:
+        with it.file.local_path.open("rb") as fh:
+            it.sample = fh.read(SAMPLE_SIZE)
+    except OSError as exc:
+        raise _cannot_read(it.file, exc) from exc
 
 
-def _pmap(fn: Callable[[_Item], Any], items: list[_Item], workers: int) -> None:
-    """Apply ``fn`` to every item: big files in a thread pool (hashing releases the GIL), small
-    ones inline on this thread meanwhile."""
-    big = [it for it in items if it.file.size >= _INLINE_SIZE]
-    small = [it for it in items if it.file.size < _INLINE_SIZE]
-    if len(big) <= 1 or workers <= 1:
-        for it in items:
-            fn(it)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
-        futures = [pool.submit(fn, it) for it in big]
-        for it in small:
-            fn(it)
-        for fut in futures:
+def _hash_big(ctx: _Ctx, it: _Item, stop: threading.Event) -> None:
+    """sha256 of a large file, streamed (and its git sha1 if it may still be a regular file)."""
+    key = it.file.path_in_repo
+    ctx.hash_progress.file_start(key, label=key, size=it.file.size)
+    try:
+        it.sha256, it.sha1 = hash_file(
+            it.file.local_path,
+            sha1=it.file.size <= REGULAR_MAX_SIZE,
+            on_bytes=lambda n: ctx.hash_progress.advance(key, n),
+            stop=stop,
+        )
+    except OSError as exc:
+        raise _cannot_read(it.file, exc) from exc
+    except ValueError as exc:
+        raise LocalFileError(f"{it.file.local_path}: {exc}.") from exc
+    finally:
+        ctx.hash_progress.file_done(key)
+
+
+def _start_hashing(
+    ctx: _Ctx, items: list[_Item], pool: ThreadPoolExecutor, stop: threading.Event
+) -> list[Future[None]]:
+    """Hash everything before the server is asked anything.
+
+    Small files are read once, here (sample, sha256, sha1, and their bytes kept for the commit
+    while a budget lasts); large files get their sample here and are hashed in ``pool`` while
+    the preupload round trips run, so hashing never waits on the network.
+    """
+    budget = KEEP_CONTENT_BUDGET
+    futures: list[Future[None]] = []
+    for it in items:
+        if it.file.size >= _INLINE_SIZE:
+            _read_sample(it)
+            futures.append(pool.submit(_hash_big, ctx, it, stop))
+    for it in items:
+        if it.file.size < _INLINE_SIZE:
+            keep = it.file.size <= budget
+            _read_small(ctx, it, keep)
+            if keep:
+                budget -= it.file.size
+    return futures
+
+
+def _finish_hashing(futures: list[Future[None]], stop: threading.Event) -> None:
+    """Wait for the hashing pool; on the first error, stop the others and raise it."""
+    for fut in futures:
+        try:
             fut.result()
+        except BaseException:
+            stop.set()
+            raise
 
 
 def _preupload(ctx: _Ctx, items: list[_Item]) -> None:
@@ -219,21 +282,6 @@ def _is_branch_name(rev: str) -> bool:
     return not is_commit_sha(rev) and not rev.startswith("refs/")
 
 
-def _hash(ctx: _Ctx, it: _Item) -> None:
-    ctx.hash_progress.file_start(
-        it.file.path_in_repo, label=it.file.path_in_repo, size=it.file.size
-    )
-    try:
-        it.sha256, it.sha1 = hash_file(it.file.local_path, sha1=it.mode == "regular")
-    except OSError as exc:
-        raise LocalFileError(f"{it.file.local_path}: cannot read ({exc.strerror}).") from exc
-    except ValueError as exc:
-        raise LocalFileError(f"{it.file.local_path}: {exc}.") from exc
-    key = it.file.path_in_repo
-    ctx.hash_progress.advance(key, it.file.size)
-    ctx.hash_progress.file_done(key)
-
-
 def _local_oid(it: _Item) -> str:
     return it.sha256 if it.mode == "lfs" else (it.sha1 or "")
 
@@ -297,22 +345,32 @@ def upload(
         max(1, workers),
     )
     items = [_Item(f) for f in plan.files]
-
-    def sample(it: _Item) -> None:
-        it.sample = _read_sample(it.file)
-
-    _pmap(sample, items, ctx.workers)
-    _preupload(ctx, items)
-    if not items:
-        _resolve_head(ctx)
+    hprog.start(sum(it.file.size for it in items), files=len(items))
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=ctx.workers, thread_name_prefix="hash") as pool:
+        try:
+            hashing = _start_hashing(ctx, items, pool, stop)
+            _preupload(ctx, items)
+            if not items:
+                _resolve_head(ctx)
+            _finish_hashing(hashing, stop)
+        except BaseException:
+            stop.set()  # large files still hashing give up at their next chunk
+            raise
+    hprog.done()
 
     active = [it for it in items if not it.ignore]
     for it in items:
         if it.ignore:
             it.status = "ignored"
-    hprog.start(sum(it.file.size for it in active), files=len(active))
-    _pmap(lambda it: _hash(ctx, it), active, ctx.workers)
-    hprog.done()
+    for it in active:
+        if it.mode == "regular" and it.sha1 is None:  # a large file the server keeps as regular
+            try:
+                it.sha1 = git_blob_sha1(it.file.local_path)
+            except OSError as exc:
+                raise _cannot_read(it.file, exc) from exc
+            except ValueError as exc:
+                raise LocalFileError(f"{it.file.local_path}: {exc}.") from exc
 
     undecided = [it for it in active if not _oid_decides(it)]
     remote: dict[str, Any] = {}
@@ -464,12 +522,16 @@ def _commit_batch(
                 }
             )
         else:
-            try:
-                data = it.file.local_path.read_bytes()
-            except OSError as exc:
-                raise LocalFileError(
-                    f"{it.file.local_path}: cannot read ({exc.strerror})."
-                ) from exc
+            data = it.data
+            if data is None:
+                try:
+                    data = it.file.local_path.read_bytes()
+                except OSError as exc:
+                    raise _cannot_read(it.file, exc) from exc
+                if git_blob_sha1_bytes(data) != it.sha1:
+                    raise LocalFileError(
+                        f"{it.file.local_path}: the file changed while uploading; rerun."
+                    )
             ops.append(
                 {
                     "key": "file",

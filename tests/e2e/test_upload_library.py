@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from hubcli.client import HubClient
 from hubcli.config import resolve_settings
-from hubcli.errors import ConflictError, NetworkError
+from hubcli.errors import ConflictError, HubError, LocalFileError, NetworkError
 from hubcli.http import HubSession
 from hubcli.repo import RepoRef
 from hubcli.upload import plan_upload, upload
@@ -102,3 +103,59 @@ def test_failed_lfs_transfer_leaves_no_commit(hub_server_factory: Any, tmp_path:
     assert hub.head("alice/atomic") == before
     with pytest.raises(FileNotFoundError):
         hub.read_file("alice/atomic", "small.txt")
+
+
+def test_file_changed_after_hashing_is_not_committed(hub_server: Any, tmp_path: Path):
+    hub_server.seed_repo("alice/changing", {"a.txt": "a"})
+    before = hub_server.head("alice/changing")
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("first version\n")
+    client = _client(hub_server)
+    real_preupload = client.preupload
+
+    def edit_then_preupload(*args: Any, **kwargs: Any) -> Any:
+        (folder / "notes.txt").write_text("second version\n")  # after it was hashed
+        return real_preupload(*args, **kwargs)
+
+    client.preupload = edit_then_preupload  # type: ignore[method-assign]
+    import hubcli.upload as engine
+
+    old = engine.KEEP_CONTENT_BUDGET
+    engine.KEEP_CONTENT_BUDGET = 0  # commit re-reads the file from disk
+    try:
+        with pytest.raises(LocalFileError, match="changed"):
+            upload(client, RepoRef("alice/changing"), plan_upload(folder))
+    finally:
+        engine.KEEP_CONTENT_BUDGET = old
+    assert hub_server.head("alice/changing") == before
+
+
+def test_kept_bytes_are_what_was_hashed_and_committed(hub_server: Any, tmp_path: Path):
+    hub_server.seed_repo("alice/kept", {"a.txt": "a"})
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("first version\n")
+    client = _client(hub_server)
+    real_preupload = client.preupload
+
+    def edit_then_preupload(*args: Any, **kwargs: Any) -> Any:
+        (folder / "notes.txt").write_text("second version\n")
+        return real_preupload(*args, **kwargs)
+
+    client.preupload = edit_then_preupload  # type: ignore[method-assign]
+    result = upload(client, RepoRef("alice/kept"), plan_upload(folder))
+    assert result.commit_oid == hub_server.head("alice/kept")
+    # the commit carries the bytes that were hashed (one consistent snapshot), never a mix
+    assert hub_server.read_file("alice/kept", "notes.txt") == b"first version\n"
+
+
+def test_refused_preupload_surfaces_while_large_files_hash(hub_server: Any, tmp_path: Path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"w{i}.bin").write_bytes(os.urandom(3 << 20))
+    client = _client(hub_server, token=hub_server.bob_token)
+    with pytest.raises(HubError) as info:  # bob may not write to alice's namespace
+        upload(client, RepoRef("alice/not-bobs"), plan_upload(folder), create_repo=True)
+    assert info.value.exit_code == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from hubcli.errors import LocalFileError, UsageError
 from hubcli.hashing import (
     EMPTY_BLOB_SHA1,
+    HashCancelled,
     Hasher,
     git_blob_sha1,
     git_blob_sha1_bytes,
@@ -121,6 +123,25 @@ def test_incremental_hasher_equals_one_shot(chunks: list[bytes]) -> None:
         h.update(c)
     assert h.sha256() == hashlib.sha256(data).hexdigest()
     assert h.git_sha1() == git_blob_sha1_bytes(data)
+
+
+def test_hash_file_reports_bytes_and_stops_on_request(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(os.urandom(5 * 1024))
+    seen: list[int] = []
+    sha256, sha1 = hash_file(f, sha1=False, chunk_size=1024, on_bytes=seen.append)
+    assert seen == [1024] * 5 and sha1 is None
+    assert sha256 == hashlib.sha256(f.read_bytes()).hexdigest()
+    stop = threading.Event()
+
+    def stop_after_two(n: int) -> None:
+        seen.append(n)
+        if len(seen) == 7:
+            stop.set()
+
+    with pytest.raises(HashCancelled):
+        hash_file(f, chunk_size=1024, on_bytes=stop_after_two, stop=stop)
+    assert len(seen) == 7  # two more chunks, then it gave up
 
 
 def test_hasher_rejects_wrong_size() -> None:
