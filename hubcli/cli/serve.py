@@ -30,6 +30,10 @@ def serve(
     bandwidth: Annotated[
         float, typer.Option("--bandwidth", help="MB/s per connection (0 = unlimited).")
     ] = 0.0,
+    upload_bandwidth: Annotated[
+        float,
+        typer.Option("--upload-bandwidth", help="MB/s per connection for request bodies."),
+    ] = 0.0,
     fail_rate: Annotated[
         float, typer.Option("--fail-rate", help="Probability of dropping a file GET mid-body.")
     ] = 0.0,
@@ -65,6 +69,7 @@ def serve(
         tokens=tokens,
         latency_ms=latency_ms,
         bandwidth=bandwidth,
+        upload_bandwidth=upload_bandwidth,
         fail_rate=fail_rate,
         seed=seed,
         log=log,

@@ -28,6 +28,7 @@ from hubcli.server.views import is_lfs_path
 _KNOB_NAMES = (
     "latency_ms",
     "bandwidth_mbps",
+    "upload_bandwidth_mbps",
     "fail_rate",
     "lfs_threshold",
     "multipart_threshold",

@@ -41,6 +41,7 @@ def run_server(
     tokens: dict[str, str] | None = None,
     latency_ms: float = 0.0,
     bandwidth: float = 0.0,
+    upload_bandwidth: float = 0.0,
     fail_rate: float = 0.0,
     seed: int | None = None,
     log: str | None = None,
@@ -60,6 +61,7 @@ def run_server(
         seed=seed,
         latency_ms=latency_ms,
         bandwidth_mbps=bandwidth,
+        upload_bandwidth_mbps=upload_bandwidth,
         fail_rate=fail_rate,
         lfs_threshold=lfs_threshold,
         multipart_threshold=multipart_threshold,
@@ -100,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", metavar="FILE", help="one 'TOKEN USERNAME' per line")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--bandwidth", type=float, default=0.0, help="MB/s per connection (0 = off)")
+    p.add_argument(
+        "--upload-bandwidth", type=float, default=0.0, help="MB/s per connection for uploads"
+    )
     p.add_argument("--fail-rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--log", metavar="FILE", help="JSON line per request")
@@ -125,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         tokens=tokens,
         latency_ms=args.latency_ms,
         bandwidth=args.bandwidth,
+        upload_bandwidth=args.upload_bandwidth,
         fail_rate=args.fail_rate,
         seed=args.seed,
         log=args.log,

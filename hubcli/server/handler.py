@@ -128,7 +128,22 @@ class Request:
         return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
 
     def iter_body(self, bufsize: int = 1 << 20) -> Any:
-        """Yield the request body in pieces (Content-Length or chunked)."""
+        """Yield the request body in pieces (Content-Length or chunked), paced to the
+        ``upload_bandwidth_mbps`` knob when it is set (like an object store's per-connection
+        throughput)."""
+        rate = self.state.knobs.upload_bandwidth_mbps * 1_000_000
+        if rate <= 0:
+            yield from self._iter_body(bufsize)
+            return
+        start, got = time.monotonic(), 0
+        for buf in self._iter_body(max(16 * 1024, min(bufsize, int(rate / 20)))):
+            got += len(buf)
+            ahead = got / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+            yield buf
+
+    def _iter_body(self, bufsize: int) -> Any:
         rfile = self.handler.rfile
         self.body_consumed = True
         if self._chunked():

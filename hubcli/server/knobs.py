@@ -18,6 +18,7 @@ class Knobs:
 
     latency_ms: float = 0.0
     bandwidth_mbps: float = 0.0  # MB/s per connection, 0 = unlimited
+    upload_bandwidth_mbps: float = 0.0  # MB/s per connection for request bodies, 0 = unlimited
     fail_rate: float = 0.0  # probability of dropping a file GET mid-body
     seed: int | None = None
     lfs_threshold: int = 10 * 1024 * 1024

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from typing import Any
 
 import requests
@@ -79,3 +80,14 @@ def test_oversized_or_short_part_is_refused_and_not_counted(hub_server: HubFixtu
     assert _complete(up, {1: etags[1], 2: '"stale"', 3: etags[3]}).status_code == 400
     assert _complete(up, etags).status_code == 200
     assert hub_server.storage.lfs_path(up["oid"]).read_bytes() == data
+
+
+def test_upload_bandwidth_knob_paces_request_bodies(hub_server: HubFixture) -> None:
+    data = os.urandom(CHUNK * 2 + 1)
+    up = _start(hub_server, data)
+    hub_server.set_knobs(upload_bandwidth_mbps=0.004)  # 4,000 B/s: a 600-byte part >= 0.15 s
+    start = time.monotonic()
+    etags = {n: _put(up, n, body).headers["ETag"] for n, body in _parts(data).items()}
+    assert time.monotonic() - start >= 0.25  # 1,201 bytes at 4,000 B/s
+    hub_server.set_knobs(upload_bandwidth_mbps=0)
+    assert _complete(up, etags).status_code == 200
