@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from hubcli.errors import ConflictError, HubError, ServerError
-from hubcli.http import HubSession, quote_segment
+from hubcli.errors import ConflictError, HubError, ServerError, UsageError
+from hubcli.http import HubSession, quote_segment, raise_for_hub_status
 from hubcli.models import CommitResult, DirEntry, FileEntry, RepoInfo
 from hubcli.repo import RepoRef
 
@@ -233,6 +233,42 @@ class HubClient:
         if not isinstance(data, dict):
             raise ServerError(f"{ref}: unexpected preupload answer.")
         return data
+
+    def validate_yaml(self, ref: RepoRef, content: str) -> list[str]:
+        """POST /api/validate-yaml with a README: its warnings; UsageError if the Hub rejects
+        its metadata (before anything is hashed or sent, as huggingface_hub does)."""
+        resp = self.session.request(
+            "POST",
+            "/api/validate-yaml",
+            json={"content": content, "repoType": ref.repo_type},
+            retry=True,
+            raise_status=False,
+            what=f"{ref} README metadata check",
+        )
+        try:
+            data = resp.json()
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+
+        def messages(key: str) -> list[str]:
+            items = data.get(key)
+            if not isinstance(items, list):
+                return []
+            return [str(i.get("message") if isinstance(i, dict) else i) for i in items]
+
+        if resp.status_code == 400:
+            detail = "; ".join(messages("errors")) or "the Hub rejected it"
+            raise UsageError(
+                f"README.md: invalid metadata ({detail}).",
+                hint="Fix the YAML block between the '---' lines at the top of README.md.",
+            )
+        if resp.status_code in (404, 405, 501):
+            return []  # a Hub-compatible server without the check: nothing to learn
+        if resp.status_code >= 400:
+            raise_for_hub_status(resp, what=f"{ref} README metadata check")
+        return messages("warnings")
 
     def lfs_batch(
         self, ref: RepoRef, *, objects: list[dict[str, Any]], revision: str | None

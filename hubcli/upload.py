@@ -40,6 +40,7 @@ PREUPLOAD_CHUNK = 256
 MAX_FILES_PER_COMMIT = 1000
 MAX_REGULAR_BYTES_PER_COMMIT = 64 * 1024 * 1024
 REGULAR_MAX_SIZE = 10 * 1024 * 1024  # the Hub stores larger files through LFS only
+README_CHECK_MAX = 5 * 1024 * 1024  # larger "cards" are not checked (nor read whole)
 KEEP_CONTENT_BUDGET = 64 * 1024 * 1024  # small files' bytes kept from the hash pass for commits
 
 
@@ -278,6 +279,22 @@ def _read_text(items: list[_Item], path: str) -> str | None:
     return None
 
 
+def _check_readme(ctx: _Ctx, items: list[_Item]) -> None:
+    """A README.md at the repo root is the card: have the Hub check its metadata first, so a
+    typo in the YAML fails in a second instead of after hashing and sending everything."""
+    card = next((it for it in items if it.file.path_in_repo == "README.md"), None)
+    if card is None or card.file.size > README_CHECK_MAX:
+        return
+    try:
+        text = card.file.local_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _cannot_read(card.file, exc) from exc
+    except UnicodeDecodeError:
+        return  # not text: nothing the metadata check could read
+    for warning in ctx.client.validate_yaml(ctx.ref, text):
+        ctx.say(f"README.md: {warning}")
+
+
 def _is_branch_name(rev: str) -> bool:
     return not is_commit_sha(rev) and not rev.startswith("refs/")
 
@@ -345,6 +362,7 @@ def upload(
         max(1, workers),
     )
     items = [_Item(f) for f in plan.files]
+    _check_readme(ctx, items)
     hprog.start(sum(it.file.size for it in items), files=len(items))
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=ctx.workers, thread_name_prefix="hash") as pool:

@@ -90,7 +90,10 @@ def test_second_upload_sends_and_commits_nothing(hub: Any, run_cli: Any, tmp_pat
     assert second.stdout.strip().splitlines()[-1].endswith(f"/commit/{head}")
     assert hub.head("alice/again") == head
     writes = _writes(hub)
-    assert [w["path"] for w in writes] == ["/api/models/alice/again/preupload/main"]
+    assert [w["path"] for w in writes] == [
+        "/api/validate-yaml",  # MIXED has a README.md: its metadata is checked first
+        "/api/models/alice/again/preupload/main",
+    ]
 
 
 def test_only_changed_files_are_sent(hub: Any, run_cli: Any, tmp_path: Path):
@@ -220,3 +223,22 @@ def test_lfs_sha256_recorded(hub: Any, run_cli: Any, tmp_path: Path):
     repo = hub.storage.get_repo("model", "alice/sha")
     entry = hub.storage.get_commit(repo, hub.head("alice/sha")).tree["w.dat"]
     assert entry.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_readme_with_broken_metadata_fails_before_anything_is_sent(
+    hub: Any, run_cli: Any, tmp_path: Path
+):
+    card = b"---\nlicense: mit\ntags: [unclosed\n---\n# Model\n"
+    folder = _tree(tmp_path / "d", {"README.md": card, "w.bin": os.urandom(2048)})
+    r = run_cli("upload", "alice/card", str(folder), env=_env(hub, hub.alice_token))
+    assert r.returncode == 2, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: README.md: invalid metadata")
+    assert "Traceback" not in r.stderr
+    paths = [w["path"] for w in _writes(hub)]
+    assert paths == ["/api/validate-yaml"]  # no repo created, no preupload, no commit
+    fixed = b"---\nlicense: mit\ntags: [a, b]\n---\n# Model\n"
+    (folder / "README.md").write_bytes(fixed)
+    r = run_cli("upload", "alice/card", str(folder), env=_env(hub, hub.alice_token))
+    assert r.returncode == 0, r.stderr
+    assert hub.read_file("alice/card", "README.md") == fixed
