@@ -205,17 +205,23 @@ def _finish_hashing(futures: list[Future[None]], stop: threading.Event) -> None:
 def _preupload(ctx: _Ctx, items: list[_Item]) -> None:
     """Ask the server regular vs LFS (and the remote oids); create repo / branch on demand.
 
-    The first chunk goes alone (it may create the repo or branch and gives the head); the other
-    chunks of 256 files are asked in parallel.
+    Chunks of 256 files are asked in parallel. A missing repo or branch is created and every
+    chunk asked again; answers that saw different heads (the branch moved meanwhile) are asked
+    again once, so the modes and remote ids all belong to the head the commit will build on.
     """
     git_ignore = _read_text(items, ".gitignore")
     chunks = [items[i : i + PREUPLOAD_CHUNK] for i in range(0, len(items), PREUPLOAD_CHUNK)]
     if not chunks:
         return
     created_repo = created_branch = False
+    settled = False
     while True:
         try:
-            answer = _ask(ctx, chunks[0], git_ignore)
+            answers = _ask_all(ctx, chunks, git_ignore)
+            heads = {str(a.get("commitOid") or "") for a in answers}
+            if len(heads) > 1 and not settled:
+                settled = True
+                continue
             break
         except RepoNotFoundError:
             if created_repo or not ctx.create_repo:
@@ -232,15 +238,20 @@ def _preupload(ctx: _Ctx, items: list[_Item]) -> None:
             with contextlib.suppress(ConflictError):
                 ctx.client.create_branch(ctx.ref, ctx.revision)
             created_branch = True
-    if answer.get("commitOid"):
-        ctx.head = str(answer["commitOid"])
-    _apply_modes(chunks[0], answer)
-    rest = chunks[1:]
-    if rest:
-        with ThreadPoolExecutor(max_workers=min(4, len(rest))) as pool:
-            answers = list(pool.map(lambda c: _ask(ctx, c, git_ignore), rest))
-        for chunk, ans in zip(rest, answers, strict=True):
-            _apply_modes(chunk, ans)
+    if answers[0].get("commitOid"):
+        ctx.head = str(answers[0]["commitOid"])
+    for chunk, ans in zip(chunks, answers, strict=True):
+        _apply_modes(chunk, ans)
+
+
+def _ask_all(
+    ctx: _Ctx, chunks: list[list[_Item]], git_ignore: str | None
+) -> list[dict[str, Any]]:
+    if len(chunks) == 1:
+        return [_ask(ctx, chunks[0], git_ignore)]
+    with ThreadPoolExecutor(max_workers=min(4, len(chunks)), thread_name_prefix="pre") as pool:
+        futures = [pool.submit(_ask, ctx, c, git_ignore) for c in chunks]
+        return [f.result() for f in futures]
 
 
 def _ask(ctx: _Ctx, chunk: list[_Item], git_ignore: str | None) -> dict[str, Any]:

@@ -159,3 +159,28 @@ def test_refused_preupload_surfaces_while_large_files_hash(hub_server: Any, tmp_
     with pytest.raises(HubError) as info:  # bob may not write to alice's namespace
         upload(client, RepoRef("alice/not-bobs"), plan_upload(folder), create_repo=True)
     assert info.value.exit_code == 3
+
+
+def test_preupload_answers_from_different_heads_are_asked_again(hub_server: Any, tmp_path: Path):
+    hub_server.seed_repo("alice/moving", {"a.txt": "a"})
+    folder = _folder(tmp_path / "d", 300)  # two preupload chunks
+    client = _client(hub_server)
+    real_preupload = client.preupload
+    calls = {"n": 0}
+
+    def moving_preupload(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:  # someone pushes while our chunks are being asked
+            hub_server.seed_repo("alice/moving", {"other.txt": "o"})
+            answer = real_preupload(*args, **kwargs)
+            answer["commitOid"] = "0" * 40  # this answer saw an older head
+            return answer
+        return real_preupload(*args, **kwargs)
+
+    client.preupload = moving_preupload  # type: ignore[method-assign]
+    res = upload(client, RepoRef("alice/moving"), plan_upload(folder))
+    assert calls["n"] == 4  # 2 chunks, asked twice
+    head = hub_server.head("alice/moving")
+    assert res.commit_oid == head and len(res.commits) == 1
+    assert hub_server.read_file("alice/moving", "other.txt") == b"o"
+    assert hub_server.read_file("alice/moving", "f299.txt") == b"file 299\n"
