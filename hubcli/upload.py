@@ -11,6 +11,7 @@ import base64
 import contextlib
 import hashlib
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from hubcli.errors import (
     RevisionNotFoundError,
     TokenMissingError,
 )
+from hubcli.hash_cache import HashCache
 from hubcli.hashing import git_blob_sha1, git_blob_sha1_bytes, hash_file
 from hubcli.models import CommitResult
 from hubcli.progress import NullProgress, Progress
@@ -113,6 +115,7 @@ class _Ctx:
     say: Callable[[str], None]
     hash_progress: Progress
     workers: int
+    hashes: HashCache
     head: str | None = None
 
 
@@ -152,14 +155,24 @@ def _read_sample(it: _Item) -> None:
 def _hash_big(ctx: _Ctx, it: _Item, stop: threading.Event) -> None:
     """sha256 of a large file, streamed (and its git sha1 if it may still be a regular file)."""
     key = it.file.path_in_repo
+    path = it.file.local_path
+    need_sha1 = it.file.size <= REGULAR_MAX_SIZE
     ctx.hash_progress.file_start(key, label=key, size=it.file.size)
     try:
+        before = path.stat()
+        known = ctx.hashes.get(path, before, need_sha1=need_sha1)
+        if known is not None and before.st_size == it.file.size:
+            it.sha256, it.sha1 = known
+            ctx.hash_progress.advance(key, it.file.size)
+            return
+        started = time.time()
         it.sha256, it.sha1 = hash_file(
-            it.file.local_path,
-            sha1=it.file.size <= REGULAR_MAX_SIZE,
+            path,
+            sha1=need_sha1,
             on_bytes=lambda n: ctx.hash_progress.advance(key, n),
             stop=stop,
         )
+        ctx.hashes.put(path, before, path.stat(), it.sha256, it.sha1, started=started)
     except OSError as exc:
         raise _cannot_read(it.file, exc) from exc
     except ValueError as exc:
@@ -244,9 +257,7 @@ def _preupload(ctx: _Ctx, items: list[_Item]) -> None:
         _apply_modes(chunk, ans)
 
 
-def _ask_all(
-    ctx: _Ctx, chunks: list[list[_Item]], git_ignore: str | None
-) -> list[dict[str, Any]]:
+def _ask_all(ctx: _Ctx, chunks: list[list[_Item]], git_ignore: str | None) -> list[dict[str, Any]]:
     if len(chunks) == 1:
         return [_ask(ctx, chunks[0], git_ignore)]
     with ThreadPoolExecutor(max_workers=min(4, len(chunks)), thread_name_prefix="pre") as pool:
@@ -339,6 +350,7 @@ def upload(
     space_sdk: str | None = None,
     workers: int = 8,
     state_dir: Path | None = None,
+    hash_cache_dir: Path | None = None,
     progress: Progress | None = None,
     hash_progress: Progress | None = None,
     say: Callable[[str], None] | None = None,
@@ -349,6 +361,9 @@ def upload(
 
     Unchanged files (same oid as the remote) are neither sent nor committed; no change means no
     commit. Thousands of files are committed in batches (each batch one atomic commit).
+    ``state_dir`` keeps the ETags of finished multipart parts (a rerun sends only the missing
+    ones); ``hash_cache_dir`` remembers the hashes of large files, so a rerun does not read
+    unchanged ones again (see :mod:`hubcli.hash_cache`). Both are optional.
     Raises TokenMissingError / AuthError (3), RepoNotFoundError / RevisionNotFoundError (4),
     ConflictError (the branch moved and the commit deletes files), NetworkError (5), LocalFileError.
     """
@@ -371,6 +386,7 @@ def upload(
         tell,
         hprog,
         max(1, workers),
+        HashCache(hash_cache_dir),
     )
     items = [_Item(f) for f in plan.files]
     _check_readme(ctx, items)

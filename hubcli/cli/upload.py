@@ -98,6 +98,7 @@ def upload_command(
         create_pr=create_pr,
         workers=workers,
         state_dir=settings.hf_home / "hubcli" / "upload-parts",
+        hash_cache_dir=settings.hf_home / "hubcli" / "upload-hashes",
         progress=up_bar,
         hash_progress=hash_bar,
         say=out.info,

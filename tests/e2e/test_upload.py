@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,21 @@ def test_readme_with_broken_metadata_fails_before_anything_is_sent(
     r = run_cli("upload", "alice/card", str(folder), env=_env(hub, hub.alice_token))
     assert r.returncode == 0, r.stderr
     assert hub.read_file("alice/card", "README.md") == fixed
+
+
+def test_no_op_rerun_of_a_large_file_reads_remembered_hashes(
+    hub: Any, run_cli: Any, tmp_path: Path
+):
+    from hubcli.hash_cache import MIN_SIZE
+
+    folder = _tree(tmp_path / "d", {"big.bin": os.urandom(MIN_SIZE)})
+    past = time.time() - 60
+    os.utime(folder / "big.bin", (past, past))
+    env = _env(hub, hub.alice_token)
+    assert run_cli("upload", "alice/remember", str(folder), env=env).returncode == 0
+    entries = list((Path(os.environ["HF_HOME"]) / "hubcli" / "upload-hashes").glob("*.json"))
+    assert len(entries) == 1
+    remembered = json.loads(entries[0].read_text())
+    assert remembered["sha256"] == hashlib.sha256((folder / "big.bin").read_bytes()).hexdigest()
+    again = run_cli("upload", "alice/remember", str(folder), env=env)
+    assert again.returncode == 0 and "nothing to commit" in again.stderr.lower()

@@ -184,3 +184,39 @@ def test_preupload_answers_from_different_heads_are_asked_again(hub_server: Any,
     assert res.commit_oid == head and len(res.commits) == 1
     assert hub_server.read_file("alice/moving", "other.txt") == b"o"
     assert hub_server.read_file("alice/moving", "f299.txt") == b"file 299\n"
+
+
+def test_rerun_reuses_remembered_hashes_of_large_unchanged_files(
+    hub_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import time
+
+    import hubcli.upload as engine
+    from hubcli.hash_cache import MIN_SIZE
+
+    hub_server.seed_repo("alice/big", {"a.txt": "a"})
+    folder = tmp_path / "d"
+    folder.mkdir()
+    big = folder / "w.bin"
+    big.write_bytes(os.urandom(MIN_SIZE + 1))
+    past = time.time() - 60
+    os.utime(big, (past, past))
+    hashed: list[str] = []
+    real = engine.hash_file
+
+    def counting(path: Any, **kw: Any) -> Any:
+        hashed.append(Path(path).name)
+        return real(path, **kw)
+
+    monkeypatch.setattr(engine, "hash_file", counting)
+    cache = tmp_path / "hashes"
+    ref = RepoRef("alice/big")
+    first = upload(_client(hub_server), ref, plan_upload(folder), hash_cache_dir=cache)
+    second = upload(_client(hub_server), ref, plan_upload(folder), hash_cache_dir=cache)
+    assert hashed == ["w.bin"]  # the rerun trusted the remembered sha256
+    assert second.nothing_to_commit and second.commit_oid == first.commit_oid
+    with big.open("r+b") as fh:  # same size, new bytes: must be hashed and sent again
+        fh.write(b"changed!")
+    third = upload(_client(hub_server), ref, plan_upload(folder), hash_cache_dir=cache)
+    assert hashed == ["w.bin", "w.bin"] and not third.nothing_to_commit
+    assert hub_server.read_file("alice/big", "w.bin") == big.read_bytes()
