@@ -17,15 +17,19 @@ replaced last, so a crash never leaves a half commit. One lock per repo serializ
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +65,20 @@ __all__ = [
     "validate_ref_name",
     "validate_repo_id",
 ]
+
+
+def _folders(paths: Iterable[str]) -> set[str]:
+    """Every folder holding at least one of ``paths`` (all ancestors, root excluded)."""
+    out: set[str] = set()
+    for p in paths:
+        i = p.rfind("/")
+        while i > 0:
+            d = p[:i]
+            if d in out:  # its ancestors were added with it
+                break
+            out.add(d)
+            i = p.rfind("/", 0, i)
+    return out
 
 
 @dataclass
@@ -157,20 +175,60 @@ class Storage:
         self._global = threading.RLock()
         self._commits: OrderedDict[str, Commit] = OrderedDict()
         self._commit_lock = threading.Lock()
+        # Cheap unique temp names: <pid>-<random per instance>-<thread>-<counter>. They live in
+        # tmp/ and never look like a blob name, so a reader can never open a half-written file.
+        self._tmp_dir = str(self.tmp)
+        self._tmp_tag = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._tmp_seq = itertools.count()
+        self._objects = str(self.root / "objects")
+        # Blob fan-out directories known to exist (mkdir is idempotent, so a race is harmless).
+        self._blob_dirs: set[str] = set()
         self._load_repos()
 
     # ---------------------------------------------------------------- atomic files
-    def _atomic_write(self, dest: Path, data: bytes) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="w-")
+    def _replace_from_temp(self, dest: str, data: bytes) -> None:
+        """Write ``data`` to a fresh temp file in ``tmp/`` and ``os.replace`` it onto ``dest``."""
+        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
+        while True:
+            tmp = f"{self._tmp_dir}/w-{self._tmp_tag}-{threading.get_ident()}-{next(self._tmp_seq)}"
+            try:
+                fd = os.open(tmp, flags, 0o600)
+                break
+            except FileExistsError:  # only if another process reuses our tag: try a new name
+                self._tmp_tag = f"{os.getpid()}-{secrets.token_hex(4)}"
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
             os.replace(tmp, dest)
         except BaseException:
-            if os.path.exists(tmp):
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+    def _atomic_write(self, dest: Path | str, data: bytes) -> None:
+        dest = os.fspath(dest)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        self._replace_from_temp(dest, data)
+
+    def _put_blob(self, kind: str, name: str, data: bytes) -> None:
+        """Store content-addressed ``data`` as objects/<kind>/<name[:2]>/<name> unless present."""
+        d = f"{self._objects}/{kind}/{name[:2]}"
+        dest = f"{d}/{name}"
+        if d not in self._blob_dirs:
+            os.makedirs(d, exist_ok=True)
+            self._blob_dirs.add(d)
+        if os.path.exists(dest):
+            return
+        try:
+            self._replace_from_temp(dest, data)
+        except FileNotFoundError:  # the fan-out directory was removed behind our back
+            self._blob_dirs.discard(d)
+            os.makedirs(d, exist_ok=True)
+            self._replace_from_temp(dest, data)
 
     def _write_json(self, dest: Path, obj: Any) -> None:
         self._atomic_write(dest, json.dumps(obj, separators=(",", ":")).encode())
@@ -196,16 +254,12 @@ class Storage:
 
     def put_regular(self, data: bytes) -> Entry:
         sha1 = git_blob_sha1(data)
-        dest = self.git_path(sha1)
-        if not dest.exists():
-            self._atomic_write(dest, data)
+        self._put_blob("git", sha1, data)
         return Entry(size=len(data), oid=sha1)
 
     def put_lfs_bytes(self, data: bytes) -> Entry:
         sha256 = hashlib.sha256(data).hexdigest()
-        dest = self.lfs_path(sha256)
-        if not dest.exists():
-            self._atomic_write(dest, data)
+        self._put_blob("lfs", sha256, data)
         return self.lfs_entry(sha256, len(data))
 
     def adopt_lfs_file(self, tmp_path: str, sha256: str) -> None:
@@ -334,11 +388,14 @@ class Storage:
             raw["date"],
             tree,
         )
+        self._cache_commit(repo, c)
+        return c
+
+    def _cache_commit(self, repo: Repo, c: Commit) -> None:
         with self._commit_lock:
-            self._commits[key] = c
+            self._commits[f"{repo.path}:{c.id}"] = c
             while len(self._commits) > 512:
                 self._commits.popitem(last=False)
-        return c
 
     def resolve_rev(self, repo: Repo, rev: str) -> str | None:
         """Return the commit a revision points to (branch, tag, refs/pr/N, full or short sha)."""
@@ -404,12 +461,25 @@ class Storage:
                     )
             parent = self.get_commit(repo, head) if head else None
             tree = dict(parent.tree) if parent else {}
+            dirs: set[str] | None = None  # folders of ``tree``, built on the first add
             for op in ops:
                 if op.kind == "add" and op.entry is not None:
-                    for p in list(tree):  # a file replaces a folder of the same name and vice versa
-                        if p.startswith(op.path + "/"):
+                    if dirs is None:
+                        dirs = _folders(tree)
+                    path = op.path
+                    if path in dirs:  # a file replaces a folder of the same name...
+                        prefix = path + "/"
+                        for p in [p for p in tree if p.startswith(prefix)]:
                             del tree[p]
-                    tree[op.path] = op.entry
+                        dirs.difference_update([d for d in dirs if d.startswith(prefix)])
+                        dirs.discard(path)
+                    i = path.rfind("/")
+                    while i > 0:  # ...and a folder replaces a file of the same name
+                        folder = path[:i]
+                        tree.pop(folder, None)
+                        dirs.add(folder)
+                        i = path.rfind("/", 0, i)
+                    tree[path] = op.entry
                 elif op.kind == "delete_file":
                     if op.path not in tree:
                         raise StorageError(404, f"File not found: {op.path}", "EntryNotFound")
@@ -422,18 +492,22 @@ class Storage:
                     for p in gone:
                         del tree[p]
             ts = time.time() if date is None else date
-            body = {
-                "parents": [head] if head else [],
+            tree = dict(sorted(tree.items()))
+            parents = [head] if head else []
+            date_iso = now_iso(ts)
+            body: dict[str, Any] = {
+                "parents": parents,
                 "author": author,
                 "title": title,
                 "message": message,
-                "date": now_iso(ts),
-                "tree": {p: [e.size, e.oid, e.sha256] for p, e in sorted(tree.items())},
+                "date": date_iso,
+                "tree": {p: [e.size, e.oid, e.sha256] for p, e in tree.items()},
             }
             raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
             sha = hashlib.sha1(raw + str(time.time_ns()).encode()).hexdigest()
             body["id"] = sha
             self._write_json(repo.path / "commits" / f"{sha}.json", body)
+            commit = Commit(sha, parents, author, title, message, date_iso, tree)
             pr_num: int | None = None
             if create_pr:
                 pr_num = int(repo.meta.get("next_pr", 1))
@@ -442,15 +516,14 @@ class Storage:
                     "title": title,
                     "base": name if kind == "heads" else branch,
                     "author": author,
-                    "createdAt": now_iso(ts),
+                    "createdAt": date_iso,
                 }
                 self.save_meta(repo)
                 repo.refs["prs"][str(pr_num)] = sha
             else:
                 repo.refs[kind][name] = sha
             self._save_refs(repo)
-            commit = self.get_commit(repo, sha)
-            assert commit is not None
+            self._cache_commit(repo, commit)
             return commit, pr_num
 
     def set_ref(self, repo: Repo, kind: str, name: str, sha: str | None) -> None:

@@ -244,9 +244,18 @@ def preupload(req: Request, repo_type: str, repo_id: str, rev: str) -> Response:
 def _parse_ndjson(raw: bytes) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
     header: dict[str, Any] | None = None
     ops: list[tuple[str, dict[str, Any]]] = []
-    for n, line in enumerate(raw.split(b"\n"), 1):
-        if not line.strip():
-            continue
+    try:  # decode once: json.loads(str) skips the per-line encoding sniffing of bytes...
+        text: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    lines: list[str | bytes] = (
+        [*text.split("\n")]
+        if text is not None and "\ufeff" not in text
+        else [*raw.split(b"\n")]  # ...unless bytes need it (bad UTF-8, BOMs)
+    )
+    for n, line in enumerate(lines, 1):
+        if not (line.strip(" \t\n\r\x0b\x0c") if isinstance(line, str) else line.strip()):
+            continue  # blank as bytes.strip() sees it
         try:
             obj = json.loads(line)
         except ValueError:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from hubcli.server.storage import Storage, git_blob_sha1
 from tests.fixtures.hub import HubFixture
 
 ALICE = {"Authorization": "Bearer hf_alice_token"}
@@ -325,3 +326,73 @@ def test_multipart_session_is_reused_until_completed(hub_server: HubFixture) -> 
     r = requests.post(second["href"], json={"oid": oid, "parts": parts}, timeout=5)
     assert r.status_code == 200 and hub_server.storage.has_lfs(oid, len(data))
     assert actions() == {}
+
+
+def _tree(hub: HubFixture, repo_id: str = "alice/m") -> dict[str, bytes]:
+    """The head tree as {path: content}, read through a fresh Storage (from disk, no cache)."""
+    st = Storage(hub.root)
+    repo = st.get_repo("model", repo_id)
+    assert repo is not None
+    c = st.get_commit(repo, st.resolve_rev(repo, "main") or "")
+    assert c is not None
+    return {p: st.read_blob(e) for p, e in c.tree.items()}
+
+
+def test_file_and_folder_of_the_same_name_replace_each_other(hub_server: HubFixture) -> None:
+    hub_server.seed_repo("alice/m", {"a/x.txt": "x", "a/b/y.txt": "y", "keep/k.txt": "k"})
+    # a file replaces the folder "a/b", then the folder "a" (its parent)
+    assert commit(hub_server, ndjson(header(), file_line("a/b", b"file b"))).status_code == 200
+    tree = _tree(hub_server)
+    assert tree["a/b"] == b"file b" and "a/b/y.txt" not in tree and tree["a/x.txt"] == b"x"
+    assert commit(hub_server, ndjson(header(), file_line("a", b"file a"))).status_code == 200
+    assert {p for p in _tree(hub_server) if p.startswith("a")} == {"a"}
+    # a folder replaces the file "a": adding "a/b/z.txt" drops it
+    assert commit(hub_server, ndjson(header(), file_line("a/b/z.txt", b"z"))).status_code == 200
+    tree = _tree(hub_server)
+    assert "a" not in tree and "a/b" not in tree and tree["a/b/z.txt"] == b"z"
+    assert tree["keep/k.txt"] == b"k"
+    # both directions inside one commit, in order
+    body = ndjson(
+        header(),
+        file_line("q/1.txt", b"1"),
+        file_line("q", b"q file"),
+        file_line("q/2.txt", b"2"),
+        file_line("r", b"r file"),
+        file_line("r/s/3.txt", b"3"),
+        file_line("r/s", b"s file"),
+    )
+    assert commit(hub_server, body).status_code == 200
+    tree = _tree(hub_server)
+    assert {p: v for p, v in tree.items() if p[0] in "qr"} == {
+        "q/2.txt": b"2",
+        "r/s": b"s file",
+    }
+    # the commit served from the in-memory cache matches the one on disk
+    repo = hub_server.storage.get_repo("model", "alice/m")
+    assert repo is not None
+    cached = hub_server.storage.get_commit(repo, hub_server.head("alice/m") or "")
+    assert cached is not None and list(cached.tree) == sorted(tree)
+
+
+def test_commit_of_many_small_files(hub_server: HubFixture) -> None:
+    hub_server.seed_repo("alice/m", {"old/1.txt": "old"})
+    files = {f"d{i % 7}/sub{i % 3}/f{i:04d}.txt": f"content {i}".encode() for i in range(1000)}
+    files["dup.txt"] = b"content 5"  # same content twice: one blob
+    body = ndjson(header(), *(file_line(p, c) for p, c in files.items()))
+    r = commit(hub_server, body)
+    assert r.status_code == 200 and r.json()["commitOid"] == hub_server.head("alice/m")
+    tree = _tree(hub_server)
+    tree.pop(".gitattributes", None)
+    assert tree == {**files, "old/1.txt": b"old"}
+    st = hub_server.storage
+    for p, c in files.items():
+        blob = st.git_path(git_blob_sha1(c))
+        assert blob.read_bytes() == c, p
+    assert not any(st.tmp.iterdir())  # no temp file left behind
+    r = requests.get(f"{hub_server.url}/alice/m/resolve/main/d3/sub1/f0010.txt", timeout=10)
+    assert r.status_code == 200 and r.content == b"content 10"
+    # committing the same content again rewrites no blob
+    blob = st.git_path(git_blob_sha1(b"content 10"))
+    mtime = blob.stat().st_mtime_ns
+    assert commit(hub_server, ndjson(header(), file_line("again.txt", b"content 10"))).ok
+    assert blob.stat().st_mtime_ns == mtime and _tree(hub_server)["again.txt"] == b"content 10"
