@@ -14,8 +14,10 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from hubcli.cache import atomic_write_text
+from hubcli.errors import LocalFileError
 
 MIN_SIZE = 16 * 1024 * 1024  # smaller files hash faster than their entry is worth
 RACY_SECONDS = 2.0
@@ -85,14 +87,5 @@ class HashCache:
             "sha256": sha256,
             "sha1": sha1,
         }
-        tmp: str | None = None
-        try:  # remembering is an optimisation: never fail the upload for it
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".hash-")
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(body, out)
-            os.replace(tmp, entry)
-        except OSError:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        with contextlib.suppress(LocalFileError):  # an optimisation: never fail the upload
+            atomic_write_text(entry, json.dumps(body))

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from hubcli.cache import atomic_write_text
 from hubcli.client import HubClient
 from hubcli.config import DEFAULT_ENDPOINT
 from hubcli.errors import (
@@ -133,14 +132,8 @@ class PartState:
             "chunk_size": chunk_size,
             "parts": {str(k): v for k, v in etags.items()},
         }
-        try:
-            f.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=f.parent, prefix=".part-")
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(body, out)
-            os.replace(tmp, f)
-        except OSError:
-            pass  # resume state is an optimisation; never fail the upload for it
+        with contextlib.suppress(LocalFileError):  # resume state is an optimisation only
+            atomic_write_text(f, json.dumps(body))
 
     def clear(self, sha256: str) -> None:
         f = self._file(sha256)

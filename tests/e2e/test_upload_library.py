@@ -105,20 +105,26 @@ def test_failed_lfs_transfer_leaves_no_commit(hub_server_factory: Any, tmp_path:
         hub.read_file("alice/atomic", "small.txt")
 
 
-def test_file_changed_after_hashing_is_not_committed(hub_server: Any, tmp_path: Path):
-    hub_server.seed_repo("alice/changing", {"a.txt": "a"})
-    before = hub_server.head("alice/changing")
+def _edited_after_hashing(hub: Any, tmp_path: Path) -> tuple[Path, HubClient]:
+    """A folder whose notes.txt is rewritten once hashed (while the preupload is asked)."""
     folder = tmp_path / "d"
     folder.mkdir()
     (folder / "notes.txt").write_text("first version\n")
-    client = _client(hub_server)
+    client = _client(hub)
     real_preupload = client.preupload
 
     def edit_then_preupload(*args: Any, **kwargs: Any) -> Any:
-        (folder / "notes.txt").write_text("second version\n")  # after it was hashed
+        (folder / "notes.txt").write_text("second version\n")
         return real_preupload(*args, **kwargs)
 
     client.preupload = edit_then_preupload  # type: ignore[method-assign]
+    return folder, client
+
+
+def test_file_changed_after_hashing_is_not_committed(hub_server: Any, tmp_path: Path):
+    hub_server.seed_repo("alice/changing", {"a.txt": "a"})
+    before = hub_server.head("alice/changing")
+    folder, client = _edited_after_hashing(hub_server, tmp_path)
     import hubcli.upload as engine
 
     old = engine.KEEP_CONTENT_BUDGET
@@ -133,17 +139,7 @@ def test_file_changed_after_hashing_is_not_committed(hub_server: Any, tmp_path: 
 
 def test_kept_bytes_are_what_was_hashed_and_committed(hub_server: Any, tmp_path: Path):
     hub_server.seed_repo("alice/kept", {"a.txt": "a"})
-    folder = tmp_path / "d"
-    folder.mkdir()
-    (folder / "notes.txt").write_text("first version\n")
-    client = _client(hub_server)
-    real_preupload = client.preupload
-
-    def edit_then_preupload(*args: Any, **kwargs: Any) -> Any:
-        (folder / "notes.txt").write_text("second version\n")
-        return real_preupload(*args, **kwargs)
-
-    client.preupload = edit_then_preupload  # type: ignore[method-assign]
+    folder, client = _edited_after_hashing(hub_server, tmp_path)
     result = upload(client, RepoRef("alice/kept"), plan_upload(folder))
     assert result.commit_oid == hub_server.head("alice/kept")
     # the commit carries the bytes that were hashed (one consistent snapshot), never a mix
