@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
+import functools
 import json
+import re
 from typing import Any
 
 import yaml
@@ -307,21 +309,30 @@ def commit_item(c: Commit, *, formatted: bool = False) -> dict[str, Any]:
     return d
 
 
+@functools.lru_cache(maxsize=64)
+def _lfs_rules(gitattributes: str | None) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """One regex for the name patterns (built-in + ``.gitattributes`` ones without a slash) and
+    one for the path patterns, compiled once per ``.gitattributes`` text."""
+    names: list[str] = list(LFS_PATTERNS)
+    paths: list[str] = []
+    for line in (gitattributes or "").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and "filter=lfs" in parts[1:]:
+            pat = parts[0]
+            (paths if "/" in pat else names).append(pat.lstrip("/"))
+
+    def one(pats: list[str]) -> re.Pattern[str] | None:
+        return re.compile("|".join(fnmatch.translate(p) for p in pats)) if pats else None
+
+    return one(names), one(paths)
+
+
 def is_lfs_path(path: str, size: int, threshold: int, gitattributes: str | None) -> bool:
     if size >= threshold:
         return True
+    by_name, by_path = _lfs_rules(gitattributes)
     name = path.rsplit("/", 1)[-1]
-    if any(fnmatch.fnmatchcase(name, p) for p in LFS_PATTERNS):
-        return True
-    if gitattributes:
-        for line in gitattributes.splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and "filter=lfs" in parts[1:]:
-                pat = parts[0]
-                target = path if "/" in pat else name
-                if fnmatch.fnmatchcase(target, pat.lstrip("/")):
-                    return True
-    return False
+    return bool(by_name and by_name.match(name)) or bool(by_path and by_path.match(path))
 
 
 def dumps(obj: Any) -> bytes:

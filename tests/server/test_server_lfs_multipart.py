@@ -91,3 +91,32 @@ def test_upload_bandwidth_knob_paces_request_bodies(hub_server: HubFixture) -> N
     assert time.monotonic() - start >= 0.25  # 1,201 bytes at 4,000 B/s
     hub_server.set_knobs(upload_bandwidth_mbps=0)
     assert _complete(up, etags).status_code == 200
+
+
+def test_preupload_modes_follow_size_builtin_patterns_and_gitattributes(
+    hub_server: HubFixture,
+) -> None:
+    attrs = "data/*.csv filter=lfs diff=lfs merge=lfs -text\n*.[Mm]odel filter=lfs -text\n"
+    hub_server.seed_repo("alice/modes", {".gitattributes": attrs, "a.txt": "a"})
+    hub_server.set_knobs(lfs_threshold=1000)
+    files = {
+        "w.safetensors": 10,  # built-in pattern
+        "sub/x.bin": 10,
+        "data/t.csv": 10,  # .gitattributes path pattern (anchored: not q/data/t.csv)
+        "q/data/t.csv": 10,
+        "m.Model": 10,  # .gitattributes name pattern, case-sensitive
+        "m.MODEL": 10,
+        "notes.txt": 10,
+        "big.txt": 1000,  # at the size threshold
+        "dir.bin/inner.txt": 10,  # a folder named like a pattern does not count
+    }
+    body = {"files": [{"path": p, "size": n, "sample": ""} for p, n in files.items()]}
+    r = requests.post(
+        f"{hub_server.url}/api/models/alice/modes/preupload/main",
+        json=body,
+        headers=ALICE,
+        timeout=5,
+    )
+    modes = {f["path"]: f["uploadMode"] for f in r.json()["files"]}
+    lfs = {p for p, m in modes.items() if m == "lfs"}
+    assert lfs == {"w.safetensors", "sub/x.bin", "data/t.csv", "m.Model", "big.txt"}
