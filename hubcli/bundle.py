@@ -17,7 +17,6 @@ import os
 import shutil
 import tarfile
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +139,7 @@ def export_bundle(
     }
     output = Path(output)
     mode = "w:gz" if output.name.endswith((".gz", ".tgz")) else "w"
-    tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = output.with_name(f".{output.name}.{os.urandom(4).hex()}.tmp")
     total = 0
     try:
         with tarfile.open(tmp, mode) as tf:  # type: ignore[call-overload]
@@ -280,7 +279,7 @@ def import_bundle(cache_dir: Path, bundle: Path) -> BundleResult:
     cache_dir = Path(cache_dir)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(cache_dir) / f".hubcli-import-{uuid.uuid4().hex[:12]}"
+        staging = Path(cache_dir) / f".hubcli-import-{os.urandom(6).hex()}"
         staging.mkdir()
     except OSError as exc:
         raise LocalFileError(f"Cannot write into {cache_dir}: {exc.strerror or exc}.") from exc
@@ -389,7 +388,7 @@ def _place(
                 with rc.lock(etag, timeout=60):
                     if target.is_file():
                         continue
-                    tmp = target.with_name(f"{etag}.{uuid.uuid4().hex[:8]}.import")
+                    tmp = target.with_name(f"{etag}.{os.urandom(4).hex()}.import")
                     if etag in placed:
                         try:
                             os.link(placed[etag], tmp)

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ REPO_PREFIXES = ("models", "datasets", "spaces", "kernels")
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a unique temp file and rename (readers never see half)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.urandom(4).hex()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -150,7 +149,7 @@ class RepoCache:
         dest = self.snapshot_file(commit, rel)
         blob = self.blob_path(etag)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp = dest.with_name(f".{dest.name}.{os.urandom(4).hex()}.tmp")
         try:
             if use_symlinks:
                 os.symlink(os.path.relpath(blob, dest.parent), tmp)

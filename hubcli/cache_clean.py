@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -401,7 +400,7 @@ def execute_dedup(cache_dir: Path, plan: DedupPlan) -> DedupPlan:
 
     for link in plan.links:
         rc = RepoCache(cache_dir, link.repo)
-        tmp = f"{link.replace}.{uuid.uuid4().hex[:8]}.dedup"
+        tmp = f"{link.replace}.{os.urandom(4).hex()}.dedup"
         try:
             with rc.lock(link.etag, timeout=0):
                 os.link(link.keep, tmp)

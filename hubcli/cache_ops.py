@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -321,7 +320,7 @@ def fetch_blob(
     url = f"/{rc.ref.url_prefix}{rc.ref.repo_id}/resolve/{commit}/{quote_path(path)}"
     blob = rc.blob_path(etag)
     with rc.lock(etag, timeout=60):
-        tmp = rc.blobs_dir / f"{etag}.{uuid.uuid4().hex[:8]}.incomplete"
+        tmp = rc.blobs_dir / f"{etag}.{os.urandom(4).hex()}.incomplete"
         try:
             resp = session.request("GET", url, stream=True, what=f"{rc.ref}/{path}")
             written = 0
@@ -383,7 +382,7 @@ def repair_cache(
                 # a cache without symlinks: the snapshot holds the bytes itself
                 import shutil
 
-                tmp = snap.with_name(f".{snap.name}.{uuid.uuid4().hex[:8]}.tmp")
+                tmp = snap.with_name(f".{snap.name}.{os.urandom(4).hex()}.tmp")
                 shutil.copyfile(rc.blob_path(etag), tmp)
                 os.replace(tmp, snap)
             repaired.append(problem)

@@ -14,7 +14,6 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,7 +147,7 @@ class RangedFetch:
         }
         state = state_path_for(ctx.tmp)
         tmp = state.with_name(
-            f"{state.name[: -len('.incomplete')]}.{uuid.uuid4().hex[:8]}.incomplete"
+            f"{state.name[: -len('.incomplete')]}.{os.urandom(4).hex()}.incomplete"
         )
         try:
             tmp.write_text(json.dumps(doc), encoding="utf-8")
