@@ -218,9 +218,10 @@ def _finish_hashing(futures: list[Future[None]], stop: threading.Event) -> None:
 def _preupload(ctx: _Ctx, items: list[_Item]) -> None:
     """Ask the server regular vs LFS (and the remote oids); create repo / branch on demand.
 
-    Chunks of 256 files are asked in parallel. A missing repo or branch is created and every
-    chunk asked again; answers that saw different heads (the branch moved meanwhile) are asked
-    again once, so the modes and remote ids all belong to the head the commit will build on.
+    The first chunk of 256 files is asked alone (a missing repo or branch is created, then it is
+    asked again), the others in parallel after it. Answers that saw different heads (the branch
+    moved meanwhile) are asked again once, so the modes and remote ids all belong to the head the
+    commit will build on.
     """
     git_ignore = _read_text(items, ".gitignore")
     chunks = [items[i : i + PREUPLOAD_CHUNK] for i in range(0, len(items), PREUPLOAD_CHUNK)]
@@ -230,7 +231,8 @@ def _preupload(ctx: _Ctx, items: list[_Item]) -> None:
     settled = False
     while True:
         try:
-            answers = _ask_all(ctx, chunks, git_ignore)
+            first = _ask(ctx, chunks[0], git_ignore)  # alone: it may find no repo or branch
+            answers = [first, *_ask_all(ctx, chunks[1:], git_ignore)]
             heads = {str(a.get("commitOid") or "") for a in answers}
             if len(heads) > 1 and not settled:
                 settled = True
@@ -258,8 +260,8 @@ def _preupload(ctx: _Ctx, items: list[_Item]) -> None:
 
 
 def _ask_all(ctx: _Ctx, chunks: list[list[_Item]], git_ignore: str | None) -> list[dict[str, Any]]:
-    if len(chunks) == 1:
-        return [_ask(ctx, chunks[0], git_ignore)]
+    if len(chunks) <= 1:
+        return [_ask(ctx, c, git_ignore) for c in chunks]
     with ThreadPoolExecutor(max_workers=min(4, len(chunks)), thread_name_prefix="pre") as pool:
         futures = [pool.submit(_ask, ctx, c, git_ignore) for c in chunks]
         return [f.result() for f in futures]
