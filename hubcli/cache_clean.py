@@ -368,7 +368,7 @@ def plan_dedup(cache_dir: Path, *, scan: CacheScan | None = None) -> DedupPlan:
         if path not in verified:
             try:
                 verified[path] = hash_file(path, etag) == etag
-            except OSError:
+            except (OSError, ValueError):
                 verified[path] = False
             if not verified[path]:
                 plan.skipped.append((path, "content does not match its name (run cache verify)"))

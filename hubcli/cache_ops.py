@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hubcli import hashing
 from hubcli.cache import RepoCache
 from hubcli.cache_scan import HEX40, HEX64, ScannedRepo, ScannedRevision, scan_cache
 from hubcli.errors import IntegrityError, LocalFileError, NotFoundError, UsageError
@@ -31,18 +32,14 @@ FAILING_KINDS = ("corrupt", "missing", "mismatch", "extra")
 
 
 def hash_file(path: str | os.PathLike[str], etag: str) -> str | None:
-    """Digest of the file in the flavour of ``etag`` (sha256 or git blob sha1); None if unknown."""
+    """Digest of the file in the flavour of ``etag`` (sha256 or git blob sha1); None if unknown.
+
+    Raises OSError if the file cannot be read, ValueError if it changed size while read."""
     if HEX64.match(etag):
-        h = hashlib.sha256()
-    elif HEX40.match(etag):
-        h = hashlib.sha1(usedforsecurity=False)
-        h.update(b"blob %d\0" % os.stat(path).st_size)
-    else:
-        return None
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashing.hash_file(path, sha1=False)[0]
+    if HEX40.match(etag):
+        return hashing.hash_file(path, sha256=False)[1]
+    return None
 
 
 def new_hasher(etag: str) -> Any:
@@ -260,7 +257,7 @@ def verify_cache(
         try:
             size = os.stat(blob_path).st_size
             return blob_path, etag, hash_file(blob_path, etag), size
-        except OSError:
+        except (OSError, ValueError):  # unreadable, or changed while hashed
             return blob_path, etag, None, 0
 
     done = 0

@@ -166,12 +166,14 @@ def _hash_big(ctx: _Ctx, it: _Item, stop: threading.Event) -> None:
             ctx.hash_progress.advance(key, it.file.size)
             return
         started = time.time()
-        it.sha256, it.sha1 = hash_file(
+        sha256, it.sha1 = hash_file(
             path,
             sha1=need_sha1,
             on_bytes=lambda n: ctx.hash_progress.advance(key, n),
             stop=stop,
         )
+        assert sha256 is not None
+        it.sha256 = sha256
         ctx.hashes.put(path, before, path.stat(), it.sha256, it.sha1, started=started)
     except OSError as exc:
         raise _cannot_read(it.file, exc) from exc

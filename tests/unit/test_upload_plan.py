@@ -7,6 +7,7 @@ import os
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -142,6 +143,54 @@ def test_hash_file_reports_bytes_and_stops_on_request(tmp_path: Path) -> None:
     with pytest.raises(HashCancelled):
         hash_file(f, chunk_size=1024, on_bytes=stop_after_two, stop=stop)
     assert len(seen) == 7  # two more chunks, then it gave up
+
+
+@pytest.mark.parametrize("size", [0, 1023, 1024, 1025, 8 * 1024 - 1, 8 * 1024, 20 * 1024 + 7])
+def test_overlapped_reading_gives_the_same_ids(tmp_path: Path, size: int) -> None:
+    import hubcli.hashing as hashing
+
+    f = tmp_path / "f"
+    data = os.urandom(size)
+    f.write_bytes(data)
+    threads = threading.active_count()
+    seen: list[int] = []
+    sha256, sha1 = hash_file(f, chunk_size=1024, on_bytes=seen.append)  # >= 8 chunks: overlapped
+    assert sha256 == hashlib.sha256(data).hexdigest()
+    assert sha1 == git_blob_sha1_bytes(data) and sum(seen) == size
+    assert hash_file(f, sha256=False, chunk_size=1024) == (None, sha1)
+    assert hashing.hash_file(f, sha1=False, chunk_size=1024)[0] == sha256
+    assert threading.active_count() == threads  # the reader thread is always joined
+
+
+def test_overlapped_reading_stops_and_reports_read_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    f = tmp_path / "f"
+    f.write_bytes(os.urandom(64 * 1024))
+    threads = threading.active_count()
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(HashCancelled):
+        hash_file(f, chunk_size=1024, stop=stop)
+
+    class Failing(io.BytesIO):
+        reads = 0
+
+        def readinto(self, buf: Any) -> int:
+            self.reads += 1
+            if self.reads == 5:
+                raise OSError(5, "Input/output error")
+            return super().readinto(buf)
+
+    from hubcli.hashing import _chunks_overlapped
+
+    src = Failing(os.urandom(64 * 1024))
+    with pytest.raises(OSError, match="Input/output"):
+        for _ in _chunks_overlapped(src, 1024):  # type: ignore[arg-type]
+            pass
+    assert threading.active_count() == threads
 
 
 def test_hasher_rejects_wrong_size() -> None:
