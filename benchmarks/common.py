@@ -157,6 +157,27 @@ def time_runs(
     return t
 
 
+def time_interleaved(
+    fns: Sequence[Callable[[], Any]],
+    *,
+    runs: int = 3,
+    setup: Callable[[], Any] | None = None,
+) -> list[Timing]:
+    """Time ``fns`` interleaved, the order turning each round (a b c, b c a, c a b, ...), so that
+    drift in the machine (page cache, memory, other load) falls on all alike; ``setup`` runs
+    untimed before each call."""
+    timings = [Timing() for _ in fns]
+    for i in range(runs):
+        for k in range(len(fns)):
+            j = (i + k) % len(fns)
+            if setup:
+                setup()
+            start = time.perf_counter()
+            fns[j]()
+            timings[j].samples.append(time.perf_counter() - start)
+    return timings
+
+
 def time_pair(
     a: Callable[[], Any],
     b: Callable[[], Any],
@@ -164,17 +185,8 @@ def time_pair(
     runs: int = 3,
     setup: Callable[[], Any] | None = None,
 ) -> tuple[Timing, Timing]:
-    """Time ``a`` and ``b`` interleaved (a b, b a, a b, ...) so that drift in the machine (page
-    cache, memory, other load) falls on both sides alike; ``setup`` runs untimed before each."""
-    ta, tb = Timing(), Timing()
-    for i in range(runs):
-        order = [(a, ta), (b, tb)] if i % 2 == 0 else [(b, tb), (a, ta)]
-        for fn, t in order:
-            if setup:
-                setup()
-            start = time.perf_counter()
-            fn()
-            t.samples.append(time.perf_counter() - start)
+    """:func:`time_interleaved` for two."""
+    ta, tb = time_interleaved([a, b], runs=runs, setup=setup)
     return ta, tb
 
 
