@@ -8,7 +8,6 @@ missing blobs. Deletion (rm, prune, dedup) lives in ``cache_clean``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterable
@@ -20,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 from hubcli import hashing
 from hubcli.cache import RepoCache
 from hubcli.cache_scan import HEX40, HEX64, ScannedRepo, ScannedRevision, scan_cache
-from hubcli.errors import IntegrityError, LocalFileError, NotFoundError, UsageError
+from hubcli.errors import HubError, IntegrityError, LocalFileError, NotFoundError, UsageError
 from hubcli.repo import RepoRef
 
 if TYPE_CHECKING:
     from hubcli.client import HubClient
     from hubcli.http import HubSession
+    from hubcli.transfer import Transfer
 
-CHUNK = 1 << 20
 FAILING_KINDS = ("corrupt", "missing", "mismatch", "extra")
 
 
@@ -304,43 +303,66 @@ def fetch_blob(
     commit: str,
     path: str,
     etag: str,
+    size: int,
+    transfer: Transfer | None = None,
 ) -> int:
     """Download ``path`` at ``commit`` into ``blobs/<etag>``, verified and atomically placed.
 
-    Takes the blob lock huggingface_hub uses. Raises IntegrityError on a hash mismatch (nothing is
-    placed), HubError subclasses for HTTP failures. Returns the number of bytes written.
+    The download engine's :class:`~hubcli.transfer.Transfer` does the work (resume from a
+    partial ``<etag>.incomplete``, parallel ranges for big files, mirror failover, the token only
+    to the Hub), under the blob lock huggingface_hub uses. Raises IntegrityError on a hash
+    mismatch (nothing is placed), HubError subclasses for HTTP failures. Returns the bytes fetched.
     """
-    from hubcli.http import quote_path
+    from urllib.parse import quote
 
-    hasher = new_hasher(etag)
+    from hubcli.transfer import Transfer, discard_partial
+
+    xfer = transfer or Transfer(session)
     rc.ensure_dirs()
-    url = f"/{rc.ref.url_prefix}{rc.ref.repo_id}/resolve/{commit}/{quote_path(path)}"
+    target = f"/{rc.ref.url_prefix}{rc.ref.repo_id}/resolve/{commit}/{quote(path, safe='/')}"
     blob = rc.blob_path(etag)
     with rc.lock(etag, timeout=60):
-        tmp = rc.blobs_dir / f"{etag}.{os.urandom(4).hex()}.incomplete"
+        tmp = blob.with_name(f"{etag}.incomplete")
+        result = xfer.fetch(target=target, tmp=tmp, size=size, etag=etag, key=etag, label=path)
         try:
-            resp = session.request("GET", url, stream=True, what=f"{rc.ref}/{path}")
-            written = 0
-            streaming = bool(HEX64.match(etag))
-            with resp, open(tmp, "wb") as fh:
-                for chunk in resp.iter_content(CHUNK):
-                    if chunk:
-                        fh.write(chunk)
-                        written += len(chunk)
-                        if streaming:
-                            hasher.update(chunk)
-            digest = hasher.hexdigest() if streaming else hash_file(tmp, etag)
-            if digest != etag:
-                raise IntegrityError(
-                    f"{rc.ref}/{path}: downloaded content hashes to {digest}, expected {etag}."
-                )
             os.replace(tmp, blob)
         except OSError as exc:
             raise LocalFileError(f"Cannot write {blob}: {exc.strerror or exc}.") from exc
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-    return written
+        discard_partial(tmp)
+    return result.fetched_bytes
+
+
+def _expected_sizes(
+    session: HubSession, problems: list[FileProblem]
+) -> dict[tuple[str, str, str, str], int | str]:
+    """Ask the Hub (one paths-info call per repo and commit) for the size of every file to
+    repair; the value is the size, or why it cannot be repaired."""
+    from hubcli.client import HubClient
+
+    client = HubClient(session)
+    groups: dict[tuple[str, str, str], list[FileProblem]] = {}
+    for p in problems:
+        groups.setdefault((p.repo_type, p.repo, p.commit), []).append(p)
+    out: dict[tuple[str, str, str, str], int | str] = {}
+    for (repo_type, repo, commit), items in groups.items():
+        ref = RepoRef(repo_id=repo, repo_type=repo_type)
+        try:
+            entries = client.paths_info(ref, revision=commit, paths=[p.path for p in items])
+        except HubError as exc:
+            for p in items:
+                out[(repo_type, repo, commit, p.path)] = str(exc)
+            continue
+        by_path = {e.path: e for e in entries}
+        for p in items:
+            e = by_path.get(p.path)
+            key = (repo_type, repo, commit, p.path)
+            if e is None:
+                out[key] = "the Hub no longer lists this file at this commit"
+            elif e.etag != p.etag:
+                out[key] = f"the Hub names other content for it ({e.etag[:12]}…)"
+            else:
+                out[key] = e.size
+    return out
 
 
 def repair_cache(
@@ -352,26 +374,41 @@ def repair_cache(
     report: VerifyReport | None = None,
 ) -> RepairResult:
     """Re-fetch the blobs that ``verify_cache`` (run here unless ``report`` is given) flags."""
+    from hubcli.transfer import Transfer
+
     if report is None:
         report = verify_cache(cache_dir, repos=repos, revision=revision)
     repaired: list[FileProblem] = []
     failed: list[tuple[FileProblem, str]] = []
-    fetched: dict[tuple[str, str, str], bool] = {}
-    total = 0
+    fixable = [p for p in report.failures if p.kind != "extra" and p.etag]
     for problem in report.failures:
+        if problem not in fixable:
+            failed.append((problem, "cannot repair: no expected content for this file"))
+    sizes = _expected_sizes(session, fixable) if fixable else {}
+    xfer = Transfer(session)
+    fetched: set[tuple[str, str]] = set()
+    total = 0
+    for problem in fixable:
         ref = RepoRef(repo_id=problem.repo, repo_type=problem.repo_type)
         rc = RepoCache(cache_dir, ref)
         etag = problem.etag
-        if problem.kind == "extra" or not etag:
-            failed.append((problem, "cannot repair: no expected content for this file"))
+        assert etag is not None
+        size = sizes.get((problem.repo_type, problem.repo, problem.commit, problem.path))
+        if not isinstance(size, int):
+            failed.append((problem, f"cannot repair: {size}"))
             continue
-        key = (rc.folder, etag, "")
         try:
-            if key not in fetched:
+            if (rc.folder, etag) not in fetched:
                 total += fetch_blob(
-                    session, rc, commit=problem.commit, path=problem.path, etag=etag
+                    session,
+                    rc,
+                    commit=problem.commit,
+                    path=problem.path,
+                    etag=etag,
+                    size=size,
+                    transfer=xfer,
                 )
-                fetched[key] = True
+                fetched.add((rc.folder, etag))
             snap = rc.snapshot_file(problem.commit, problem.path)
             if os.path.islink(snap) or not os.path.lexists(snap) or not _uses_copies(rc):
                 rc.link_snapshot(problem.commit, problem.path, etag)

@@ -313,3 +313,35 @@ def test_cache_built_by_hubcli_download(hub_server: Any, tmp_path: Path, run_cli
     doc = _json(run_cli("cache", "ls", "--json", env=env))
     assert doc["rows"][0]["repo_id"] == "alice/h" and doc["rows"][0]["files"] == 2
     assert run_cli("cache", "verify", "alice/h", env=env).returncode == 0
+
+
+def test_repair_resumes_a_partial_blob_through_the_download_engine(
+    cached: Cached, run_cli: Any
+) -> None:
+    blob = cached.blob_of(cached.c2, "model.safetensors")
+    blob.unlink()  # missing; a previous repair got the first 100 bytes before it was killed
+    etag = blob.name
+    (blob.parent / f"{etag}.incomplete").write_bytes(WEIGHTS_V2[:100])
+    cached.server.clear_requests()
+    fixed = run_cli("cache", "repair", "alice/m", "--json", env=cached.env)
+    assert fixed.returncode == 0, fixed
+    gets = [r for r in cached.server.requests() if r["method"] == "GET"]
+    assert [g.get("range") for g in gets if "resolve" in g["path"] or "_cdn" in g["path"]][
+        -1
+    ] == "bytes=100-"  # only the missing bytes travelled
+    assert blob.read_bytes() == WEIGHTS_V2
+    assert not list(blob.parent.glob("*.incomplete"))
+    assert json.loads(fixed.stdout)["bytes_fetched"] == len(WEIGHTS_V2) - 100
+
+
+def test_repair_refuses_content_the_hub_no_longer_names(cached: Cached, run_cli: Any) -> None:
+    snap = cached.repo / "snapshots" / cached.c2
+    readme = snap / "README.md"
+    readme.unlink()
+    os.symlink("../../blobs/" + "e" * 40, readme)  # expects a blob the Hub never had here
+    (cached.repo / "trees" / f"{cached.c2}.json").unlink()  # only the link tells what to expect
+    bad = run_cli("cache", "repair", "alice/m", "--json", env=cached.env)
+    assert bad.returncode != 0
+    failed = json.loads(bad.stdout)["failed"]
+    assert [f["path"] for f in failed] == ["README.md"]
+    assert "other content" in failed[0]["error"]
