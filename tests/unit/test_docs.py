@@ -28,3 +28,14 @@ def test_exit_code_tables_match_error_tree() -> None:
         text = (ROOT / doc).read_text()
         for code, meaning in EXIT_CODES:
             assert f"| {code} | {meaning} |" in text, (doc, code)
+
+
+def test_cli_reference_is_generated_from_the_current_help() -> None:
+    from hubcli.cli.docgen import render_cli_docs
+
+    current = (ROOT / "docs" / "cli.md").read_text()
+    assert current == render_cli_docs(), (
+        "docs/cli.md is stale: run `python -m hubcli.cli.docgen > docs/cli.md`"
+    )
+    for command in ("upload", "download", "cache repair", "repo tag create", "serve"):
+        assert f"## `hubcli {command}`" in current
