@@ -39,6 +39,18 @@ class Settings:
     mirrors: tuple[str, ...] = ()
     debug: bool = False
     disable_symlinks: bool = False
+    # Liveness (docs/security.md): a body or answer slower than ``stall_min_rate`` bytes/s over
+    # ``stall_window`` seconds is a stall; a metadata call (JSON answer) has ``metadata_deadline``
+    # seconds overall; a 429/503 asking to wait longer than ``max_retry_wait`` fails at once;
+    # ``max_attempts`` attempts in a row without progress end a transfer.
+    stall_window: float = 30.0
+    stall_min_rate: int = 1024
+    metadata_deadline: float = 60.0
+    max_retry_wait: float = 60.0
+    max_attempts: int = 3
+    # Partial files: "auto" (process-unique on network filesystems whose locks may lie),
+    # "shared" (``<etag>.incomplete``, resumable across runs) or "unique".
+    partials: str = "auto"
 
     @property
     def masked_token(self) -> str | None:
@@ -68,6 +80,21 @@ def read_token_file(path: Path) -> str | None:
         return None
     token = text.replace("\r", "").replace("\n", "").strip()
     return token or None
+
+
+def _env_number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= minimum:  # also refuses NaN
+        from hubcli.errors import UsageError
+
+        raise UsageError(f"{name}={raw!r}: expected a number >= {minimum:g}.")
+    return value
 
 
 def resolve_settings(
@@ -137,6 +164,12 @@ def resolve_settings(
 
     dbg = bool(debug) or env_flag(env.get("HUBCLI_DEBUG"))
 
+    partials = env.get("HUBCLI_PARTIALS", "").strip().lower() or "auto"
+    if partials not in ("auto", "shared", "unique"):
+        from hubcli.errors import UsageError
+
+        raise UsageError(f"HUBCLI_PARTIALS={partials!r}: use auto, shared or unique.")
+
     return Settings(
         endpoint=ep,
         endpoint_source=ep_src,
@@ -151,4 +184,10 @@ def resolve_settings(
         mirrors=mir,
         debug=dbg,
         disable_symlinks=env_flag(env.get("HF_HUB_DISABLE_SYMLINKS")),
+        stall_window=_env_number(env, "HUBCLI_STALL_WINDOW", 30.0, minimum=0.05),
+        stall_min_rate=int(_env_number(env, "HUBCLI_STALL_MIN_RATE", 1024, minimum=0)),
+        metadata_deadline=_env_number(env, "HUBCLI_METADATA_TIMEOUT", 60.0, minimum=0.05),
+        max_retry_wait=_env_number(env, "HUBCLI_MAX_RETRY_WAIT", 60.0, minimum=0),
+        max_attempts=int(_env_number(env, "HUBCLI_MAX_ATTEMPTS", 3, minimum=1)),
+        partials=partials,
     )

@@ -86,11 +86,19 @@ class ServerError(NetworkError):
         self.status = status
 
 
+class ProtocolError(NetworkError):
+    """The server broke the protocol: a bad hash, path or size in a listing, a lying header,
+    JSON of the wrong shape. Nothing from such an answer is written anywhere."""
+
+    code = "protocol"
+
+
 class HTTPStatusError(HubError):
-    """A 4xx the Hub answered that has no more specific meaning (400, 409, 412...)."""
+    """A 4xx the Hub answered that has no more specific meaning: the server rejected the
+    request as invalid (400, 405, 413, 422...)."""
 
     code = "http_error"
-    exit_code = 1
+    exit_code = 10
 
     def __init__(self, message: str, *, hint: str | None = None, status: int = 0) -> None:
         super().__init__(message, hint=hint)
@@ -125,19 +133,33 @@ class LocalFileError(HubError):
     """A local filesystem problem (disk full, permission denied, missing input file)."""
 
     code = "local_io"
-    exit_code = 1
+    exit_code = 8
+
+
+class LockOutOfDateError(HubError):
+    """The lock file no longer matches its input (``sync --locked``)."""
+
+    code = "lock_out_of_date"
+    exit_code = 9
 
 
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES: list[tuple[int, str]] = [
     (0, "success"),
-    (1, "unexpected internal error"),
-    (2, "usage error (bad flags, bad repo id)"),
+    (1, "a bug in hubcli (nothing else exits 1)"),
+    (2, "usage error (bad flags, bad repo id, bad glob)"),
     (3, "authentication or permission (401, 403, gated repo, missing token for a write)"),
-    (4, "not found (repo, revision, file)"),
-    (5, "network or server failure after retries (connection refused, timeouts, 5xx)"),
-    (6, "integrity failure (hash mismatch, corrupt cache entry)"),
+    (4, "not found (repo, revision, file, a selection that matches nothing)"),
+    (
+        5,
+        "network failure after retries (connection refused, timeouts, stalls, 5xx, 429), or a "
+        "server that breaks the protocol (bad hashes, paths or sizes in a listing, lying headers)",
+    ),
+    (6, "integrity of local data or a bundle (hash mismatch, corrupt cache entry, bad bundle)"),
     (7, "offline and the requested thing is not in the cache"),
+    (8, "local I/O or missing local input (disk full, unreadable file, missing path)"),
+    (9, "the lock file is out of date with its input (sync --locked)"),
+    (10, "conflict (409/412) or a request the server rejected as invalid (400/422)"),
     (130, "interrupted (Ctrl-C): partial work left resumable"),
 ]

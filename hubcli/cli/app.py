@@ -7,6 +7,7 @@ import importlib
 import json
 import os
 import sys
+import traceback
 from typing import Annotated
 
 import typer
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except HubError as exc:
         if debug:
-            raise
+            traceback.print_exc(file=sys.stderr)
         _report(exc, code=exc.exit_code, json_errors=json_errors, kind=exc.code)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except Exception as exc:
         if debug:
-            raise
+            traceback.print_exc(file=sys.stderr)
         _report(
             exc,
             code=1,

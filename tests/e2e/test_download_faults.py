@@ -225,7 +225,7 @@ def test_disk_full_is_clear_and_leaves_no_half_blob(hub_server: Any, tmp_path: P
     )
     env = dict(os.environ, **env_for(hub_server, cache))
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert proc.returncode == 1, proc
+    assert proc.returncode == 8, proc
     assert "Disk full" in proc.stderr and "Traceback" not in proc.stderr
     snap_files = [p for p in (cache / "models--alice--m" / "snapshots").rglob("*") if p.is_file()]
     assert snap_files == []

@@ -18,7 +18,7 @@ def test_create_prints_url_and_conflicts_without_exist_ok(hub_server: Any, run_c
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"{hub_server.url}/alice/new"
     again = run_cli("repo", "create", "alice/new", env=_env(hub_server))
-    assert again.returncode == 1
+    assert again.returncode == 10
     assert "already exists" in again.stderr and "--exist-ok" in again.stderr
     ok = run_cli("repo", "create", "alice/new", "--exist-ok", env=_env(hub_server))
     assert ok.returncode == 0, ok.stderr
@@ -71,7 +71,7 @@ def test_branch_and_tag_lifecycle(hub_server: Any, run_cli: Any):
     assert run_cli("repo", "branch", "create", "alice/refs", "dev", env=env).returncode == 0
     assert hub_server.head("alice/refs", "dev") == sha
     dup = run_cli("repo", "branch", "create", "alice/refs", "dev", env=env)
-    assert dup.returncode == 1 and "already exists" in dup.stderr
+    assert dup.returncode == 10 and "already exists" in dup.stderr
     assert (
         run_cli("repo", "branch", "create", "alice/refs", "dev", "--exist-ok", env=env).returncode
         == 0
