@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubcli.errors import LocalFileError, UnsafePathError
+from hubcli.hashing import is_content_id
 from hubcli.repo import RepoRef, repo_folder_name, validate_repo_path
 
 if TYPE_CHECKING:
@@ -47,6 +48,15 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise LocalFileError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
 
 
+def checked_commit(commit: str) -> str:
+    """``commit`` if it is a 40-hex commit id (the only thing that names a snapshot or tree)."""
+    from hubcli.repo import is_commit_sha
+
+    if not is_commit_sha(commit):
+        raise UnsafePathError(f"Refusing {str(commit)[:80]!r} as a commit id: not 40 hex digits.")
+    return commit
+
+
 def safe_join(root: Path, rel: str) -> Path:
     """Join a repo-relative path under ``root``, refusing anything that could escape it."""
     # validate_repo_path refuses '..', '.', empty segments, absolute/drive forms, NUL and '\\',
@@ -70,14 +80,15 @@ class RepoCache:
         return self.path / "blobs"
 
     def blob_path(self, etag: str) -> Path:
-        if not etag or "/" in etag or "\\" in etag or etag.startswith(".") or "\x00" in etag:
-            raise UnsafePathError(f"Refusing unsafe etag {etag[:80]!r} as a blob name.")
+        """``blobs/<etag>``; only a sha256 or git blob sha1 (lowercase hex) names a blob."""
+        if not is_content_id(etag):
+            raise UnsafePathError(
+                f"Refusing {str(etag)[:80]!r} as a blob name: not a content hash."
+            )
         return self.blobs_dir / etag
 
     def snapshot_dir(self, commit: str) -> Path:
-        if "/" in commit or commit.startswith(".") or not commit:
-            raise UnsafePathError(f"Refusing unsafe commit id {commit[:80]!r}.")
-        return self.path / "snapshots" / commit
+        return self.path / "snapshots" / checked_commit(commit)
 
     def snapshot_file(self, commit: str, rel: str) -> Path:
         return safe_join(self.snapshot_dir(commit), rel)
@@ -86,10 +97,10 @@ class RepoCache:
         return safe_join(self.path / "refs", revision)
 
     def no_exist_path(self, commit: str, rel: str) -> Path:
-        return safe_join(self.path / ".no_exist" / commit, rel)
+        return safe_join(self.path / ".no_exist" / checked_commit(commit), rel)
 
     def tree_path(self, commit: str) -> Path:
-        return self.path / "trees" / f"{commit}.json"
+        return self.path / "trees" / f"{checked_commit(commit)}.json"
 
     def lock_path(self, etag: str) -> Path:
         return self.cache_dir / ".locks" / self.folder / f"{etag}.lock"

@@ -10,9 +10,17 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from hubcli.errors import ConflictError, HubError, ServerError, UsageError
+from hubcli.errors import ConflictError, HubError, ProtocolError, ServerError, UsageError
+from hubcli.hashing import parse_commit
 from hubcli.http import HubSession, quote_segment, raise_for_hub_status
-from hubcli.models import CommitResult, DirEntry, FileEntry, RepoInfo
+from hubcli.models import (
+    CommitResult,
+    DirEntry,
+    FileEntry,
+    RepoInfo,
+    parse_siblings,
+    parse_tree_item,
+)
 from hubcli.repo import RepoRef
 
 _PR_RE = re.compile(r"/discussions/(\d+)")
@@ -84,13 +92,12 @@ class HubClient:
             raise ServerError(f"{ref}: unexpected repo info answer.")
         files: tuple[FileEntry, ...] = ()
         if files_metadata:
-            files = tuple(
-                FileEntry.from_sibling(s) for s in data.get("siblings") or [] if "rfilename" in s
-            )
+            files = tuple(parse_siblings(data, what=str(ref)))
+        sha = data.get("sha")
         return RepoInfo(
             repo_id=str(data.get("id") or ref.repo_id),
             repo_type=ref.repo_type,
-            sha=data.get("sha"),
+            sha=None if sha is None else parse_commit(sha, what=str(ref)),
             raw=data,
             files=files,
         )
@@ -109,24 +116,23 @@ class HubClient:
         if path:
             url += "/" + quote_segment(path.strip("/"))
         params = {"recursive": str(recursive).lower(), "expand": str(expand).lower()}
-        for item in self.session.paginate(url, params=params, what=f"{ref}@{revision}"):
-            if item.get("type") == "directory":
-                from hubcli.repo import validate_repo_path
-
-                yield DirEntry(
-                    path=validate_repo_path(str(item["path"])),
-                    oid=str(item.get("oid") or ""),
-                    last_commit=item.get("lastCommit"),
-                )
-            else:
-                yield FileEntry.from_tree_item(item)
+        what = f"{ref}@{revision}"
+        for item in self.session.paginate(url, params=params, what=what):
+            yield parse_tree_item(item, what=what)
 
     def paths_info(self, ref: RepoRef, *, revision: str, paths: list[str]) -> list[FileEntry]:
         url = f"/api/{ref.api_plural}/{ref.repo_id}/paths-info/{quote_segment(revision)}"
         resp = self.session.request(
             "POST", url, data={"paths": paths, "expand": "false"}, retry=True, what=str(ref)
         )
-        return [FileEntry.from_tree_item(i) for i in resp.json() if i.get("type") != "directory"]
+        try:
+            items = resp.json()
+        except ValueError as exc:
+            raise ProtocolError(f"{ref}: the server sent invalid JSON for paths-info.") from exc
+        if not isinstance(items, list):
+            raise ProtocolError(f"{ref}: expected a JSON array from paths-info.")
+        out = [parse_tree_item(i, what=str(ref)) for i in items]
+        return [e for e in out if isinstance(e, FileEntry)]
 
     def list_refs(self, ref: RepoRef, *, include_prs: bool = False) -> dict[str, Any]:
         params = {"include_prs": "1"} if include_prs else None

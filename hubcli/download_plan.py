@@ -7,17 +7,21 @@ are all present needs no request, and offline mode resolves through ``refs/`` an
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from hubcli.cache import RepoCache
-from hubcli.errors import HubError, OfflineError, ServerError
+from hubcli.errors import HubError, IntegrityError, OfflineError, ProtocolError
+from hubcli.hashing import CommitSha, Sha256, git_blob_sha1, parse_commit, parse_etag
 from hubcli.localdir import LocalDir
-from hubcli.models import FileEntry
-from hubcli.repo import RepoRef, is_commit_sha, validate_repo_path
+from hubcli.models import FileEntry, parse_siblings
+from hubcli.repo import RepoRef, is_commit_sha
 
 if TYPE_CHECKING:
     from hubcli.http import HubSession
@@ -73,23 +77,24 @@ def select_files(
     return sorted(wanted, key=lambda e: e.path), missing
 
 
-def entries_from_tree(tree: dict[str, dict[str, Any]]) -> list[FileEntry]:
+def entries_from_tree(tree: dict[str, dict[str, Any]], *, what: str) -> list[FileEntry]:
+    """The entries of a cached ``trees/<commit>.json``; IntegrityError if it is corrupt."""
     out = []
     for path, info in tree.items():
-        out.append(
-            FileEntry(
-                path=validate_repo_path(str(path)),
-                size=int(info.get("size") or 0),
-                blob_id=str(info.get("blob_id") or ""),
-                lfs_sha256=info.get("lfs_sha256"),
-                lfs_size=info.get("lfs_size"),
-            )
-        )
+        item = dict(info) if isinstance(info, dict) else info
+        if isinstance(item, dict):
+            item["path"] = path
+            sha = item.get("lfs_sha256")
+            item["lfs"] = None if sha is None else {"oid": sha, "size": item.get("lfs_size")}
+            item["oid"] = item.get("blob_id")
+        out.append(FileEntry.from_tree_item(item, what=what, error=IntegrityError))
     return out
 
 
 # -- planning ----------------------------------------------------------------------------------
-def fetch_listing(session: HubSession, ref: RepoRef, revision: str) -> tuple[str, list[FileEntry]]:
+def fetch_listing(
+    session: HubSession, ref: RepoRef, revision: str
+) -> tuple[CommitSha, list[FileEntry]]:
     """One request: the commit ``revision`` resolves to and every file's size and etag.
 
     Mirrors are tried after the endpoint on connection failures, timeouts and 5xx. Every path is
@@ -101,12 +106,11 @@ def fetch_listing(session: HubSession, ref: RepoRef, revision: str) -> tuple[str
     try:
         data = resp.json()
     except ValueError as exc:
-        raise ServerError(f"{what}: the server sent invalid JSON.") from exc
-    if not isinstance(data, dict) or not is_commit_sha(str(data.get("sha") or "")):
-        raise ServerError(f"{what}: the repo info answer has no commit sha.")
-    siblings = data.get("siblings") or []
-    entries = [FileEntry.from_sibling(s) for s in siblings if isinstance(s, dict)]
-    return str(data["sha"]), entries
+        raise ProtocolError(f"{what}: the server sent invalid JSON.") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{what}: the repo info answer is not a JSON object.")
+    commit = parse_commit(data.get("sha"), what=f"{what}: commit")
+    return commit, parse_siblings(data, what=what)
 
 
 def single_file(files: Sequence[str] | None) -> str | None:
@@ -131,7 +135,7 @@ def cached_plan(
     if tree is None:
         return None
     try:
-        entries = entries_from_tree(tree)
+        entries = entries_from_tree(tree, what=f"{cache.ref}@{revision}")
     except HubError:
         return None
     wanted, missing = select_files(entries, files=files, include=include, exclude=exclude)
@@ -142,6 +146,22 @@ def cached_plan(
         if not ok:
             return None
     return Plan(revision, entries, wanted, single_file(files), False)
+
+
+def _snapshot_entry(snap: Path, path: Path) -> FileEntry:
+    """An entry for a snapshot file when no listing is cached: the etag is the blob the link
+    names, else (a copy, in caches made without symlinks) the file's git blob sha1."""
+    rel = path.relative_to(snap).as_posix()
+    size = path.stat().st_size
+    etag = None
+    if path.is_symlink():
+        with contextlib.suppress(HubError, OSError):
+            etag = parse_etag(os.path.basename(os.readlink(path)), what=rel, error=IntegrityError)
+    if etag is None:
+        etag = parse_etag(git_blob_sha1(path), what=rel)
+    if isinstance(etag, Sha256):
+        return FileEntry(path=rel, size=size, blob_id=None, lfs_sha256=etag, lfs_size=size)
+    return FileEntry(path=rel, size=size, blob_id=etag)
 
 
 def offline_plan(
@@ -163,13 +183,9 @@ def offline_plan(
     snap = cache.snapshot_dir(commit)
     tree = cache.read_tree(commit) or (ldir.read_tree(commit) if ldir else None)
     if tree is not None:
-        entries = entries_from_tree(tree)
+        entries = entries_from_tree(tree, what=f"cached listing of {where}")
     elif snap.is_dir():
-        entries = [
-            FileEntry(path=p.relative_to(snap).as_posix(), size=p.stat().st_size, blob_id="")
-            for p in sorted(snap.rglob("*"))
-            if p.is_file()
-        ]
+        entries = [_snapshot_entry(snap, p) for p in sorted(snap.rglob("*")) if p.is_file()]
     else:
         raise OfflineError(f"Offline: {where} (commit {commit[:12]}) has no snapshot in the cache.")
     wanted, missing = select_files(entries, files=files, include=include, exclude=exclude)

@@ -1,4 +1,9 @@
-"""File hashing: streaming sha256 and git blob sha1 (the two ids the Hub names content by).
+"""Content ids and file hashing: the validated hash types, streaming sha256 and git blob sha1.
+
+Every hash that comes from the network or a bundle (blobId, lfs sha256/oid, the resolve etag,
+commit shas, manifest hashes) becomes a :class:`Sha256`, :class:`GitSha1` or :class:`CommitSha`
+where it is parsed; those types can only hold lowercase hex of the right length, so a path, an
+MD5 or ``../../x`` can never reach a file name or skip a hash check.
 
 Large files are read by a helper thread into two rotating 1 MiB buffers while this thread
 hashes the other one (both release the GIL), so reading and hashing overlap: 1 GiB from the page
@@ -10,15 +15,136 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import re
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from io import BufferedReader
 from pathlib import Path
+from typing import ClassVar, TypeAlias
+
+from hubcli.errors import HubError, ProtocolError
 
 CHUNK_SIZE = 1 << 20  # 1 MiB reads: flat memory, few syscalls
 OVERLAP_MIN_SIZE = 8 * CHUNK_SIZE  # below this a reader thread costs more than it saves
 EMPTY_BLOB_SHA1 = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+class _Hex(str):
+    """Lowercase hex of one fixed length; constructing one from anything else raises ValueError."""
+
+    __slots__ = ()
+    _pattern: ClassVar[re.Pattern[str]]
+    kind: ClassVar[str]
+
+    def __new__(cls, value: str) -> _Hex:
+        if type(value) is not str and not isinstance(value, _Hex):
+            raise ValueError(f"{cls.kind}: expected a string, got {type(value).__name__}")
+        if not cls._pattern.fullmatch(value):
+            raise ValueError(f"not a {cls.kind}: {value[:80]!r}")
+        return super().__new__(cls, value)
+
+
+class Sha256(_Hex):
+    """A sha256 as 64 lowercase hex digits (the id of an LFS file)."""
+
+    __slots__ = ()
+    _pattern = re.compile(r"[0-9a-f]{64}")
+    kind = "sha256"
+
+
+class GitSha1(_Hex):
+    """A git blob sha1 as 40 lowercase hex digits (the id of a regular file)."""
+
+    __slots__ = ()
+    _pattern = re.compile(r"[0-9a-f]{40}")
+    kind = "git blob sha1"
+
+
+class CommitSha(_Hex):
+    """A git commit id: 40 lowercase hex digits."""
+
+    __slots__ = ()
+    _pattern = re.compile(r"[0-9a-f]{40}")
+    kind = "commit sha"
+
+
+ContentId: TypeAlias = "Sha256 | GitSha1"
+"""What names a file's content in the cache: its etag (sha256 for LFS, git blob sha1 else)."""
+
+
+def _parse(cls: type[_Hex], value: object, what: str, error: type[HubError]) -> _Hex:
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            pass
+    shown = repr(value)[:80]
+    raise error(f"{what}: the server sent an invalid {cls.kind} {shown}.")
+
+
+def parse_sha256(value: object, *, what: str, error: type[HubError] = ProtocolError) -> Sha256:
+    """``value`` as a :class:`Sha256` (any case accepted); ``error`` (ProtocolError) if not."""
+    out = _parse(Sha256, value, what, error)
+    assert isinstance(out, Sha256)
+    return out
+
+
+def parse_git_sha1(value: object, *, what: str, error: type[HubError] = ProtocolError) -> GitSha1:
+    out = _parse(GitSha1, value, what, error)
+    assert isinstance(out, GitSha1)
+    return out
+
+
+def parse_commit(value: object, *, what: str, error: type[HubError] = ProtocolError) -> CommitSha:
+    out = _parse(CommitSha, value, what, error)
+    assert isinstance(out, CommitSha)
+    return out
+
+
+def parse_etag(value: object, *, what: str, error: type[HubError] = ProtocolError) -> ContentId:
+    """A content id: 64 hex digits are a sha256, 40 a git blob sha1; anything else ``error``."""
+    if isinstance(value, Sha256 | GitSha1):
+        return value
+    if isinstance(value, str) and len(value.strip()) == 64:
+        return parse_sha256(value, what=what, error=error)
+    return parse_git_sha1(value, what=what, error=error)
+
+
+def is_content_id(value: object) -> bool:
+    """True when ``value`` is (or spells, in lowercase) a sha256 or git blob sha1."""
+    return isinstance(value, str) and (
+        Sha256._pattern.fullmatch(value) is not None
+        or GitSha1._pattern.fullmatch(value) is not None
+    )
+
+
+def etag_from_headers(headers: Mapping[str, str]) -> ContentId | None:
+    """The content id a Hub resolve answer names: ``X-Linked-Etag`` (LFS), else ``ETag``.
+
+    Only read this from the Hub origin's own answer: a CDN's or object store's ETag (often an
+    MD5) says nothing about the content id. Quotes and a weak ``W/`` prefix are dropped; a value
+    that is not a sha256 or git sha1 gives None (the caller then takes the listing's hash).
+    """
+    raw = headers.get("X-Linked-Etag") or headers.get("ETag") or ""
+    raw = raw.strip()
+    if raw.startswith("W/"):
+        raw = raw[2:]
+    raw = raw.strip('"').lower()
+    if not is_content_id(raw):
+        return None
+    return parse_etag(raw, what="etag")
+
+
+def hasher_for(etag: ContentId, size: int) -> hashlib._Hash:
+    """A fresh hash object for what ``etag`` promises (sha256, or git blob sha1 of ``size``)."""
+    if isinstance(etag, Sha256):
+        return hashlib.sha256()
+    if isinstance(etag, GitSha1):
+        return hashlib.sha1(b"blob %d\0" % size)
+    raise TypeError(f"not a content id: {etag!r}")
 
 
 class Hasher:

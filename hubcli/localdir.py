@@ -23,8 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubcli.cache import CACHEDIR_TAG, atomic_write_text, read_tree_file, safe_join, write_tree_file
-from hubcli.errors import LocalFileError
+from hubcli.cache import (
+    CACHEDIR_TAG,
+    atomic_write_text,
+    checked_commit,
+    read_tree_file,
+    safe_join,
+    write_tree_file,
+)
+from hubcli.errors import LocalFileError, UnsafePathError
+from hubcli.hashing import is_content_id
 from hubcli.repo import validate_repo_path
 
 if TYPE_CHECKING:
@@ -75,12 +83,16 @@ class LocalDir:
 
     def incomplete_path(self, rel: str, etag: str) -> Path:
         """Deterministic temp name (so a later run resumes it); huggingface_hub's base name."""
+        if not is_content_id(etag):
+            raise UnsafePathError(
+                f"Refusing {str(etag)[:80]!r} in a temp name: not a content hash."
+            )
         meta = self.metadata_path(rel)
         short = base64.urlsafe_b64encode(hashlib.sha1(meta.name.encode()).digest()).decode()
         return meta.parent / f"{short}.{etag}.incomplete"
 
     def tree_path(self, commit: str) -> Path:
-        return self.meta_root / "trees" / f"{commit}.json"
+        return self.meta_root / "trees" / f"{checked_commit(commit)}.json"
 
     def lock(self, rel: str) -> BaseFileLock:
         from filelock import FileLock

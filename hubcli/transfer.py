@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hubcli.errors import (
     IntegrityError,
@@ -29,6 +28,7 @@ from hubcli.errors import (
     NetworkError,
     ServerError,
 )
+from hubcli.hashing import ContentId, Sha256, hasher_for, parse_etag
 from hubcli.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -43,8 +43,6 @@ DEFAULT_PART_SIZE = 16 * MiB
 DEFAULT_RANGE_WORKERS = 8
 DEFAULT_MAX_ATTEMPTS = 5
 STATE_SAVE_INTERVAL = 0.5
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 
 
@@ -55,40 +53,29 @@ class Cancelled(Exception):
 class ContentHash:
     """The hash an etag promises: sha256 for 64-hex (LFS) etags, git blob sha1 for 40-hex ones.
 
-    Any other etag form cannot be checked; :meth:`matches` is then always true (size still is).
+    Any other etag is refused here (ProtocolError): nothing is ever placed unverified.
     """
 
     def __init__(self, etag: str, size: int) -> None:
-        self.etag = etag.lower()
+        self.etag: ContentId = parse_etag(etag, what="etag")
         self.size = size
-        self._h: Any = None
-        self.reset()
-
-    @property
-    def checkable(self) -> bool:
-        return self._h is not None
+        self._h = hasher_for(self.etag, size)
 
     @property
     def algorithm(self) -> str:
-        return "sha256" if _HEX64.match(self.etag) else "git-sha1" if self.checkable else "none"
+        return "sha256" if isinstance(self.etag, Sha256) else "git-sha1"
 
     def reset(self) -> None:
-        if _HEX64.match(self.etag):
-            self._h = hashlib.sha256()
-        elif _HEX40.match(self.etag):
-            self._h = hashlib.sha1(b"blob %d\0" % self.size)
-        else:
-            self._h = None
+        self._h = hasher_for(self.etag, self.size)
 
     def update(self, data: bytes | memoryview) -> None:
-        if self._h is not None:
-            self._h.update(data)
+        self._h.update(data)
 
-    def hexdigest(self) -> str | None:
-        return None if self._h is None else str(self._h.hexdigest())
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
 
     def matches(self) -> bool:
-        return self._h is None or self._h.hexdigest() == self.etag
+        return self._h.hexdigest() == self.etag
 
 
 def file_matches_etag(path: Path, etag: str, size: int) -> bool:

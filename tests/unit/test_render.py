@@ -18,6 +18,7 @@ from hubcli.cli.render import (
     render_card,
     short_date,
 )
+from hubcli.hashing import GitSha1, Sha256
 from hubcli.models import DirEntry, FileEntry
 
 BOX = set("─│╭╮╰╯┌┐└┘├┤┬┴┼━┃")
@@ -99,8 +100,13 @@ def test_row_printer_fits_and_truncates(width: int) -> None:
 def test_files_table_plain_has_no_boxes() -> None:
     con, buf = console(80)
     entries = [
-        FileEntry(path="config.json", size=570, blob_id="a" * 40),
-        FileEntry(path="m.safetensors", size=4_300_000_000, blob_id="b" * 40, lfs_sha256="c" * 64),
+        FileEntry(path="config.json", size=570, blob_id=GitSha1("a" * 40)),
+        FileEntry(
+            path="m.safetensors",
+            size=4_300_000_000,
+            blob_id=GitSha1("b" * 40),
+            lfs_sha256=Sha256("c" * 64),
+        ),
         DirEntry(path="sub"),
     ]
     con.print(files_table(entries, fancy=False, cached={"config.json"}))

@@ -12,7 +12,7 @@ import pytest
 import responses
 
 from hubcli.config import Settings
-from hubcli.errors import IntegrityError, ServerError
+from hubcli.errors import IntegrityError, ProtocolError, ServerError
 from hubcli.http import HubSession
 from hubcli.transfer import ContentHash, Transfer, file_matches_etag, state_path_for
 
@@ -51,8 +51,10 @@ def test_content_hash_kinds() -> None:
     h = ContentHash(git.upper(), 3)
     h.update(b"abc")
     assert h.matches() and h.algorithm == "git-sha1"
-    h = ContentHash("opaque-etag", 3)
-    assert not h.checkable and h.matches()
+    # An etag that names no hash is refused: nothing may be placed unverified.
+    for bad in ("opaque-etag", "d41d8cd98f00b204e9800998ecf8427e", "../../x", "g" * 40):
+        with pytest.raises(ProtocolError):
+            ContentHash(bad, 3)
 
 
 @responses.activate
