@@ -8,6 +8,7 @@ the token to the Hub's own origin.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import threading
@@ -22,6 +23,7 @@ from hubcli.client import HubClient
 from hubcli.config import DEFAULT_ENDPOINT
 from hubcli.errors import (
     AuthError,
+    ConflictError,
     HTTPStatusError,
     HubError,
     IntegrityError,
@@ -58,18 +60,36 @@ class _Multipart:
     chunk_size: int
     part_urls: list[str]
     etags: dict[int, str] = field(default_factory=dict)
+    reused: set[int] = field(default_factory=set)  # parts taken from the saved state
+    restarted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def urls_digest(self) -> str:
+        return hashlib.sha256("\n".join(self.part_urls).encode()).hexdigest()
+
+
+class _Aborted(Exception):
+    """The upload was interrupted (Ctrl-C): a body being sent stops at its next block."""
 
 
 class _FileSlice:
     """A read-only window ``[start, start+length)`` of a file, streamed as a request body."""
 
-    def __init__(self, path: Path, start: int, length: int, on_read: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        start: int,
+        length: int,
+        on_read: Callable[[int], None],
+        abort: threading.Event | None = None,
+    ) -> None:
         self._f: IO[bytes] = path.open("rb")
         self._f.seek(start)
         self._left = length
         self._length = length
         self._on_read = on_read
+        self._abort = abort
 
     def __len__(self) -> int:
         return self._length
@@ -78,6 +98,8 @@ class _FileSlice:
         # urllib3 asks for small blocks; larger reads mean fewer syscalls and the same stream.
         if self._left <= 0 or n == 0:
             return b""
+        if self._abort is not None and self._abort.is_set():
+            raise _Aborted
         data = self._f.read(min(self._left, 1 << 20))
         self._left -= len(data)
         if data:
@@ -101,8 +123,10 @@ def fix_endpoint(url: str, endpoint: str) -> str:
 class PartState:
     """Finished multipart parts on disk, so a rerun after a kill does not re-send them.
 
-    One JSON file per object (named by sha256) holding the completion href and the ETag of every
-    finished part. Parts are only reused when the server hands out the same completion href.
+    One JSON file per object (named by sha256) holding the completion href, the chunk size, a
+    digest of the part URLs and the ETag of every finished part. Parts are only reused when the
+    server hands out the same upload again (same href, chunk size and part URLs): presigned URLs
+    of a new upload differ, and then the upload restarts from the first part.
     """
 
     def __init__(self, directory: Path | None) -> None:
@@ -111,25 +135,41 @@ class PartState:
     def _file(self, sha256: str) -> Path | None:
         return self.directory / f"{sha256}.json" if self.directory else None
 
-    def load(self, sha256: str, href: str, chunk_size: int) -> dict[int, str]:
-        f = self._file(sha256)
+    def load(self, mp: _Multipart) -> dict[int, str]:
+        """The saved ETags of ``mp``'s parts, or {} (and the stale state is forgotten)."""
+        f = self._file(mp.obj.sha256)
         if f is None:
             return {}
         try:
             data = json.loads(f.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
         except (OSError, ValueError):
+            data = None
+        parts = data.get("parts") if isinstance(data, dict) and self._same(data, mp) else None
+        if not isinstance(parts, dict):
+            self.clear(mp.obj.sha256)
             return {}
-        if data.get("href") != href or data.get("chunk_size") != chunk_size:
-            return {}
-        return {int(k): str(v) for k, v in (data.get("parts") or {}).items()}
+        nparts = len(mp.part_urls)
+        return {
+            int(k): v
+            for k, v in parts.items()
+            if str(k).isdigit() and 1 <= int(k) <= nparts and isinstance(v, str) and v
+        }
 
-    def save(self, sha256: str, href: str, chunk_size: int, etags: dict[int, str]) -> None:
-        f = self._file(sha256)
+    @staticmethod
+    def _same(data: dict[str, Any], mp: _Multipart) -> bool:
+        saved = (data.get("href"), data.get("chunk_size"), data.get("urls"))
+        return saved == (mp.href, mp.chunk_size, mp.urls_digest)
+
+    def save(self, mp: _Multipart, etags: dict[int, str]) -> None:
+        f = self._file(mp.obj.sha256)
         if f is None:
             return
         body = {
-            "href": href,
-            "chunk_size": chunk_size,
+            "href": mp.href,
+            "chunk_size": mp.chunk_size,
+            "urls": mp.urls_digest,
             "parts": {str(k): v for k, v in etags.items()},
         }
         with contextlib.suppress(LocalFileError):  # resume state is an optimisation only
@@ -166,6 +206,10 @@ class LfsUploader:
         self.workers = max(1, workers)
         self.state = PartState(state_dir)
         self.on_bytes = on_bytes or (lambda n: None)
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[Future[None]] = []
+        self._futures_lock = threading.Lock()
+        self._abort = threading.Event()  # set on Ctrl-C: bodies being sent stop
 
     def upload(self, objects: list[LfsObject]) -> None:
         """Upload every object the server does not already have."""
@@ -174,38 +218,59 @@ class LfsUploader:
             unique.setdefault(o.sha256, o)
         todo = list(unique.values())
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="lfs") as pool:
-            futures: list[Future[None]] = []
-            for i in range(0, len(todo), BATCH_SIZE):
-                chunk = todo[i : i + BATCH_SIZE]
-                answer = self.client.lfs_batch(
-                    self.ref,
-                    objects=[{"oid": o.sha256, "size": o.size} for o in chunk],
-                    revision=self.revision,
-                )
-                futures.extend(self._schedule(pool, chunk, answer))
-            self._wait(futures)
+            self._pool, self._futures = pool, []
+            try:
+                for i in range(0, len(todo), BATCH_SIZE):
+                    chunk = todo[i : i + BATCH_SIZE]
+                    answer = self.client.lfs_batch(
+                        self.ref,
+                        objects=[{"oid": o.sha256, "size": o.size} for o in chunk],
+                        revision=self.revision,
+                    )
+                    self._schedule(chunk, answer)
+            except BaseException:
+                self._cancel_pending()
+                with contextlib.suppress(BaseException):
+                    self._wait()  # this error wins over the transfers' errors
+                raise
+            self._wait()
         for o in objects:
             o.sent = unique[o.sha256].sent
 
-    @staticmethod
-    def _wait(futures: list[Future[None]]) -> None:
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` in the pool; :meth:`_wait` also waits for work submitted by workers."""
+        assert self._pool is not None
+        with self._futures_lock:
+            self._futures.append(self._pool.submit(fn, *args))
+
+    def _cancel_pending(self) -> None:
+        with self._futures_lock:
+            for fut in self._futures:
+                fut.cancel()
+
+    def _wait(self) -> None:
+        """Wait for every submitted transfer; raise the first error after cancelling the rest."""
         first: BaseException | None = None
-        for fut in futures:
+        i = 0
+        while True:
+            with self._futures_lock:
+                if i >= len(self._futures):
+                    break
+                fut = self._futures[i]
+            i += 1
             try:
                 fut.result()
             except BaseException as exc:  # keep the first error, cancel the rest
+                if isinstance(exc, KeyboardInterrupt):
+                    self._abort.set()  # running transfers end at their next block
                 if first is None:
                     first = exc
-                    for other in futures:
-                        other.cancel()
+                    self._cancel_pending()
         if first is not None:
             raise first
 
-    def _schedule(
-        self, pool: ThreadPoolExecutor, chunk: list[LfsObject], answer: dict[str, Any]
-    ) -> list[Future[None]]:
+    def _schedule(self, chunk: list[LfsObject], answer: dict[str, Any]) -> None:
         by_oid = {o.sha256: o for o in chunk}
-        futures: list[Future[None]] = []
         items = answer.get("objects")
         if not isinstance(items, list):
             raise ServerError(f"{self.ref}: the LFS batch answer has no 'objects' list.")
@@ -227,20 +292,22 @@ class LfsUploader:
             header = upload.get("header") or {}
             verify = actions.get("verify")
             if "chunk_size" in header:
-                mp = self._multipart(obj, href, header, verify)
-                done = self.state.load(oid, href, mp.chunk_size)
-                for num in range(1, len(mp.part_urls) + 1):
-                    if num in done:
-                        mp.etags[num] = done[num]
-                        self.on_bytes(self._part_len(mp, num))
-                if len(mp.etags) == len(mp.part_urls):
-                    futures.append(pool.submit(self._complete, mp))
-                for num in range(1, len(mp.part_urls) + 1):
-                    if num not in mp.etags:
-                        futures.append(pool.submit(self._put_part, mp, num))
+                self._start_multipart(self._multipart(obj, href, header, verify))
             else:
-                futures.append(pool.submit(self._put_basic, obj, href, verify))
-        return futures
+                self._submit(self._put_basic, obj, href, verify)
+
+    def _start_multipart(self, mp: _Multipart) -> None:
+        """Resume from the saved part state when the server handed out the same upload (same
+        href and part URLs), else start from the first part; send what is missing."""
+        mp.etags = self.state.load(mp)
+        mp.reused = set(mp.etags)
+        for num in mp.reused:
+            self.on_bytes(self._part_len(mp, num))
+        if len(mp.etags) == len(mp.part_urls):
+            self._submit(self._complete, mp)
+        for num in range(1, len(mp.part_urls) + 1):
+            if num not in mp.etags:
+                self._submit(self._put_part, mp, num)
 
     def _multipart(
         self, obj: LfsObject, href: str, header: dict[str, Any], verify: dict[str, Any] | None
@@ -279,19 +346,20 @@ class LfsUploader:
                 self.on_bytes(n)
 
             try:
-                body = _FileSlice(path, start, length, count)
+                body = _FileSlice(path, start, length, count, self._abort)
             except OSError as exc:
                 raise LocalFileError(f"{path}: cannot read ({exc.strerror}).") from exc
             try:
                 return self.session.request(
                     method, url, data=body, retry=False, what=f"{self.ref} LFS upload"
                 )
-            except (NetworkError, ServerError) as exc:
+            except (NetworkError, ServerError, ConflictError) as exc:
                 self.on_bytes(-sent)
                 if attempt >= self.session.max_retries:
                     raise
                 status = getattr(exc, "status", 0)
-                if status and status < 500 and status not in (408, 429):
+                # 409: another PUT of the same object or part is in progress (S3: OperationAborted)
+                if status and status < 500 and status not in (408, 409, 429):
                     raise
                 self.session.sleep(self.session.backoff_delay(attempt))
                 attempt += 1
@@ -316,27 +384,47 @@ class LfsUploader:
         with mp.lock:
             mp.etags[num] = etag
             mp.obj.sent = True
-            self.state.save(mp.obj.sha256, mp.href, mp.chunk_size, dict(mp.etags))
+            self.state.save(mp, dict(mp.etags))
             last = len(mp.etags) == len(mp.part_urls)
         if last:
             self._complete(mp)
 
     def _complete(self, mp: _Multipart) -> None:
-        body = {
-            "oid": mp.obj.sha256,
-            "parts": [{"partNumber": n, "etag": mp.etags[n]} for n in sorted(mp.etags)],
-        }
-        self.session.request(
-            "POST",
-            mp.href,
-            data=json.dumps(body),
-            headers=LFS_HEADERS,
-            retry=True,
-            what=f"{self.ref} LFS multipart completion",
-        ).close()
+        with mp.lock:
+            parts = [{"partNumber": n, "etag": mp.etags[n]} for n in sorted(mp.etags)]
+        try:
+            self.session.request(
+                "POST",
+                mp.href,
+                data=json.dumps({"oid": mp.obj.sha256, "parts": parts}),
+                headers=LFS_HEADERS,
+                retry=True,
+                what=f"{self.ref} LFS multipart completion",
+            ).close()
+        except HTTPStatusError:
+            if self._send_reused_again(mp):
+                return  # the last of those parts completes the upload again
+            raise
         self.state.clear(mp.obj.sha256)
         mp.obj.sent = True
         self._verify(mp.obj, mp.verify)
+
+    def _send_reused_again(self, mp: _Multipart) -> bool:
+        """The server refused a completion listing parts saved by an earlier run (it lost or
+        replaced them): forget the saved state and send those parts again, once."""
+        with mp.lock:
+            if mp.restarted or not mp.reused:
+                return False
+            mp.restarted = True
+            redo = sorted(mp.reused)
+            mp.reused.clear()
+            for num in redo:
+                mp.etags.pop(num, None)
+            self.state.save(mp, dict(mp.etags))
+        for num in redo:
+            self.on_bytes(-self._part_len(mp, num))
+            self._submit(self._put_part, mp, num)
+        return True
 
     def _verify(self, obj: LfsObject, verify: dict[str, Any] | None) -> None:
         if not verify or not verify.get("href"):

@@ -10,6 +10,14 @@ import typer
 
 from hubcli.cli.common import JsonOpt, QuietOpt, RevisionOpt, TypeOpt
 from hubcli.cli.context import AppState
+from hubcli.errors import EXIT_INTERRUPTED, HubError
+
+
+class UploadInterrupted(HubError):
+    """Ctrl-C during an upload (typer turns a bare KeyboardInterrupt into a silent exit 130)."""
+
+    code = "interrupted"
+    exit_code = EXIT_INTERRUPTED
 
 
 def _size(n: float) -> str:
@@ -87,22 +95,28 @@ def upload_command(
         up_bar = BarProgress(out.stderr, label="uploading")
     settings = state.settings
     started = time.monotonic()
-    result = upload(
-        state.client(),
-        ref,
-        plan,
-        revision=revision,
-        commit_message=commit_message,
-        commit_description=commit_description or "",
-        private=private,
-        create_pr=create_pr,
-        workers=workers,
-        state_dir=settings.hf_home / "hubcli" / "upload-parts",
-        hash_cache_dir=settings.hf_home / "hubcli" / "upload-hashes",
-        progress=up_bar,
-        hash_progress=hash_bar,
-        say=out.info,
-    )
+    try:
+        result = upload(
+            state.client(),
+            ref,
+            plan,
+            revision=revision,
+            commit_message=commit_message,
+            commit_description=commit_description or "",
+            private=private,
+            create_pr=create_pr,
+            workers=workers,
+            state_dir=settings.hf_home / "hubcli" / "upload-parts",
+            hash_cache_dir=settings.hf_home / "hubcli" / "upload-hashes",
+            progress=up_bar,
+            hash_progress=hash_bar,
+            say=out.info,
+        )
+    except KeyboardInterrupt:
+        raise UploadInterrupted(
+            f"upload to {ref} interrupted; rerun the same command to resume it (files already "
+            "committed and finished LFS files and parts are not sent again)."
+        ) from None
     elapsed = max(time.monotonic() - started, 1e-6)
     if json_out:
         out.json(result.to_json())
