@@ -113,6 +113,9 @@ class HubServer:
         self.state = HubState(
             Storage(self.root), k, RequestLog(Path(log_path) if log_path else None), tokens or {}
         )
+        from hubcli.server.lfs import load_sessions  # lfs imports the routes, which need app
+
+        load_sessions(self.state)  # multipart uploads left open by an earlier run
         self._servers: list[HubHTTPServer] = []
         self._threads: list[threading.Thread] = []
 
@@ -144,6 +147,9 @@ class HubServer:
             srv.server_close()
         for t in self._threads:
             t.join(timeout=5)
+        from hubcli.server.lfs import close_sessions
+
+        close_sessions(self.state)
         self._servers, self._threads = [], []
         self.state.log.close()
         if self._own_root:

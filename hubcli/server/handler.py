@@ -245,6 +245,7 @@ class HubHandler(BaseHTTPRequestHandler):
 
         state: HubState = self.server.hub  # type: ignore[attr-defined]
         req: Request | None = None
+        started = time.time()
         try:
             req = Request(self)
             state.knobs.sleep_latency()
@@ -265,6 +266,7 @@ class HubHandler(BaseHTTPRequestHandler):
         state.log.add(
             {
                 "t": round(time.time(), 3),
+                "t0": round(started, 3),  # when the request line arrived
                 "origin": "cdn" if self.server.is_cdn else "api",  # type: ignore[attr-defined]
                 "method": self.command,
                 "path": self.path,
