@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -131,50 +132,112 @@ def test_create_pr_is_seen_by_huggingface_hub(hub: Any, run_cli: Any, tmp_path: 
     assert lines[1] == "proposal"
 
 
+def _part_puts(hub: Any, after: float = 0.0, before: float = float("inf")) -> list[Any]:
+    """Part PUTs whose request started in ``(after, before)`` (t0: when the server got it)."""
+    return [
+        q for q in hub.requests()
+        if q["method"] == "PUT" and "/_lfs/part/" in q["path"] and after < q["t0"] < before
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same-server", "server-restarted"])
 def test_killed_multipart_upload_resumes_without_resending_finished_parts(
-    hub_server_factory: Any, run_cli: Any, tmp_path: Path
+    hub_server_factory: Any, run_cli: Any, tmp_path: Path, restart: bool
 ) -> None:
-    hub = hub_server_factory(
-        lfs_threshold=1000, multipart_threshold=1000, multipart_chunk_size=CHUNK, latency_ms=150
-    )
-    data = os.urandom(16 * CHUNK)
+    """kill -9 mid-upload, rerun at once: only the parts the client had not finished are sent.
+
+    Bodies are paced at 50 kB/s per connection, so when the client dies the parts it was sending
+    are still trickling into the server from its socket buffers: the rerun's PUT of such a part
+    must replace the dead connection's (it used to get 409 "already being uploaded"). With
+    ``restart`` the server is stopped and started again on the same root and ports in between.
+    """
+    knobs = {"lfs_threshold": 1000, "multipart_threshold": 1000, "multipart_chunk_size": CHUNK}
+    hub = hub_server_factory(upload_bandwidth_mbps=0.05, **knobs)
+    nparts = 12
+    data = os.urandom(nparts * CHUNK - 100)
     folder = _write(tmp_path / "src", {"large.bin": data})
     env = dict(os.environ, **_cli_env(hub))
-    cmd = [sys.executable, "-m", "hubcli", "upload", "alice/resume", str(folder), "--workers", "1"]
+    cmd = [sys.executable, "-m", "hubcli", "upload", "alice/resume", str(folder), "--workers", "4"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    def finished_parts() -> list[dict[str, Any]]:
-        return [
-            q for q in hub.requests()
-            if q["method"] == "PUT" and "/_lfs/part/" in q["path"] and q["status"] == 200
-        ]  # fmt: skip
-
     deadline = time.monotonic() + 60
-    while len(finished_parts()) < 4 and time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len([q for q in _part_puts(hub) if q["status"] == 200]) >= 4:
+            break
         time.sleep(0.02)
+    time.sleep(0.3)  # the next parts are now on their way (each takes ~1.3 s to arrive)
     proc.kill()
+    killed_at = time.time()
     proc.communicate()
-    time.sleep(0.6)  # let the server finish logging a request that was in flight
-    done_before = len(finished_parts())
-    assert 4 <= done_before < 16
-    repo = hub.storage.get_repo("model", "alice/resume")
+    first_paths = {q["path"].rsplit("/", 1)[0] for q in _part_puts(hub)}
+    state_file = Path(os.environ["HF_HOME"]) / "hubcli" / "upload-parts" / f"{_sha(data)}.json"
+    recorded = {int(n) for n in json.loads(state_file.read_text())["parts"]}
+    assert 4 <= len(recorded) < nparts
     head_after_kill = hub.head("alice/resume")
+    repo = hub.storage.get_repo("model", "alice/resume")
     tree = hub.storage.get_commit(repo, head_after_kill).tree if head_after_kill else {}
     assert "large.bin" not in tree  # a killed upload never leaves a half commit
-    first_paths = {q["path"].rsplit("/", 1)[0] for q in finished_parts()}
-    state = Path(os.environ["HF_HOME"]) / "hubcli" / "upload-parts"
-    state_file = state / f"{hashlib.sha256(data).hexdigest()}.json"
-    recorded = len(json.loads(state_file.read_text())["parts"])
-    # the client records a part once its answer arrived: at most the one in flight is missing
-    assert done_before - 1 <= recorded <= done_before
-    hub.clear_requests()
-    hub.set_knobs(latency_ms=0)
+    if restart:
+        ports = {"port": hub.state.api_port, "cdn_port": hub.state.cdn_port}
+        hub.stop()
+        hub = hub_server_factory(root=hub.root, **ports, **knobs)
+    else:
+        hub.set_knobs(upload_bandwidth_mbps=0)  # the rerun's own connections are not paced
 
     r = run_cli("upload", "alice/resume", str(folder), env=_cli_env(hub))
     assert r.returncode == 0, r.stderr
-    assert hub.read_file("alice/resume", "large.bin") == data
-    puts = [q for q in hub.requests() if q["method"] == "PUT"]
-    second_paths = {q["path"].rsplit("/", 1)[0] for q in puts}
-    assert first_paths & second_paths  # the same multipart session was resumed
-    assert len(puts) == 16 - recorded
+    rerun = _part_puts(hub, after=killed_at + 0.05)
+    assert sorted(int(q["path"].rsplit("/", 1)[1]) for q in rerun) == sorted(
+        set(range(1, nparts + 1)) - recorded
+    )  # each missing part once, no finished part again
+    assert {q["status"] for q in rerun} == {200}
+    assert {q["path"].rsplit("/", 1)[0] for q in rerun} == first_paths  # the same upload
     assert not state_file.exists()  # completed objects forget their part state
+    if not restart:  # the dead connections' parts were replaced, not added to the object
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            old = _part_puts(hub, before=killed_at)
+            if any(q["status"] == 409 for q in old):
+                break
+            time.sleep(0.05)
+        assert any(q["status"] == 409 for q in old), old
+    assert hub.read_file("alice/resume", "large.bin") == data
+    assert _sha(hub.storage.lfs_path(_sha(data)).read_bytes()) == _sha(data)
+    assert not list((hub.root / "uploads").iterdir())  # the finished session is gone
+
+
+def test_ctrl_c_during_an_upload_says_so_exits_130_and_a_rerun_resumes(
+    hub_server_factory: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    knobs = {"lfs_threshold": 1000, "multipart_threshold": 1000, "multipart_chunk_size": CHUNK}
+    hub = hub_server_factory(upload_bandwidth_mbps=0.2, **knobs)
+    data = os.urandom(12 * CHUNK)
+    folder = _write(tmp_path / "src", {"large.bin": data})
+    env = dict(os.environ, **_cli_env(hub))
+    cmd = [sys.executable, "-m", "hubcli", "upload", "alice/intr", str(folder), "--workers", "4"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len([q for q in _part_puts(hub) if q["status"] == 200]) >= 4:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert "upload to alice/intr interrupted" in errors[0] and "resume" in errors[0]
+    assert "Traceback" not in err
+    state_file = Path(os.environ["HF_HOME"]) / "hubcli" / "upload-parts" / f"{_sha(data)}.json"
+    recorded = {int(n) for n in json.loads(state_file.read_text())["parts"]}
+    assert len(recorded) >= 4
+    hub.set_knobs(upload_bandwidth_mbps=0)
+    rerun_at = time.time()
+    r = run_cli("upload", "alice/intr", str(folder), env=_cli_env(hub))
+    assert r.returncode == 0, r.stderr
+    sent = {int(q["path"].rsplit("/", 1)[1]) for q in _part_puts(hub, after=rerun_at)}
+    assert sent == set(range(1, 13)) - recorded
+    assert hub.read_file("alice/intr", "large.bin") == data
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

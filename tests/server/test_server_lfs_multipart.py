@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -120,3 +123,91 @@ def test_preupload_modes_follow_size_builtin_patterns_and_gitattributes(
     modes = {f["path"]: f["uploadMode"] for f in r.json()["files"]}
     lfs = {p for p, m in modes.items() if m == "lfs"}
     assert lfs == {"w.safetensors", "sub/x.bin", "data/t.csv", "m.Model", "big.txt"}
+
+
+def _raw_put_start(url: str, length: int, first: bytes) -> socket.socket:
+    """Start a PUT of ``length`` bytes and send only ``first``: a connection still sending."""
+    u = urlsplit(url)
+    sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 80), timeout=5)
+    head = f"PUT {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Length: {length}\r\n\r\n"
+    sock.sendall(head.encode() + first)
+    return sock
+
+
+def _raw_status(sock: socket.socket) -> int:
+    with sock, sock.makefile("rb") as f:
+        return int(f.readline().split()[1])
+
+
+def test_a_part_sent_again_replaces_a_connection_still_sending_it(
+    hub_server: HubFixture,
+) -> None:
+    data = os.urandom(CHUNK * 3)
+    up = _start(hub_server, data)
+    parts = _parts(data)
+    old = _raw_put_start(up["header"]["2"], CHUNK, os.urandom(CHUNK // 2))  # other bytes
+    time.sleep(0.2)  # the server is writing the old body
+    etags = {n: _put(up, n, body).headers["ETag"] for n, body in parts.items()}  # no 409
+    old.sendall(os.urandom(CHUNK - CHUNK // 2))
+    assert _raw_status(old) == 409  # the old writer was cut off, its bytes are not kept
+    assert _complete(up, etags).status_code == 200
+    assert hub_server.storage.lfs_path(up["oid"]).read_bytes() == data
+
+
+def _restart(hub: HubFixture) -> HubFixture:
+    hub.stop()
+    ports = {"port": hub.state.api_port, "cdn_port": hub.state.cdn_port}
+    return HubFixture(hub.root, **ports).start()
+
+
+def test_open_uploads_survive_a_restart_with_the_same_urls_and_parts(
+    hub_server_factory: Any,
+) -> None:
+    hub = hub_server_factory()
+    data = os.urandom(CHUNK * 3)
+    up = _start(hub, data)
+    parts = _parts(data)
+    etags = {n: _put(up, n, parts[n]).headers["ETag"] for n in (1, 2)}
+    hub = _restart(hub)
+    try:
+        again = _start(hub, data)
+        assert (again["href"], again["header"]) == (up["href"], up["header"])
+        etags[3] = _put(up, 3, parts[3]).headers["ETag"]
+        assert _complete(up, etags).status_code == 200  # parts 1 and 2 from before the restart
+        assert hub.storage.lfs_path(up["oid"]).read_bytes() == data
+        assert not list((hub.root / "uploads").iterdir())
+    finally:
+        hub.stop()
+
+
+def test_restart_drops_expired_and_broken_uploads_and_ignores_a_torn_journal_line(
+    hub_server_factory: Any,
+) -> None:
+    hub = hub_server_factory()
+    data = os.urandom(CHUNK * 3)
+    up = _start(hub, data)
+    parts = _parts(data)
+    etags = {n: _put(up, n, parts[n]).headers["ETag"] for n in (1, 2)}
+    (session,) = (hub.root / "uploads").iterdir()
+    with open(session / "parts.log", "a") as f:
+        f.write('3 "abc')  # a line cut by a crash
+    (hub.root / "uploads" / "junk").mkdir()
+    hub = _restart(hub)
+    try:
+        assert not (hub.root / "uploads" / "junk").exists()
+        etags[3] = _put(up, 3, parts[3]).headers["ETag"]
+        assert _complete(up, etags).status_code == 200
+        up2 = _start(hub, data[:-1])  # another object: a new session, then it expires
+        (session,) = (hub.root / "uploads").iterdir()
+        meta = json.loads((session / "session.json").read_text())
+        meta["created"] -= 2 * 24 * 3600
+        (session / "session.json").write_text(json.dumps(meta))
+        for name in ("data", "parts.log", "session.json"):
+            if (session / name).exists():
+                os.utime(session / name, (meta["created"], meta["created"]))
+        hub = _restart(hub)
+        assert not session.exists()
+        assert _put(up2, 1, data[:CHUNK]).status_code == 404  # its URLs are gone
+        assert _start(hub, data[:-1])["href"] != up2["href"]
+    finally:
+        hub.stop()
