@@ -1,38 +1,38 @@
 """Cache bundles: a tar of repos (blobs once + a manifest of snapshots, refs and trees) to move
-cached repos to another machine, and its safe, verifying, merging import.
+cached repos to another machine, and its safe, verifying, all-or-nothing import.
 
-Bundle layout (tar, optionally gzip): first member ``hubcli-bundle.json`` (the manifest), then one
-regular member ``blobs/<etag>`` per distinct blob. Import accepts nothing else: no links, no
-devices, no other names; every blob is hashed against its name in a temp dir inside the cache before
-anything becomes visible, then placed with atomic renames (blobs, then snapshot links, trees, and
-refs last).
+Bundle layout (tar, optionally gzip): first member ``hubcli-bundle.json`` (the manifest, see
+:mod:`hubcli.bundle_manifest`), then one regular member ``blobs/<etag>`` per distinct blob.
+Export refuses a cache entry that breaks the link rule (:mod:`hubcli.cache_links`) and re-hashes
+every blob as it packs it; the manifest it writes passes the importer's own validation. Import
+lives in :mod:`hubcli.bundle_import`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
-import shutil
 import tarfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from hubcli.cache import RepoCache, atomic_write_text
+from hubcli.bundle_import import MANIFEST
+from hubcli.bundle_manifest import FORMAT, VERSION, parse_manifest, parse_tree
+from hubcli.cache import RepoCache
 from hubcli.cache_clean import parse_target
-from hubcli.cache_ops import new_hasher, select_revisions
-from hubcli.cache_scan import HEX40, is_hash_name, scan_cache
-from hubcli.errors import IntegrityError, LocalFileError, NotFoundError, UnsafePathError
-from hubcli.repo import RepoRef, normalize_repo_type, validate_repo_id, validate_repo_path
+from hubcli.cache_ops import hash_file, select_revisions
+from hubcli.cache_scan import ScannedFile, ScannedRepo, ScannedRevision, is_hash_name, scan_cache
+from hubcli.errors import HubError, IntegrityError, LocalFileError, NotFoundError
+from hubcli.hashing import hasher_for, parse_etag
+from hubcli.repo import is_commit_sha
 
-MANIFEST = "hubcli-bundle.json"
-FORMAT = "hubcli-bundle"
-VERSION = 1
-MAX_MANIFEST = 64 << 20
+__all__ = ["MANIFEST", "BundleResult", "export_bundle", "import_bundle"]
 CHUNK = 1 << 20
 
 
@@ -46,6 +46,7 @@ class BundleResult:
     bytes: int
     blobs_skipped: int = 0
     refs: int = 0
+    kept: list[str] = field(default_factory=list)  # existing refs the import did not move
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +58,7 @@ class BundleResult:
             "bytes": self.bytes,
             "blobs_skipped": self.blobs_skipped,
             "refs": self.refs,
+            "kept": self.kept,
         }
 
 
@@ -65,9 +67,7 @@ class _HashingReader:
 
     def __init__(self, fh: IO[bytes], etag: str, size: int) -> None:
         self.fh = fh
-        self.hasher = new_hasher(etag)
-        if HEX40.match(etag):
-            self.hasher.update(b"blob %d\0" % size)
+        self.hasher = hasher_for(parse_etag(etag, what="blob", error=IntegrityError), size)
 
     def read(self, n: int = -1) -> bytes:
         data = self.fh.read(n)
@@ -76,18 +76,64 @@ class _HashingReader:
 
 
 # -- export -----------------------------------------------------------------------------------
-def export_bundle(
-    cache_dir: Path,
-    targets: Iterable[str],
-    output: Path,
-    *,
-    repo_type: str | None = None,
-) -> BundleResult:
-    """Write ``output`` (tar, gzip when it ends in .gz/.tgz) with the named repos / revisions.
+def _refuse_entry(repo: ScannedRepo, rev: ScannedRevision, f: ScannedFile, why: str) -> None:
+    raise IntegrityError(
+        f"Refusing to export {repo.display_id}@{rev.commit[:12]}/{f.path}: {why}.",
+        hint="Run `hubcli cache verify` / `hubcli cache repair` first.",
+    )
 
-    Raises NotFoundError for anything not cached, IntegrityError when a blob is missing or its
-    content does not match its name (the partial bundle is removed).
-    """
+
+def _file_etag(
+    repo: ScannedRepo, rev: ScannedRevision, f: ScannedFile, tree: dict[str, Any] | None
+) -> str:
+    """The content hash a snapshot file is exported under (the blob it links to; for a plain
+    copy, its tree's hash, checked here, else its sha256)."""
+    if f.problem is not None:
+        _refuse_entry(repo, rev, f, f.problem)
+    if not f.exists:
+        _refuse_entry(repo, rev, f, "blob missing")
+    if f.is_link and f.etag and is_hash_name(f.etag):
+        return f.etag
+    entry = (tree or {}).get(f.path)
+    want = str(entry.get("lfs_sha256") or entry["blob_id"]) if entry else None
+    if want is not None:
+        try:
+            got = hash_file(f.blob_path, want)
+        except (OSError, ValueError) as exc:
+            raise LocalFileError(f"Cannot read {f.blob_path}: {exc}.") from exc
+        if got != want:
+            _refuse_entry(repo, rev, f, f"content hashes to {got}, its tree names {want}")
+        return want
+    h = hashlib.sha256()
+    try:
+        with open(f.blob_path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                h.update(chunk)
+    except OSError as exc:
+        raise LocalFileError(f"Cannot read {f.blob_path}: {exc.strerror or exc}.") from exc
+    return h.hexdigest()
+
+
+def _local_tree(rc: RepoCache, commit: str) -> dict[str, Any] | None:
+    """The cached tree of ``commit``, validated as an import would (a corrupt one refuses)."""
+    path = rc.tree_path(commit)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LocalFileError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    try:
+        return parse_tree(json.loads(raw), str(path))
+    except (ValueError, RecursionError) as exc:
+        raise IntegrityError(
+            f"{path} is corrupt.", hint="Remove it; the next download rewrites it."
+        ) from exc
+
+
+def _collect(
+    cache_dir: Path, targets: Iterable[str], repo_type: str | None
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, int]], int]:
     refs = [parse_target(t, repo_type) for t in targets]
     scan = scan_cache(cache_dir, only=refs)
     repos: dict[str, dict[str, Any]] = {}
@@ -104,32 +150,48 @@ def export_bundle(
         revs = select_revisions(repo, ref.revision)
         commits = {r.commit for r in revs}
         for name, commit in repo.refs.items():
-            if commit in commits and HEX40.match(commit):
+            if commit in commits and is_commit_sha(commit):
                 entry["refs"][name] = commit
         rc = RepoCache(Path(cache_dir), repo.ref)
         for rev in revs:
+            if not is_commit_sha(rev.commit):
+                raise IntegrityError(
+                    f"{repo.display_id}: snapshot folder {rev.commit[:80]!r} is not a commit id."
+                )
+            tree = _local_tree(rc, rev.commit)
             files: dict[str, str] = {}
             for f in rev.files:
-                if not f.exists:
-                    raise IntegrityError(
-                        f"{repo.display_id}@{rev.commit[:12]}/{f.path}: blob missing.",
-                        hint="Run `hubcli cache repair` first.",
-                    )
-                etag = f.etag if (f.is_link and f.etag and is_hash_name(f.etag)) else None
-                if etag is None:
-                    h = hashlib.sha256()
-                    with open(f.blob_path, "rb") as fh:
-                        while chunk := fh.read(CHUNK):
-                            h.update(chunk)
-                    etag = h.hexdigest()
+                etag = _file_etag(repo, rev, f, tree)
                 files[f.path] = etag
-                blobs.setdefault(etag, (f.blob_path, f.size))
+                blobs.setdefault(etag, (f.blob_path, _size_of(f.blob_path)))
                 n_files += 1
-            tree = rc.read_tree(rev.commit)
             entry["revisions"][rev.commit] = {
                 "files": files,
                 "tree": {"format_version": 1, "files": tree} if tree is not None else None,
             }
+    return repos, blobs, n_files
+
+
+def _size_of(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError as exc:
+        raise LocalFileError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+
+
+def export_bundle(
+    cache_dir: Path,
+    targets: Iterable[str],
+    output: Path,
+    *,
+    repo_type: str | None = None,
+) -> BundleResult:
+    """Write ``output`` (tar, gzip when it ends in .gz/.tgz) with the named repos / revisions.
+
+    Raises NotFoundError for anything not cached, IntegrityError when an entry breaks the link
+    rule, a blob is missing or its content does not match its name (no bundle is left behind).
+    """
+    repos, blobs, n_files = _collect(cache_dir, targets, repo_type)
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -137,39 +199,12 @@ def export_bundle(
         "blobs": {e: s for e, (_p, s) in sorted(blobs.items())},
         "repos": list(repos.values()),
     }
-    output = Path(output)
-    mode = "w:gz" if output.name.endswith((".gz", ".tgz")) else "w"
-    tmp = output.with_name(f".{output.name}.{os.urandom(4).hex()}.tmp")
-    total = 0
+    data = json.dumps(manifest, indent=1).encode()
     try:
-        with tarfile.open(tmp, mode) as tf:  # type: ignore[call-overload]
-            data = json.dumps(manifest, indent=1).encode()
-            info = tarfile.TarInfo(MANIFEST)
-            info.size = len(data)
-            info.mtime = int(time.time())
-            info.mode = 0o644
-            tf.addfile(info, _bytes_io(data))
-            for etag, (path, _size) in sorted(blobs.items()):
-                with open(path, "rb") as fh:
-                    size = os.fstat(fh.fileno()).st_size
-                    info = tarfile.TarInfo(f"blobs/{etag}")
-                    info.size = size
-                    info.mode = 0o644
-                    info.mtime = int(os.fstat(fh.fileno()).st_mtime)
-                    reader = _HashingReader(fh, etag, size)
-                    tf.addfile(info, reader)  # type: ignore[arg-type]
-                    if reader.hasher.hexdigest() != etag:
-                        raise IntegrityError(
-                            f"Blob {path} does not match its name {etag}.",
-                            hint="Run `hubcli cache verify` / `hubcli cache repair` first.",
-                        )
-                total += size
-        os.replace(tmp, output)
-    except OSError as exc:
-        raise LocalFileError(f"Cannot write {output}: {exc.strerror or exc}.") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        parse_manifest(data)  # never write a bundle the importer would refuse
+    except HubError as exc:
+        raise IntegrityError(f"Cannot export: {exc}") from exc
+    total = _write_tar(Path(output), data, blobs)
     return BundleResult(
         path=str(output),
         repos=[f"{r['repo_type']}/{r['repo_id']}" for r in repos.values()],
@@ -181,246 +216,64 @@ def export_bundle(
     )
 
 
-def _bytes_io(data: bytes) -> IO[bytes]:
-    import io
+def _write_tar(output: Path, manifest: bytes, blobs: dict[str, tuple[str, int]]) -> int:
+    mode = "w:gz" if output.name.endswith((".gz", ".tgz")) else "w"
+    tmp = output.with_name(f".{output.name}.{os.urandom(4).hex()}.tmp")
+    total = 0
+    try:
+        with tarfile.open(tmp, mode) as tf:  # type: ignore[call-overload]
+            info = tarfile.TarInfo(MANIFEST)
+            info.size = len(manifest)
+            info.mtime = int(time.time())
+            info.mode = 0o644
+            tf.addfile(info, io.BytesIO(manifest))
+            for etag, (path, size) in sorted(blobs.items()):
+                total += _add_blob(tf, etag, path, size)
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise LocalFileError(f"Cannot write {output}: {exc.strerror or exc}.") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return total
 
-    return io.BytesIO(data)
+
+def _add_blob(tf: tarfile.TarFile, etag: str, path: str, size: int) -> int:
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_size != size:
+            raise IntegrityError(f"Blob {path} changed size while exporting.")
+        info = tarfile.TarInfo(f"blobs/{etag}")
+        info.size = size
+        info.mode = 0o644
+        info.mtime = int(st.st_mtime)
+        reader = _HashingReader(fh, etag, size)
+        tf.addfile(info, reader)  # type: ignore[arg-type]
+        if reader.hasher.hexdigest() != etag:
+            raise IntegrityError(
+                f"Blob {path} does not match its name {etag}.",
+                hint="Run `hubcli cache verify` / `hubcli cache repair` first.",
+            )
+    return size
 
 
 # -- import -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _RepoPlan:
-    ref: RepoRef
-    refs: dict[str, str]
-    revisions: dict[str, dict[str, str]]
-    trees: dict[str, dict[str, Any]]
-
-
-def _check_hex(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not is_hash_name(value):
-        raise IntegrityError(f"Bundle manifest: invalid {what} {str(value)[:80]!r}.")
-    return value
-
-
-def _parse_manifest(data: bytes) -> tuple[dict[str, int], list[_RepoPlan]]:
-    try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        raise IntegrityError("Bundle manifest is not valid JSON.") from exc
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != VERSION:
-        raise IntegrityError("Not a hubcli bundle (unknown format or version).")
-    blobs_raw = doc.get("blobs")
-    repos_raw = doc.get("repos")
-    if not isinstance(blobs_raw, dict) or not isinstance(repos_raw, list):
-        raise IntegrityError("Bundle manifest is malformed.")
-    blobs: dict[str, int] = {}
-    for etag, size in blobs_raw.items():
-        if not isinstance(size, int) or size < 0:
-            raise IntegrityError(f"Bundle manifest: bad size for blob {etag[:80]!r}.")
-        blobs[_check_hex(etag, "blob name")] = size
-    plans: list[_RepoPlan] = []
-    for item in repos_raw:
-        if not isinstance(item, dict):
-            raise IntegrityError("Bundle manifest: bad repo entry.")
-        try:
-            ref = RepoRef(
-                repo_id=validate_repo_id(str(item.get("repo_id"))),
-                repo_type=normalize_repo_type(str(item.get("repo_type"))),
-            )
-        except Exception as exc:
-            raise IntegrityError(f"Bundle manifest: {exc}") from exc
-        refs: dict[str, str] = {}
-        for name, commit in dict(item.get("refs") or {}).items():
-            validate_repo_path(str(name))
-            if not isinstance(commit, str) or not HEX40.match(commit):
-                raise IntegrityError(f"Bundle manifest: ref {name!r} has a bad commit.")
-            refs[str(name)] = commit
-        revisions: dict[str, dict[str, str]] = {}
-        trees: dict[str, dict[str, Any]] = {}
-        for commit, rev in dict(item.get("revisions") or {}).items():
-            if not HEX40.match(str(commit)) or not isinstance(rev, dict):
-                raise IntegrityError(f"Bundle manifest: bad revision {str(commit)[:80]!r}.")
-            files: dict[str, str] = {}
-            for path, etag in dict(rev.get("files") or {}).items():
-                validate_repo_path(str(path))
-                if _check_hex(etag, "etag") not in blobs:
-                    raise IntegrityError(f"Bundle manifest: {path!r} names a blob not bundled.")
-                files[str(path)] = etag
-            revisions[commit] = files
-            tree = rev.get("tree")
-            if isinstance(tree, dict) and isinstance(tree.get("files"), dict):
-                trees[commit] = {"format_version": 1, "files": tree["files"]}
-        for name, commit in refs.items():
-            if commit not in revisions:
-                raise IntegrityError(f"Bundle manifest: ref {name!r} points outside the bundle.")
-        plans.append(_RepoPlan(ref, refs, revisions, trees))
-    return blobs, plans
-
-
-def _refuse(member: tarfile.TarInfo) -> None:
-    name = member.name
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise UnsafePathError(f"Refusing bundle: member {name[:120]!r} has an absolute path.")
-    if ".." in name.replace("\\", "/").split("/"):
-        raise UnsafePathError(f"Refusing bundle: member {name[:120]!r} escapes the cache (..).")
-    if member.issym() or member.islnk():
-        raise UnsafePathError(
-            f"Refusing bundle: member {name[:120]!r} is a link (to {member.linkname[:120]!r})."
-        )
-    if member.isdev() or member.isfifo():
-        raise UnsafePathError(f"Refusing bundle: member {name[:120]!r} is a device or fifo.")
-    if not member.isreg():
-        raise UnsafePathError(f"Refusing bundle: member {name[:120]!r} is not a regular file.")
-
-
 def import_bundle(cache_dir: Path, bundle: Path) -> BundleResult:
-    """Verify and merge a bundle into ``cache_dir``. Raises IntegrityError / UnsafePathError for
-    hostile or corrupt bundles, leaving the cache untouched."""
-    cache_dir = Path(cache_dir)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(cache_dir) / f".hubcli-import-{os.urandom(6).hex()}"
-        staging.mkdir()
-    except OSError as exc:
-        raise LocalFileError(f"Cannot write into {cache_dir}: {exc.strerror or exc}.") from exc
-    try:
-        blobs, plans, staged, skipped = _receive(cache_dir, Path(bundle), staging)
-        return _place(cache_dir, Path(bundle), blobs, plans, staged, skipped)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    """Verify a whole bundle, then merge it into ``cache_dir``, all or nothing (see
+    :mod:`hubcli.bundle_import`). Raises IntegrityError / UnsafePathError (exit 6) for hostile
+    or corrupt bundles and contradictions with the cache, LocalFileError (exit 8) for a missing
+    bundle or a local I/O failure; in every case the cache is left as it was."""
+    from hubcli.bundle_import import import_into
 
-
-def _receive(
-    cache_dir: Path, bundle: Path, staging: Path
-) -> tuple[dict[str, int], list[_RepoPlan], dict[str, Path], int]:
-    blobs: dict[str, int] = {}
-    plans: list[_RepoPlan] = []
-    staged: dict[str, Path] = {}
-    received: set[str] = set()
-    skipped = 0
-    try:
-        tf = tarfile.open(bundle, mode="r|*")  # noqa: SIM115 - closed by the `with` below
-    except (OSError, tarfile.TarError) as exc:
-        raise IntegrityError(f"Cannot read bundle {bundle}: {exc}.") from exc
-    with tf:
-        try:
-            for index, member in enumerate(tf):
-                _refuse(member)
-                if index == 0:
-                    if member.name != MANIFEST or member.size > MAX_MANIFEST:
-                        raise IntegrityError(f"Not a hubcli bundle: {bundle} has no manifest.")
-                    fh = tf.extractfile(member)
-                    assert fh is not None
-                    blobs, plans = _parse_manifest(fh.read())
-                    continue
-                kind, _, etag = member.name.partition("/")
-                if kind != "blobs" or etag not in blobs or etag in received:
-                    raise UnsafePathError(
-                        f"Refusing bundle: unexpected member {member.name[:120]!r}."
-                    )
-                if member.size != blobs[etag]:
-                    raise IntegrityError(f"Bundle blob {etag} has the wrong size.")
-                received.add(etag)
-                needed = any(
-                    not RepoCache(cache_dir, p.ref).blob_path(etag).is_file()
-                    for p in plans
-                    if any(etag in files.values() for files in p.revisions.values())
-                )
-                src = tf.extractfile(member)
-                assert src is not None
-                hasher = new_hasher(etag)
-                if HEX40.match(etag):
-                    hasher.update(b"blob %d\0" % member.size)
-                dest = staging / etag
-                out = open(dest, "wb") if needed else None  # noqa: SIM115
-                try:
-                    while chunk := src.read(CHUNK):
-                        hasher.update(chunk)
-                        if out is not None:
-                            out.write(chunk)
-                finally:
-                    if out is not None:
-                        out.close()
-                if hasher.hexdigest() != etag:
-                    raise IntegrityError(
-                        f"Refusing bundle: blob {etag} does not match its hash "
-                        f"(got {hasher.hexdigest()})."
-                    )
-                if needed:
-                    staged[etag] = dest
-                else:
-                    skipped += 1
-        except tarfile.TarError as exc:
-            raise IntegrityError(f"Bundle {bundle} is damaged: {exc}.") from exc
-        except OSError as exc:
-            raise LocalFileError(f"Cannot import {bundle}: {exc.strerror or exc}.") from exc
-    if not plans and not blobs:
-        raise IntegrityError(f"Not a hubcli bundle: {bundle} is empty.")
-    for p in plans:
-        rc = RepoCache(cache_dir, p.ref)
-        for files in p.revisions.values():
-            for etag in files.values():
-                if etag not in received and not rc.blob_path(etag).is_file():
-                    raise IntegrityError(f"Refusing bundle: blob {etag} is missing from it.")
-    return blobs, plans, staged, skipped
-
-
-def _place(
-    cache_dir: Path,
-    bundle: Path,
-    blobs: dict[str, int],
-    plans: list[_RepoPlan],
-    staged: dict[str, Path],
-    skipped: int,
-) -> BundleResult:
-    placed: dict[str, Path] = {}
-    added = 0
-    added_bytes = 0
-    n_files = 0
-    n_refs = 0
-    try:
-        for p in plans:
-            rc = RepoCache(cache_dir, p.ref)
-            rc.ensure_dirs()
-            needed = {e for files in p.revisions.values() for e in files.values()}
-            for etag in sorted(needed):
-                target = rc.blob_path(etag)
-                with rc.lock(etag, timeout=60):
-                    if target.is_file():
-                        continue
-                    tmp = target.with_name(f"{etag}.{os.urandom(4).hex()}.import")
-                    if etag in placed:
-                        try:
-                            os.link(placed[etag], tmp)
-                        except OSError:
-                            shutil.copyfile(placed[etag], tmp)
-                        os.replace(tmp, target)
-                    elif etag in staged:
-                        os.replace(staged[etag], target)
-                        placed[etag] = target
-                        added += 1
-                        added_bytes += blobs.get(etag, 0)
-            for commit, files in p.revisions.items():
-                for path, etag in files.items():
-                    n_files += 1
-                    snap = rc.snapshot_file(commit, path)
-                    if os.path.islink(snap) and os.path.basename(os.readlink(snap)) == etag:
-                        continue
-                    rc.link_snapshot(commit, path, etag)
-                if commit in p.trees:
-                    atomic_write_text(rc.tree_path(commit), json.dumps(p.trees[commit], indent=1))
-            for name, commit in p.refs.items():
-                rc.write_ref(name, commit)
-                n_refs += 1
-    except OSError as exc:
-        raise LocalFileError(f"Cannot place imported files: {exc.strerror or exc}.") from exc
+    manifest, res = import_into(Path(cache_dir), Path(bundle))
     return BundleResult(
         path=str(bundle),
-        repos=[f"{p.ref.repo_type}/{p.ref.repo_id}" for p in plans],
-        revisions=sum(len(p.revisions) for p in plans),
-        files=n_files,
-        blobs=added,
-        bytes=added_bytes,
-        blobs_skipped=len(blobs) - added,
-        refs=n_refs,
+        repos=[f"{p.ref.repo_type}/{p.ref.repo_id}" for p in manifest.repos],
+        revisions=sum(len(p.revisions) for p in manifest.repos),
+        files=res.files,
+        blobs=res.blobs_added,
+        bytes=res.bytes_added,
+        blobs_skipped=len(manifest.blobs) - res.blobs_added,
+        refs=res.refs,
+        kept=res.kept,
     )

@@ -18,16 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from hubcli import hashing
 from hubcli.cache import RepoCache
+from hubcli.cache_links import LinkRoots, blob_dir_problem, check_blob
 from hubcli.cache_scan import HEX40, HEX64, ScannedRepo, ScannedRevision, scan_cache
 from hubcli.errors import HubError, IntegrityError, LocalFileError, NotFoundError, UsageError
-from hubcli.repo import RepoRef
+from hubcli.hashing import is_content_id
+from hubcli.repo import RepoRef, is_commit_sha
 
 if TYPE_CHECKING:
     from hubcli.client import HubClient
     from hubcli.http import HubSession
     from hubcli.transfer import Transfer
 
-FAILING_KINDS = ("corrupt", "missing", "mismatch", "extra")
+FAILING_KINDS = ("corrupt", "missing", "mismatch", "extra", "bad_link")
 
 
 def hash_file(path: str | os.PathLike[str], etag: str) -> str | None:
@@ -52,8 +54,9 @@ def new_hasher(etag: str) -> Any:
 
 @dataclass(frozen=True)
 class FileProblem:
-    """One finding. Failing kinds: corrupt, missing, mismatch, extra; ``not_downloaded`` and
-    ``unverifiable`` are informational."""
+    """One finding. Failing kinds: corrupt, missing, mismatch, extra, bad_link (an entry that
+    breaks the link rule of :mod:`hubcli.cache_links`, e.g. a link out of the cache);
+    ``not_downloaded`` and ``unverifiable`` are informational."""
 
     repo: str
     repo_type: str
@@ -138,13 +141,19 @@ def select_revisions(repo: ScannedRepo, revision: str | None) -> list[ScannedRev
 
 
 def _expected_from_tree(repo: ScannedRepo, commit: str) -> dict[str, str] | None:
+    """path -> content hash from ``trees/<commit>.json``; entries without a valid hash are left
+    out (a tree is local data: it never names a blob that is not a content hash)."""
+    if not is_commit_sha(commit):
+        return None
     files = RepoCache(Path(repo.path).parent, repo.ref).read_tree(commit)
     if files is None:
         return None
     out: dict[str, str] = {}
     for path, info in files.items():
         if isinstance(info, dict):
-            out[path] = str(info.get("lfs_sha256") or info.get("blob_id") or "")
+            etag = info.get("lfs_sha256") or info.get("blob_id")
+            if isinstance(etag, str) and is_content_id(etag):
+                out[path] = etag
     return out
 
 
@@ -183,6 +192,11 @@ def verify_cache(
                 report.files += 1
                 local_paths.add(f.path)
                 want = (remote or {}).get(f.path) or (expected or {}).get(f.path)
+                if f.problem is not None:
+                    report.problems.append(
+                        FileProblem(rid, rtype, rev.commit, f.path, "bad_link", want, f.problem)
+                    )
+                    continue
                 if not f.exists:
                     report.problems.append(
                         FileProblem(
@@ -332,18 +346,19 @@ def fetch_blob(
     return result.fetched_bytes
 
 
-def _expected_sizes(
+def _expected_content(
     session: HubSession, problems: list[FileProblem]
-) -> dict[tuple[str, str, str, str], int | str]:
-    """Ask the Hub (one paths-info call per repo and commit) for the size of every file to
-    repair; the value is the size, or why it cannot be repaired."""
+) -> dict[tuple[str, str, str, str], tuple[str, int] | str]:
+    """Ask the Hub (one paths-info call per repo and commit) for the etag and size of every file
+    to repair; the value is ``(etag, size)``, or why it cannot be repaired. A problem with no
+    expected etag (a bad link with no cached tree) takes the Hub's."""
     from hubcli.client import HubClient
 
     client = HubClient(session)
     groups: dict[tuple[str, str, str], list[FileProblem]] = {}
     for p in problems:
         groups.setdefault((p.repo_type, p.repo, p.commit), []).append(p)
-    out: dict[tuple[str, str, str, str], int | str] = {}
+    out: dict[tuple[str, str, str, str], tuple[str, int] | str] = {}
     for (repo_type, repo, commit), items in groups.items():
         ref = RepoRef(repo_id=repo, repo_type=repo_type)
         try:
@@ -358,10 +373,10 @@ def _expected_sizes(
             key = (repo_type, repo, commit, p.path)
             if e is None:
                 out[key] = "the Hub no longer lists this file at this commit"
-            elif e.etag != p.etag:
+            elif p.etag is not None and e.etag != p.etag:
                 out[key] = f"the Hub names other content for it ({e.etag[:12]}…)"
             else:
-                out[key] = e.size
+                out[key] = (str(e.etag), e.size)
     return out
 
 
@@ -380,25 +395,35 @@ def repair_cache(
         report = verify_cache(cache_dir, repos=repos, revision=revision)
     repaired: list[FileProblem] = []
     failed: list[tuple[FileProblem, str]] = []
-    fixable = [p for p in report.failures if p.kind != "extra" and p.etag]
+    fixable = [
+        p
+        for p in report.failures
+        if p.kind != "extra" and (p.etag or p.kind == "bad_link") and is_commit_sha(p.commit)
+    ]
     for problem in report.failures:
         if problem not in fixable:
             failed.append((problem, "cannot repair: no expected content for this file"))
-    sizes = _expected_sizes(session, fixable) if fixable else {}
+    expected = _expected_content(session, fixable) if fixable else {}
     xfer = Transfer(session)
+    roots = LinkRoots.for_cache(cache_dir)
     fetched: set[tuple[str, str]] = set()
     total = 0
     for problem in fixable:
         ref = RepoRef(repo_id=problem.repo, repo_type=problem.repo_type)
         rc = RepoCache(cache_dir, ref)
-        etag = problem.etag
-        assert etag is not None
-        size = sizes.get((problem.repo_type, problem.repo, problem.commit, problem.path))
-        if not isinstance(size, int):
-            failed.append((problem, f"cannot repair: {size}"))
+        want = expected.get((problem.repo_type, problem.repo, problem.commit, problem.path))
+        if not isinstance(want, tuple):
+            failed.append((problem, f"cannot repair: {want}"))
+            continue
+        etag, size = want
+        unsafe = blob_dir_problem(rc.blobs_dir, rc.path)
+        if unsafe is not None:
+            failed.append((problem, f"cannot repair: {unsafe} (remove it first)"))
             continue
         try:
-            if (rc.folder, etag) not in fetched:
+            if (rc.folder, etag) not in fetched and not (
+                problem.kind == "bad_link" and _blob_is_sound(rc, etag, roots)
+            ):
                 total += fetch_blob(
                     session,
                     rc,
@@ -423,6 +448,18 @@ def repair_cache(
         except Exception as exc:  # reported per file; the rest still gets repaired
             failed.append((problem, str(exc)))
     return RepairResult(repaired=repaired, failed=failed, bytes_fetched=total)
+
+
+def _blob_is_sound(rc: RepoCache, etag: str, roots: LinkRoots) -> bool:
+    """True when ``blobs/<etag>`` obeys the link rule and hashes to its name (a bad snapshot
+    link next to a good blob only needs relinking)."""
+    state = check_blob(rc.blob_path(etag), roots)
+    if not state.ok or state.target is None:
+        return False
+    try:
+        return hash_file(state.target, etag) == etag
+    except (OSError, ValueError):
+        return False
 
 
 def _uses_copies(rc: RepoCache) -> bool:

@@ -16,9 +16,17 @@ from pathlib import Path
 from typing import NamedTuple
 
 from hubcli.cache import parse_repo_folder
+from hubcli.cache_links import (
+    SHARED_STORE_MARKER,
+    LinkRoots,
+    blob_dir_problem,
+    check_blob,
+    first_hop,
+    shared_store,
+)
 from hubcli.repo import RepoRef
 
-SHARED_STORE_MARKER = ".huggingface-shared-blobs"
+__all__ = ["SHARED_STORE_MARKER", "scan_cache", "scan_repo"]
 _SKIP_TOP = {".DS_Store", "Thumbs.db", "desktop.ini", ".locks", "CACHEDIR.TAG"}
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -44,10 +52,15 @@ class ScannedBlob(NamedTuple):
     nlink: int
     shared: bool = False  # a symlink into the cache-wide shared store
     exists: bool = True
+    problem: str | None = None  # why the blob breaks the link rule (see cache_links)
 
 
 class ScannedFile(NamedTuple):
-    """One file of a snapshot: a link to a blob (``etag`` set) or a plain copy (``etag`` None)."""
+    """One file of a snapshot: a link to a blob (``etag`` set) or a plain copy (``etag`` None).
+
+    ``problem`` is set when the entry breaks the link rule of :mod:`hubcli.cache_links` (a link
+    leaving the repo's blobs, a blob resolving outside the cache's stores, a fifo...): such an
+    entry is never followed (its ``size`` is 0)."""
 
     path: str
     snapshot_path: str
@@ -56,6 +69,7 @@ class ScannedFile(NamedTuple):
     size: int
     exists: bool
     is_link: bool
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +166,36 @@ def _stat(path: str) -> os.stat_result | None:
         return None
 
 
+def _linked_blob(name: str, path: str, roots: LinkRoots, warnings: list[str]) -> ScannedBlob:
+    """A repo blob that is a symlink (huggingface_hub's shared store, or a poisoned entry)."""
+    state = check_blob(path, roots)
+    if state.status == "missing":
+        warnings.append(f"Blob {path} is a broken link.")
+        return ScannedBlob(name, path, 0, 0.0, 0.0, (0, 0), 0, shared=True, exists=False)
+    if not state.ok or state.target is None:
+        warnings.append(f"Blob {path}: {state.detail}.")
+        return ScannedBlob(name, path, 0, 0.0, 0.0, (0, 0), 0, shared=True, problem=state.detail)
+    try:
+        st = os.stat(state.target)
+    except OSError:
+        warnings.append(f"Blob {path} is a broken link.")
+        return ScannedBlob(name, path, 0, 0.0, 0.0, (0, 0), 0, shared=True, exists=False)
+    key = (st.st_dev, st.st_ino)
+    return ScannedBlob(
+        name, path, st.st_size, st.st_atime, st.st_mtime, key, st.st_nlink, shared=True
+    )
+
+
 def _scan_blobs(
-    blobs_dir: str, warnings: list[str]
+    blobs_dir: str, warnings: list[str], roots: LinkRoots
 ) -> tuple[dict[str, ScannedBlob], list[tuple[str, int, float]]]:
+    """The repo's blobs; a blobs folder that is itself a link is not followed (nothing listed)."""
     blobs: dict[str, ScannedBlob] = {}
     incomplete: list[tuple[str, int, float]] = []
+    problem = blob_dir_problem(blobs_dir, os.path.dirname(blobs_dir))
+    if problem is not None:
+        warnings.append(f"{blobs_dir}: {problem}; its blobs are not trusted.")
+        return blobs, incomplete
     try:
         it = os.scandir(blobs_dir)
     except FileNotFoundError:
@@ -174,17 +213,10 @@ def _scan_blobs(
             if name.endswith(".incomplete"):
                 incomplete.append((entry.path, st.st_size, st.st_mtime))
                 continue
-            shared = stat_mod.S_ISLNK(st.st_mode)
-            if shared:
-                try:
-                    st = os.stat(entry.path)
-                except OSError:
-                    blobs[name] = ScannedBlob(
-                        name, entry.path, 0, 0.0, 0.0, (0, 0), 0, shared=True, exists=False
-                    )
-                    warnings.append(f"Blob {entry.path} is a broken link.")
-                    continue
-            elif not stat_mod.S_ISREG(st.st_mode):
+            if stat_mod.S_ISLNK(st.st_mode):
+                blobs[name] = _linked_blob(name, entry.path, roots, warnings)
+                continue
+            if not stat_mod.S_ISREG(st.st_mode):
                 continue
             blobs[name] = _new(
                 ScannedBlob,
@@ -196,8 +228,9 @@ def _scan_blobs(
                     st.st_mtime,
                     (st.st_dev, st.st_ino),
                     st.st_nlink,
-                    shared,
+                    False,
                     True,
+                    None,
                 ),
             )
     return blobs, incomplete
@@ -243,7 +276,6 @@ def _scan_snapshot(
 ) -> list[ScannedFile]:
     files: list[ScannedFile] = []
     append = files.append
-    blobs_prefix = blobs_dir + os.sep
     stack = [(snap_dir, "", "../../blobs/")]
     while stack:
         directory, prefix, expected = stack.pop()
@@ -268,27 +300,20 @@ def _scan_snapshot(
                             append(
                                 _new(
                                     ScannedFile,
-                                    (rel, entry.path, etag, blob[1], blob[2], blob[8], True),
+                                    (
+                                        rel,
+                                        entry.path,
+                                        etag,
+                                        blob[1],
+                                        blob[2],
+                                        blob[8],
+                                        True,
+                                        blob[9],
+                                    ),
                                 )
                             )
                             continue
-                    full = os.path.normpath(os.path.join(directory, target))
-                    etag = os.path.basename(full)
-                    blob = blobs.get(etag) if full.startswith(blobs_prefix) else None
-                    if blob is not None and os.path.dirname(full) == blobs_dir:
-                        files.append(
-                            ScannedFile(rel, entry.path, etag, full, blob.size, blob.exists, True)
-                        )
-                        continue
-                    try:
-                        st = os.stat(entry.path)
-                    except OSError:
-                        warnings.append(f"Blob missing (broken symlink): {entry.path}.")
-                        files.append(ScannedFile(rel, entry.path, etag, full, 0, False, True))
-                        continue
-                    if stat_mod.S_ISDIR(st.st_mode):
-                        continue
-                    files.append(ScannedFile(rel, entry.path, etag, full, st.st_size, True, True))
+                    append(_odd_link(rel, entry.path, target, blobs_dir, blobs, warnings))
                 elif entry.is_dir(follow_symlinks=False):
                     stack.append((entry.path, rel + "/", "../" + expected))
                 elif entry.name.endswith(".tmp") and entry.name.startswith("."):
@@ -298,10 +323,44 @@ def _scan_snapshot(
                         st = entry.stat(follow_symlinks=False)
                     except OSError:
                         continue
-                    files.append(
-                        ScannedFile(rel, entry.path, None, entry.path, st.st_size, True, False)
-                    )
+                    if stat_mod.S_ISREG(st.st_mode):
+                        append(
+                            ScannedFile(rel, entry.path, None, entry.path, st.st_size, True, False)
+                        )
+                    else:
+                        problem = "the snapshot entry is not a regular file"
+                        append(
+                            ScannedFile(rel, entry.path, None, entry.path, 0, True, False, problem)
+                        )
     return files
+
+
+def _odd_link(
+    rel: str,
+    path: str,
+    target: str,
+    blobs_dir: str,
+    blobs: dict[str, ScannedBlob],
+    warnings: list[str],
+) -> ScannedFile:
+    """A snapshot symlink off the common ``../../blobs/<etag>`` shape: judged by the link rule."""
+    full = os.path.normpath(os.path.join(os.path.dirname(path), target))
+    name = first_hop(path, blobs_dir)
+    if name is None:
+        leaves = f"the link leaves its repo's blobs folder (to {target[:200]!r})"
+        return ScannedFile(rel, path, None, full, 0, True, True, leaves)
+    blob = blobs.get(name)
+    blob_path = os.path.join(blobs_dir, name)
+    if blob is not None:
+        return ScannedFile(rel, path, name, blob.path, blob.size, blob.exists, True, blob.problem)
+    try:
+        os.lstat(blob_path)
+    except OSError:
+        warnings.append(f"Blob missing (broken symlink): {path}.")
+        return ScannedFile(rel, path, name, blob_path, 0, False, True)
+    problem = blob_dir_problem(blobs_dir, os.path.dirname(blobs_dir))
+    why = problem or f"the link names {name[:200]!r}, which is not a usable blob"
+    return ScannedFile(rel, path, name, blob_path, 0, True, True, why)
 
 
 def _scan_snapshot_light(
@@ -337,6 +396,8 @@ def _scan_snapshot_light(
                     if os.path.dirname(full) == blobs_dir and name in blobs:
                         add(name)
                         continue
+                    if first_hop(entry.path, blobs_dir) is None:
+                        continue  # a link leaving its repo's blobs: never followed
                     try:
                         st = os.stat(entry.path)
                     except OSError:
@@ -360,13 +421,17 @@ def scan_repo(
     *,
     warnings: list[str] | None = None,
     detail: bool = True,
+    roots: LinkRoots | None = None,
 ) -> ScannedRepo | None:
     """Scan one repo folder; returns None (with a warning) when it is not a usable repo.
 
     ``detail=False`` skips the per-file records (``ScannedRevision.files`` stays empty) but keeps
-    every count, size and etag set: enough for listings, about twice as fast."""
+    every count, size and etag set: enough for listings, about twice as fast. ``roots`` says where
+    a repo blob's links may end (default: the shared store of the folder's cache)."""
     warns = warnings if warnings is not None else []
     path = os.fspath(folder)
+    if roots is None:
+        roots = LinkRoots.for_cache(os.path.dirname(os.path.abspath(path)))
     snapshots_dir = os.path.join(path, "snapshots")
     try:
         with os.scandir(path) as it:
@@ -378,7 +443,7 @@ def scan_repo(
         return None
     blobs_dir = os.path.join(path, "blobs")
     if "blobs" in top:
-        blobs, incomplete = _scan_blobs(blobs_dir, warns)
+        blobs, incomplete = _scan_blobs(blobs_dir, warns, roots)
     else:
         blobs, incomplete = {}, []
     refs_dir = os.path.join(path, "refs")
@@ -391,7 +456,7 @@ def scan_repo(
     last_accessed = 0.0
     last_modified = 0.0
     for blob in blobs.values():
-        if blob.exists:
+        if blob.exists and blob.problem is None:
             inodes[blob.key] = blob.size
             if blob.atime > last_accessed:
                 last_accessed = blob.atime
@@ -416,7 +481,7 @@ def scan_repo(
             etags = {f.etag for f in files if f.etag is not None and f.etag in blobs}
             others = []
             for f in files:
-                if f.exists and (f.etag is None or f.etag not in blobs):
+                if f.exists and f.problem is None and (f.etag is None or f.etag not in blobs):
                     st = _lstat(f.snapshot_path) if not f.is_link else _stat(f.snapshot_path)
                     if st is not None:
                         others.append((f.blob_path, st))
@@ -474,10 +539,14 @@ def scan_cache(
     only: Iterable[RepoRef] | None = None,
     workers: int = 1,
     detail: bool = True,
+    tiers: Iterable[str | os.PathLike[str]] = (),
 ) -> CacheScan:
-    """Scan the cache (or only the named repos). Problems become ``warnings``; nothing raises."""
+    """Scan the cache (or only the named repos). Problems become ``warnings``; nothing raises.
+
+    ``tiers`` are read-only blob stores a repo blob may link into (besides the shared store)."""
     root = os.fspath(cache_dir)
     result = CacheScan(cache_dir=root)
+    roots = LinkRoots.for_cache(root, tiers)
     wanted = {(r.repo_type, r.repo_id) for r in only} if only is not None else None
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
@@ -491,7 +560,7 @@ def scan_cache(
         name = entry.name
         if name in _SKIP_TOP or name.startswith(".hubcli-"):
             continue
-        if name == "blobs" and os.path.exists(os.path.join(entry.path, SHARED_STORE_MARKER)):
+        if name == "blobs" and shared_store(root) is not None:
             continue
         if not entry.is_dir(follow_symlinks=False):
             if wanted is None:
@@ -509,7 +578,7 @@ def scan_cache(
     def one(job: tuple[str, RepoRef]) -> tuple[ScannedRepo | None, list[str]]:
         warns: list[str] = []
         try:
-            return scan_repo(job[0], job[1], warnings=warns, detail=detail), warns
+            return scan_repo(job[0], job[1], warnings=warns, detail=detail, roots=roots), warns
         except OSError as exc:  # pragma: no cover - defensive: a scan never crashes
             return None, [f"Cannot scan {job[0]}: {exc.strerror or exc}."]
 

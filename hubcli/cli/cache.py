@@ -443,6 +443,8 @@ def import_(
     if json_out:
         out.json(res.to_json())
         return
+    for note in res.kept:
+        out.warn(note)
     out.line(
         f"Imported {', '.join(res.repos)}: {res.revisions} revisions, {res.files} files; "
         f"{res.blobs} new blobs ({human_size(res.bytes)}), {res.blobs_skipped} already present."
