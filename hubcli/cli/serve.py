@@ -53,6 +53,37 @@ def serve(
     page_size: Annotated[
         int, typer.Option("--page-size", help="Items per page of paginated listings.")
     ] = 1000,
+    secret_file: Annotated[
+        str | None,
+        typer.Option(
+            "--secret-file",
+            help="CDN URL signing secret: created (mode 0600, random) if absent, read if present;"
+            " signed URLs then survive restarts. Default: a random secret per process.",
+        ),
+    ] = None,
+    max_commit_size: Annotated[
+        int,
+        typer.Option("--max-commit-size", help="Bytes of one NDJSON commit body (streamed)."),
+    ] = 2 * 1024**3,
+    max_json_size: Annotated[
+        int,
+        typer.Option(
+            "--max-json-size",
+            help="Bytes of a JSON request body (preupload, paths-info, LFS batch, ...).",
+        ),
+    ] = 16 * 1024**2,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections", help="Open connections (one thread each), API and CDN together."
+        ),
+    ] = 256,
+    idle_timeout: Annotated[
+        float, typer.Option("--idle-timeout", help="Seconds a silent connection is kept open.")
+    ] = 120.0,
+    url_ttl: Annotated[
+        float, typer.Option("--url-ttl", help="Lifetime of a signed CDN URL, in seconds.")
+    ] = 3600.0,
 ) -> int:
     """Run a local Hugging Face Hub-compatible server; prints its URL as the first line."""
     from hubcli.server.cli import parse_tokens, run_server
@@ -77,6 +108,12 @@ def serve(
         multipart_threshold=multipart_threshold,
         chunk_size=chunk_size,
         page_size=page_size,
+        secret_file=secret_file,
+        max_commit_size=max_commit_size,
+        max_json_size=max_json_size,
+        max_connections=max_connections,
+        idle_timeout=idle_timeout,
+        url_ttl=url_ttl,
     )
 
 

@@ -12,8 +12,6 @@ clients must drop the Authorization header when following them.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import shutil
 import tempfile
 import threading
@@ -22,6 +20,8 @@ from typing import Any
 
 from hubcli.server.handler import HubHTTPServer
 from hubcli.server.knobs import Knobs, RequestLog
+from hubcli.server.limits import ByteBudget, Limits
+from hubcli.server.signing import UrlSigner, load_or_create_secret, random_secret
 from hubcli.server.storage import FileOp, Repo, Storage, StorageError, validate_path
 from hubcli.server.views import is_lfs_path
 
@@ -47,6 +47,8 @@ class HubState:
         log: RequestLog,
         tokens: dict[str, str],
         admins: set[str] | None = None,
+        limits: Limits | None = None,
+        secret: bytes | None = None,
     ) -> None:
         self.storage = storage
         self.knobs = knobs
@@ -54,7 +56,10 @@ class HubState:
         self.tokens = dict(tokens)
         self.orgs: dict[str, set[str]] = {}
         self.admins: set[str] = set(admins or ())
-        self.secret = secrets.token_bytes(16)
+        self.limits = limits or Limits()
+        self.signer = UrlSigner(secret or random_secret(), self.limits.url_ttl)
+        self.budget = ByteBudget(self.limits.body_budget)
+        self.slots = threading.BoundedSemaphore(max(1, self.limits.max_connections))
         self.api_port = 0
         self.cdn_port = 0
         self.default_host = "127.0.0.1"
@@ -72,9 +77,6 @@ class HubState:
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"http://{host}:{self.cdn_port if cdn else self.api_port}"
-
-    def sign(self, value: str) -> str:
-        return hashlib.sha256(self.secret + value.encode()).hexdigest()[:32]
 
     def is_owner(self, user: str | None, namespace: str) -> bool:
         if user is None:
@@ -95,6 +97,8 @@ class HubServer:
         tokens: dict[str, str] | None = None,
         log_path: str | Path | None = None,
         seed: int | None = None,
+        limits: Limits | None = None,
+        secret_file: str | Path | None = None,
         **knobs: Any,
     ) -> None:
         self._own_root = root is None
@@ -110,8 +114,14 @@ class HubServer:
             if name not in _KNOB_NAMES:
                 raise TypeError(f"unknown knob {name!r}")
             setattr(k, name, value)
+        secret = load_or_create_secret(secret_file) if secret_file is not None else None
         self.state = HubState(
-            Storage(self.root), k, RequestLog(Path(log_path) if log_path else None), tokens or {}
+            Storage(self.root),
+            k,
+            RequestLog(Path(log_path) if log_path else None),
+            tokens or {},
+            limits=limits,
+            secret=secret,
         )
         from hubcli.server.lfs import load_sessions  # lfs imports the routes, which need app
 

@@ -10,6 +10,10 @@ from pathlib import Path
 from types import FrameType
 
 from hubcli.server.app import HubServer
+from hubcli.server.limits import Limits
+from hubcli.server.signing import SecretFileError
+
+_DEFAULTS = Limits()
 
 
 def parse_tokens(pairs: list[str], token_file: str | None) -> dict[str, str]:
@@ -49,25 +53,49 @@ def run_server(
     multipart_threshold: int = 64 * 1024 * 1024,
     chunk_size: int = 16 * 1024 * 1024,
     page_size: int = 1000,
+    secret_file: str | None = None,
+    max_commit_size: int = _DEFAULTS.max_commit_size,
+    max_json_size: int = _DEFAULTS.max_json,
+    max_connections: int = _DEFAULTS.max_connections,
+    idle_timeout: float = _DEFAULTS.idle_timeout,
+    url_ttl: float = _DEFAULTS.url_ttl,
 ) -> int:
     """Start the server, print its URL as the first stdout line, block until SIGINT/SIGTERM."""
-    server = HubServer(
-        root,
-        host=host,
-        port=port,
-        cdn_port=cdn_port,
-        tokens=tokens or {},
-        log_path=log,
-        seed=seed,
-        latency_ms=latency_ms,
-        bandwidth_mbps=bandwidth,
-        upload_bandwidth_mbps=upload_bandwidth,
-        fail_rate=fail_rate,
-        lfs_threshold=lfs_threshold,
-        multipart_threshold=multipart_threshold,
-        multipart_chunk_size=chunk_size,
-        page_size=page_size,
+    limits = Limits(
+        max_json=max_json_size,
+        max_commit_size=max_commit_size,
+        max_connections=max_connections,
+        idle_timeout=idle_timeout,
+        url_ttl=url_ttl,
     )
+    try:
+        server = HubServer(
+            root,
+            host=host,
+            port=port,
+            cdn_port=cdn_port,
+            tokens=tokens or {},
+            log_path=log,
+            seed=seed,
+            limits=limits,
+            secret_file=secret_file,
+            latency_ms=latency_ms,
+            bandwidth_mbps=bandwidth,
+            upload_bandwidth_mbps=upload_bandwidth,
+            fail_rate=fail_rate,
+            lfs_threshold=lfs_threshold,
+            multipart_threshold=multipart_threshold,
+            multipart_chunk_size=chunk_size,
+            page_size=page_size,
+        )
+    except SecretFileError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    return _serve(server, tokens or {})
+
+
+def _serve(server: HubServer, tokens: dict[str, str]) -> int:
+    """Run ``server`` until SIGINT/SIGTERM."""
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -112,6 +140,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multipart-threshold", type=int, default=64 * 1024 * 1024)
     p.add_argument("--chunk-size", type=int, default=16 * 1024 * 1024)
     p.add_argument("--page-size", type=int, default=1000)
+    p.add_argument(
+        "--secret-file",
+        metavar="FILE",
+        help="CDN URL signing secret: created (0600, random) if absent, read if present",
+    )
+    p.add_argument(
+        "--max-commit-size",
+        type=int,
+        default=_DEFAULTS.max_commit_size,
+        help="bytes of one NDJSON commit body (streamed)",
+    )
+    p.add_argument(
+        "--max-json-size",
+        type=int,
+        default=_DEFAULTS.max_json,
+        help="bytes of a JSON request body (preupload, paths-info, LFS batch, ...)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=_DEFAULTS.max_connections,
+        help="open connections (handler threads), API and CDN together",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=_DEFAULTS.idle_timeout,
+        help="seconds a silent connection is kept",
+    )
+    p.add_argument(
+        "--url-ttl", type=float, default=_DEFAULTS.url_ttl, help="lifetime of signed CDN URLs (s)"
+    )
     return p
 
 
@@ -138,4 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         multipart_threshold=args.multipart_threshold,
         chunk_size=args.chunk_size,
         page_size=args.page_size,
+        secret_file=args.secret_file,
+        max_commit_size=args.max_commit_size,
+        max_json_size=args.max_json_size,
+        max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
+        url_ttl=args.url_ttl,
     )

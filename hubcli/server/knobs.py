@@ -51,6 +51,16 @@ class Knobs:
             time.sleep(self.latency_ms / 1000.0)
 
 
+MAX_LOG_ITEMS = 100_000  # kept in memory (the oldest half is dropped past it)
+MAX_LOG_FIELD = 2048  # characters kept of a logged string (path, user agent, ...)
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_LOG_FIELD:
+        return value[:MAX_LOG_FIELD] + "..."
+    return value
+
+
 class RequestLog:
     """In-memory request list (for fixtures) plus an optional JSON-lines file."""
 
@@ -60,11 +70,13 @@ class RequestLog:
         self._fh = open(path, "a", buffering=1, encoding="utf-8") if path else None  # noqa: SIM115
 
     def add(self, item: dict[str, Any]) -> None:
+        # a client controls the path and headers: keep what one entry can cost bounded
+        item = {k: _clip(v) for k, v in item.items()}
         line = json.dumps(item, separators=(",", ":")) + "\n" if self._fh else ""
         with self._lock:
             self._items.append(item)
-            if len(self._items) > 200_000:
-                del self._items[:100_000]
+            if len(self._items) > MAX_LOG_ITEMS:
+                del self._items[: MAX_LOG_ITEMS // 2]
             if self._fh:
                 self._fh.write(line)
 

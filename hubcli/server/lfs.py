@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubcli.server.handler import HubError, Request, Response
-from hubcli.server.routes import get_repo
+from hubcli.server.routes import cdn_href, check_gated, get_repo
 from hubcli.server.storage import SHA256_RE
 from hubcli.server.write_routes import require_owner, require_user
 
@@ -299,7 +299,9 @@ def batch(req: Request, repo_type: str, repo_id: str) -> Response:
     operation = data.get("operation", "upload")
     if operation == "upload":
         require_owner(req, repo.namespace)
-    elif operation != "download":
+    elif operation == "download":
+        check_gated(req, repo)
+    else:
         raise HubError(400, f"Unknown operation {operation!r}")
     st = req.state.storage
     knobs = req.state.knobs
@@ -315,13 +317,16 @@ def batch(req: Request, repo_type: str, repo_id: str) -> Response:
             )
             continue
         item: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
-        stored = st.has_lfs(oid, size)
+        # Only objects a commit of this repo names are served; an upload is skipped only if the
+        # repo has the object or the caller sent its content before. An object stored for another
+        # repo counts as absent: the same answer as an unknown one (no existence oracle).
+        user = req.user if operation == "upload" else None
+        stored = st.repo_lfs_size(repo, oid, user) == size
         if operation == "download":
             if not stored:
                 item["error"] = {"code": 404, "message": "Object does not exist"}
             else:
-                href = f"{cdn}/_cdn/lfs/{oid}?sig={req.state.sign(oid)}"
-                item["actions"] = {"download": {"href": href, "header": {}}}
+                item["actions"] = {"download": {"href": cdn_href(req, repo, oid), "header": {}}}
             out.append(item)
             continue
         if stored:
@@ -371,12 +376,13 @@ def _put_basic(req: Request, uid: str) -> Response:
     fd, tmp = st.new_temp()
     try:
         with os.fdopen(fd, "wb") as fh:
-            size, sha = req.body_to_file(fh)
+            size, sha = req.body_to_file(fh, limit=sess["size"])
         if size != sess["size"] or sha != sess["oid"]:
             raise HubError(
                 400, f"Uploaded content does not match oid/size (got sha256 {sha}, {size} bytes)"
             )
         st.adopt_lfs_file(tmp, sha)
+        st.grant_lfs(sess.get("user"), sha, size)  # the uploader proved it has the content
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -464,6 +470,7 @@ def _complete(req: Request, uid: str) -> Response:
         if asm.seal(etags) != sess["oid"] or asm.path.stat().st_size != sess["size"]:
             raise HubError(400, "Assembled object does not match oid/size")
         req.state.storage.adopt_lfs_file(str(asm.path), sess["oid"])
+        req.state.storage.grant_lfs(sess.get("user"), sess["oid"], sess["size"])
     except BaseException:
         asm.unseal()
         sess["done"] = False
@@ -475,10 +482,14 @@ def _complete(req: Request, uid: str) -> Response:
 
 
 def _verify(req: Request, uid: str) -> Response:
-    data = req.json_body()
+    sess = _session(req, uid)
+    data = req.json_body(req.state.limits.small_json)
     if not isinstance(data, dict):
         raise HubError(400, "Invalid verify body")
     oid, size = str(data.get("oid", "")), data.get("size")
-    if not SHA256_RE.match(oid) or not req.state.storage.has_lfs(oid, size):
+    # only the session's own object, once its uploader sent the content (not merely "stored")
+    owner = sess.get("user")
+    granted = req.state.storage.granted_lfs_size(owner, oid) if oid == sess["oid"] else None
+    if granted is None or granted != size or not req.state.storage.has_lfs(oid, size):
         raise HubError(404, f"Object {oid} not found or size mismatch")
     return _lfs_json({"success": True})

@@ -30,8 +30,8 @@ def route(req: Request) -> Response:
     for seg in s:
         if "\0" in seg or "\\" in seg or seg in ("..", "."):
             raise HubError(400, "Invalid path")
-    if s[:2] == ["_cdn", "lfs"] and len(s) == 3 and m in ("GET", "HEAD"):
-        return cdn_get(req, s[2])
+    if s[:2] == ["_cdn", "lfs"] and len(s) == 6 and m in ("GET", "HEAD"):
+        return cdn_get(req, s[2], f"{s[3]}/{s[4]}", s[5])
     if s and s[0] == "_lfs":
         from hubcli.server import lfs
 
@@ -327,6 +327,8 @@ def paths_info(req: Request, repo_type: str, repo_id: str, rev: str) -> Response
             data = json.loads(raw or b"{}")
         except ValueError:
             raise HubError(400, "Invalid JSON body") from None
+        if not isinstance(data, dict):
+            raise HubError(400, "Body must be a JSON object")
         paths = data.get("paths") or []
         expand = bool(data.get("expand"))
         if not isinstance(paths, list):
@@ -433,10 +435,7 @@ def resolve(req: Request, repo_type: str, repo_id: str, args: list[str]) -> Resp
         "Vary": "Origin, Accept-Encoding",
     }
     if entry.sha256:
-        sig = req.state.sign(entry.sha256)
-        loc = (
-            f"{req.cdn_origin()}/_cdn/lfs/{entry.sha256}?sig={sig}&filename={quote(name, safe='')}"
-        )
+        loc = f"{cdn_href(req, repo, entry.sha256)}&filename={quote(name, safe='')}"
         headers.update(
             {
                 "Location": loc,
@@ -452,10 +451,20 @@ def resolve(req: Request, repo_type: str, repo_id: str, args: list[str]) -> Resp
     return file_response(req, str(st.blob_file(entry)), entry.size, headers)
 
 
-def cdn_get(req: Request, sha256: str) -> Response:
+def cdn_href(req: Request, repo: Repo, sha256: str) -> str:
+    """A signed CDN URL for LFS object ``sha256`` of ``repo``: valid for that repo and object
+    only, until it expires. Call it only after checking the caller may read the object."""
+    exp, sig = req.state.signer.sign(repo.key, sha256)
+    return f"{req.cdn_origin()}/_cdn/lfs/{repo.key}/{sha256}?exp={exp}&sig={sig}"
+
+
+def cdn_get(req: Request, repo_type: str, repo_id: str, sha256: str) -> Response:
+    """Serve an LFS object to the holder of a URL from ``cdn_href`` (no token needed: the
+    signature is the capability, like a presigned object-store URL)."""
+    key = f"{repo_type}/{repo_id}"
+    if not req.state.signer.check(key, sha256, req.q("exp"), req.q("sig")):
+        raise HubError(403, "Invalid, expired or missing signature")
     st = req.state.storage
-    if req.q("sig") != req.state.sign(sha256):
-        raise HubError(403, "Invalid or missing signature")
     p = st.lfs_path(sha256)
     try:
         size = os.stat(p).st_size
@@ -472,7 +481,9 @@ def cdn_get(req: Request, sha256: str) -> Response:
 
 
 def _ascii(name: str) -> str:
-    return name.encode("ascii", "replace").decode().replace('"', "_")
+    """``name`` fit for a quoted header parameter: ASCII, no quotes, no control characters."""
+    text = name.encode("ascii", "replace").decode()
+    return "".join("_" if c in '"\\' or ord(c) < 32 or ord(c) == 127 else c for c in text)
 
 
 def _content_type(name: str) -> str:

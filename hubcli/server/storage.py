@@ -9,10 +9,18 @@ Layout under ``root``::
         meta.json                private, gated, owner, createdAt, likes, downloads, granted...
         refs.json                {"heads": {...}, "tags": {...}, "prs": {...}}
         commits/<sha>.json       {"id", "parents", "author", "title", "message", "date", "tree"}
+        lfs-index.txt            "<sha256> <size>" of every LFS object any commit of the repo names
+    lfs-grants.jsonl             [user, sha256, size]: LFS objects whose content a user uploaded
 
 A commit stores its full tree: ``{path: [size, git_sha1, sha256 | null]}``; sha256 set means LFS.
 Every file is written to ``tmp/`` then moved into place with ``os.replace``, and the refs file is
 replaced last, so a crash never leaves a half commit. One lock per repo serializes commits.
+
+The blob store is shared by every repo, so it never answers "which repo may see this object": the
+per-repo LFS index does (an object is readable through a repo only if one of its commits names it),
+and a commit may name an object only if it is already in the repo's index or the committing user
+uploaded its content (proof of possession, recorded in ``lfs-grants.jsonl``). The index is
+appended before the commit file is written, so it always covers every commit of the repo.
 """
 
 from __future__ import annotations
@@ -65,6 +73,24 @@ __all__ = [
     "validate_ref_name",
     "validate_repo_id",
 ]
+
+
+LFS_INDEX = "lfs-index.txt"
+LFS_GRANTS = "lfs-grants.jsonl"
+
+
+def _read_oid_sizes(path: Path) -> dict[str, int]:
+    """Parse ``<sha256> <size>`` lines; a torn or malformed line (a crash mid-append) is skipped."""
+    out: dict[str, int] = {}
+    for line in path.read_text(encoding="ascii", errors="replace").splitlines():
+        oid, _, size = line.partition(" ")
+        if SHA256_RE.match(oid) and size.isdigit():
+            out[oid] = int(size)
+    return out
+
+
+def _format_oid_sizes(items: dict[str, int]) -> str:
+    return "".join(f"{oid} {size}\n" for oid, size in items.items())
 
 
 def _folders(paths: Iterable[str]) -> set[str]:
@@ -144,6 +170,12 @@ class Repo:
     meta: dict[str, Any]
     refs: dict[str, dict[str, str]]
     lock: threading.RLock = field(default_factory=threading.RLock)
+    lfs_index: dict[str, int] | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        """``{type}/{namespace}/{name}``: names the repo in signed CDN URLs."""
+        return f"{self.type}/{self.id}"
 
     @property
     def namespace(self) -> str:
@@ -183,11 +215,23 @@ class Storage:
         self._objects = str(self.root / "objects")
         # Blob fan-out directories known to exist (mkdir is idempotent, so a race is harmless).
         self._blob_dirs: set[str] = set()
+        self._lfs_grants: dict[str, dict[str, int]] | None = None
+        self._grants_lock = threading.Lock()
         self._load_repos()
 
     # ---------------------------------------------------------------- atomic files
     def _replace_from_temp(self, dest: str, data: bytes) -> None:
         """Write ``data`` to a fresh temp file in ``tmp/`` and ``os.replace`` it onto ``dest``."""
+        tmp = self._write_temp(data)
+        try:
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def _write_temp(self, data: bytes) -> str:
+        """Write ``data`` to a fresh temp file in ``tmp/``; return its path."""
         flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
         while True:
             tmp = f"{self._tmp_dir}/w-{self._tmp_tag}-{threading.get_ident()}-{next(self._tmp_seq)}"
@@ -203,11 +247,11 @@ class Storage:
                     view = view[os.write(fd, view) :]
             finally:
                 os.close(fd)
-            os.replace(tmp, dest)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        return tmp
 
     def _atomic_write(self, dest: Path | str, data: bytes) -> None:
         dest = os.fspath(dest)
@@ -257,6 +301,31 @@ class Storage:
         self._put_blob("git", sha1, data)
         return Entry(size=len(data), oid=sha1)
 
+    def stage_regular(self, data: bytes) -> tuple[Entry, str | None]:
+        """Write a regular file's content to a temp file unless the blob is already stored;
+        ``publish_regular`` moves it into the store, ``discard_temp`` drops it."""
+        sha1 = git_blob_sha1(data)
+        entry = Entry(size=len(data), oid=sha1)
+        if os.path.exists(f"{self._objects}/git/{sha1[:2]}/{sha1}"):
+            return entry, None
+        return entry, self._write_temp(data)
+
+    def publish_regular(self, entry: Entry, tmp: str) -> None:
+        d = f"{self._objects}/git/{entry.oid[:2]}"
+        if d not in self._blob_dirs:
+            os.makedirs(d, exist_ok=True)
+            self._blob_dirs.add(d)
+        try:
+            os.replace(tmp, f"{d}/{entry.oid}")
+        except FileNotFoundError:  # the fan-out directory was removed behind our back
+            os.makedirs(d, exist_ok=True)
+            os.replace(tmp, f"{d}/{entry.oid}")
+
+    @staticmethod
+    def discard_temp(tmp: str) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
     def put_lfs_bytes(self, data: bytes) -> Entry:
         sha256 = hashlib.sha256(data).hexdigest()
         self._put_blob("lfs", sha256, data)
@@ -271,6 +340,90 @@ class Storage:
     @staticmethod
     def lfs_entry(sha256: str, size: int) -> Entry:
         return Entry(size=size, oid=git_blob_sha1(lfs_pointer(sha256, size)), sha256=sha256)
+
+    # ---------------------------------------------------------------- per-repo LFS objects
+    def lfs_objects(self, repo: Repo) -> dict[str, int]:
+        """sha256 -> size of every LFS object named by any commit of ``repo`` (read from
+        ``lfs-index.txt``, built from the stored commits the first time)."""
+        with repo.lock:
+            if repo.lfs_index is None:
+                path = repo.path / LFS_INDEX
+                if path.exists():
+                    repo.lfs_index = _read_oid_sizes(path)
+                else:
+                    repo.lfs_index = self._scan_lfs(repo)
+                    self._atomic_write(path, _format_oid_sizes(repo.lfs_index).encode())
+            return repo.lfs_index
+
+    def _scan_lfs(self, repo: Repo) -> dict[str, int]:
+        index: dict[str, int] = {}
+        for f in (repo.path / "commits").glob("*.json"):
+            try:
+                tree = json.loads(f.read_bytes())["tree"]
+                for v in tree.values():
+                    if v[2] and SHA256_RE.match(v[2]):
+                        index[v[2]] = int(v[0])
+            except (OSError, ValueError, KeyError, TypeError, IndexError):
+                continue
+        return index
+
+    def _index_lfs(self, repo: Repo, entries: Iterable[Entry]) -> None:
+        """Add the LFS objects of ``entries`` to the repo's index (before the commit is written)."""
+        index = self.lfs_objects(repo)
+        new = {e.sha256: e.size for e in entries if e.sha256 and e.sha256 not in index}
+        if not new:
+            return
+        with open(repo.path / LFS_INDEX, "a", encoding="ascii") as fh:
+            fh.write(_format_oid_sizes(new))
+            fh.flush()
+            os.fsync(fh.fileno())
+        index.update(new)
+
+    def _grants(self) -> dict[str, dict[str, int]]:
+        if self._lfs_grants is None:
+            grants: dict[str, dict[str, int]] = {}
+            with contextlib.suppress(FileNotFoundError):
+                for line in (self.root / LFS_GRANTS).read_text("utf-8", "replace").splitlines():
+                    try:
+                        user, oid, size = json.loads(line)
+                    except (ValueError, TypeError):
+                        continue  # a torn last line
+                    if isinstance(user, str) and SHA256_RE.match(str(oid)) and type(size) is int:
+                        grants.setdefault(user, {})[oid] = size
+            self._lfs_grants = grants
+        return self._lfs_grants
+
+    def grant_lfs(self, user: str | None, sha256: str, size: int) -> None:
+        """Record that ``user`` uploaded the content of LFS object ``sha256`` (``size`` bytes):
+        a commit by ``user`` may name it in any repo ``user`` writes to."""
+        if not user:
+            return
+        with self._grants_lock:
+            mine = self._grants().setdefault(user, {})
+            if mine.get(sha256) == size:
+                return
+            with open(self.root / LFS_GRANTS, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps([user, sha256, size]) + "\n")
+            mine[sha256] = size
+
+    def repo_lfs_size(self, repo: Repo, sha256: str, user: str | None = None) -> int | None:
+        """The size of LFS object ``sha256`` if it is stored and a commit of ``repo`` names it --
+        or, given a ``user``, that user uploaded its content (what a new commit may name) --,
+        else None. Unknown objects and objects of other repos are the same None."""
+        with repo.lock:
+            size = self.lfs_objects(repo).get(sha256)
+        if size is None:
+            size = self.granted_lfs_size(user, sha256)
+        if size is None or not self.has_lfs(sha256, size):
+            return None
+        return size
+
+    def granted_lfs_size(self, user: str | None, sha256: str) -> int | None:
+        """The size ``user`` uploaded LFS object ``sha256`` with, None if they never did."""
+        if not user:
+            return None
+        with self._grants_lock:
+            return self._grants().get(user, {}).get(sha256)
 
     def blob_file(self, entry: Entry) -> Path:
         return self.lfs_path(entry.sha256) if entry.sha256 else self.git_path(entry.oid)
@@ -361,6 +514,7 @@ class Storage:
             os.replace(repo.path, new_dir)
             self._repos.pop((repo.type, repo.id), None)
             moved = Repo(repo.type, new_id, new_dir, repo.meta, repo.refs)
+            moved.lfs_index = repo.lfs_index
             self._repos[(repo.type, new_id)] = moved
             return moved
 
@@ -506,6 +660,7 @@ class Storage:
             raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
             sha = hashlib.sha1(raw + str(time.time_ns()).encode()).hexdigest()
             body["id"] = sha
+            self._index_lfs(repo, tree.values())
             self._write_json(repo.path / "commits" / f"{sha}.json", body)
             commit = Commit(sha, parents, author, title, message, date_iso, tree)
             pr_num: int | None = None

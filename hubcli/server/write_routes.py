@@ -7,15 +7,19 @@ import base64
 import binascii
 import fnmatch
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from hubcli.server.handler import HubError, Request, Response
 from hubcli.server.routes import get_commit, get_repo
 from hubcli.server.storage import (
     SHA256_RE,
+    Entry,
     FileOp,
     Repo,
+    Storage,
     StorageError,
+    git_blob_sha1,
     now_iso,
     validate_path,
     validate_ref_name,
@@ -67,10 +71,10 @@ def validate_yaml(req: Request) -> Response:
 
 # ---------------------------------------------------------------------- /api/repos/*
 def repos_admin(req: Request, action: str) -> Response:
-    data = req.json_body()
+    user = require_user(req)  # before reading the body
+    data = req.json_body(req.state.limits.small_json)
     if not isinstance(data, dict):
         raise HubError(400, "Body must be a JSON object")
-    user = require_user(req)
     st = req.state.storage
     repo_type = data.get("type") or "model"
     if repo_type not in ("model", "dataset", "space"):
@@ -153,7 +157,7 @@ def branch(req: Request, repo_type: str, repo_id: str, name: str) -> Response:
             raise HubError(403, "Cannot delete the default branch")
         st.set_ref(repo, "heads", name, None)
         return Response.json({"success": True})
-    data = req.json_body() or {}
+    data = req.json_body(req.state.limits.small_json) or {}
     if name in repo.refs["heads"]:
         raise HubError(409, f"Branch {name} already exists")
     start = (data.get("startingPoint") if isinstance(data, dict) else None) or "main"
@@ -170,7 +174,7 @@ def tag(req: Request, repo_type: str, repo_id: str, arg: str) -> Response:
             raise HubError(404, f"Invalid rev id: {arg}", "RevisionNotFound")
         st.set_ref(repo, "tags", arg, None)
         return Response.json({"success": True})
-    data = req.json_body() or {}
+    data = req.json_body(req.state.limits.small_json) or {}
     name = str(data.get("tag") or "") if isinstance(data, dict) else ""
     validate_ref_name(name)
     if name in repo.refs["tags"]:
@@ -182,7 +186,7 @@ def tag(req: Request, repo_type: str, repo_id: str, arg: str) -> Response:
 
 def settings(req: Request, repo_type: str, repo_id: str) -> Response:
     repo, _ = writable_repo(req, repo_type, repo_id)
-    data = req.json_body()
+    data = req.json_body(req.state.limits.small_json)
     if not isinstance(data, dict):
         raise HubError(400, "Body must be a JSON object")
     if "gated" in data:
@@ -222,7 +226,9 @@ def preupload(req: Request, repo_type: str, repo_id: str, rev: str) -> Response:
         if not isinstance(f, dict) or not isinstance(f.get("path"), str):
             raise HubError(400, "Each file needs a path")
         path = validate_path(f["path"])
-        size = int(f.get("size") or 0)
+        size = f.get("size") or 0
+        if type(size) is not int or size < 0:
+            raise HubError(400, f"{path}: size must be a non-negative integer")
         lfs = is_lfs_path(path, size, threshold, gitattributes)
         name = path.rsplit("/", 1)[-1]
         should_ignore = any(
@@ -241,36 +247,111 @@ def preupload(req: Request, repo_type: str, repo_id: str, rev: str) -> Response:
     return Response.json({"files": out, "commitOid": head_sha})
 
 
-def _parse_ndjson(raw: bytes) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
-    header: dict[str, Any] | None = None
-    ops: list[tuple[str, dict[str, Any]]] = []
-    try:  # decode once: json.loads(str) skips the per-line encoding sniffing of bytes...
-        text: str | None = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    lines: list[str | bytes] = (
-        [*text.split("\n")]
-        if text is not None and "\ufeff" not in text
-        else [*raw.split(b"\n")]  # ...unless bytes need it (bad UTF-8, BOMs)
-    )
-    for n, line in enumerate(lines, 1):
-        if not (line.strip(" \t\n\r\x0b\x0c") if isinstance(line, str) else line.strip()):
-            continue  # blank as bytes.strip() sees it
+def _load_line(line: bytes, n: int) -> Any:
+    """One NDJSON line as JSON: decoded once as UTF-8 (fast), as bytes when json's own encoding
+    detection must decide (a BOM, invalid UTF-8)."""
+    try:
         try:
-            obj = json.loads(line)
-        except ValueError:
-            raise HubError(400, f"Malformed NDJSON at line {n}") from None
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            return json.loads(line)
+        return json.loads(line if text.startswith("\ufeff") else text)
+    except ValueError:
+        raise HubError(400, f"Malformed NDJSON at line {n}") from None
+
+
+def _ndjson_objects(lines: Iterable[bytes]) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(line number, key, value) of each non-blank line; 400 for anything but {key, value}."""
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue  # blank as bytes.strip() sees it
+        obj = _load_line(line, n)
         if not isinstance(obj, dict) or not isinstance(obj.get("value"), dict):
             raise HubError(400, f"Malformed commit line {n}: expected {{key, value}}")
-        key = obj.get("key")
+        yield n, str(obj.get("key")), obj["value"]
+
+
+class _Staged:
+    """Regular files of a commit being read: written to temp files as their lines arrive (never
+    all in memory), moved into the blob store only once the whole body is valid."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.temps: dict[str, tuple[Entry, str]] = {}  # git sha1 -> (entry, temp path)
+        self.entries: dict[str, Entry] = {}
+
+    def add(self, data: bytes) -> Entry:
+        sha1 = git_blob_sha1(data)
+        known = self.entries.get(sha1)
+        if known is not None:
+            return known
+        entry, tmp = self.storage.stage_regular(data)
+        self.entries[sha1] = entry
+        if tmp is not None:
+            self.temps[sha1] = (entry, tmp)
+        return entry
+
+    def publish(self) -> None:
+        while self.temps:
+            _, (entry, tmp) = self.temps.popitem()
+            self.storage.publish_regular(entry, tmp)
+
+    def discard(self) -> None:
+        while self.temps:
+            _, (_, tmp) = self.temps.popitem()
+            self.storage.discard_temp(tmp)
+
+
+def _file_op(req: Request, repo: Repo, user: str, key: str, value: dict[str, Any],
+             staged: _Staged) -> FileOp:  # fmt: skip
+    """One validated commit operation (regular contents staged, LFS objects checked)."""
+    path = value.get("path")
+    if not isinstance(path, str):
+        raise HubError(400, f"{key}: missing path")
+    if key == "deletedFolder":
+        return FileOp("delete_folder", validate_path(path.rstrip("/")))
+    path = validate_path(path)
+    if key == "deletedFile":
+        return FileOp("delete_file", path)
+    if key == "file":
+        enc = value.get("encoding", "base64")
+        content = value.get("content", "")
+        if not isinstance(content, str):
+            raise HubError(400, f"file {path}: content must be a string")
+        try:
+            data = base64.b64decode(content, validate=True) if enc == "base64" else content.encode()
+        except (binascii.Error, ValueError):
+            raise HubError(400, f"file {path}: invalid base64 content") from None
+        return FileOp("add", path, staged.add(data))
+    # lfsFile: the object must be in this repo already, or uploaded (content sent) by this user;
+    # an object stored only for other repos is refused exactly like a missing one
+    oid = str(value.get("oid") or "").lower()
+    if value.get("algo", "sha256") != "sha256" or not SHA256_RE.match(oid):
+        raise HubError(400, f"lfsFile {path}: invalid oid")
+    size = value.get("size")
+    have = req.state.storage.repo_lfs_size(repo, oid, user)
+    if have is None or (size is not None and size != have):
+        raise HubError(422, f"lfsFile {path}: LFS object {oid} not uploaded (or size mismatch)")
+    return FileOp("add", path, Storage.lfs_entry(oid, have))
+
+
+def _read_commit(
+    req: Request, repo: Repo, user: str, lines: Iterable[bytes], staged: _Staged
+) -> tuple[dict[str, Any], list[FileOp]]:
+    header: dict[str, Any] | None = None
+    ops: list[FileOp] = []
+    max_ops = req.state.limits.max_commit_ops
+    for n, key, value in _ndjson_objects(lines):
         if key == "header":
             if header is not None or ops:
                 raise HubError(400, "The header must be the first line, and only once")
-            header = obj["value"]
+            header = value
         elif key in ("file", "lfsFile", "deletedFile", "deletedFolder"):
             if header is None:
                 raise HubError(400, "The header must be the first line")
-            ops.append((key, obj["value"]))
+            if len(ops) >= max_ops:
+                raise req.too_large(max_ops, "Commit (operations)")
+            ops.append(_file_op(req, repo, user, key, value, staged))
         else:
             raise HubError(400, f"Unknown commit operation key {key!r} at line {n}")
     if header is None:
@@ -278,62 +359,38 @@ def _parse_ndjson(raw: bytes) -> tuple[dict[str, Any], list[tuple[str, dict[str,
     return header, ops
 
 
+def _commit_lines(req: Request) -> Iterable[bytes]:
+    """The commit body as lines: NDJSON streamed (per-line and total caps), or the legacy JSON
+    payload (a summary only)."""
+    limits = req.state.limits
+    ctype = (req.headers.get("Content-Type") or "").lower()
+    if "json" in ctype and "ndjson" not in ctype:
+        data = req.json_body()
+        if not isinstance(data, dict):
+            raise HubError(400, "Body must be a JSON object")
+        value = {"summary": str(data.get("summary") or "")}
+        return [json.dumps({"key": "header", "value": value}).encode()]
+    req.expect_at_most(limits.max_commit_size)
+    line_cap = limits.commit_line_cap(req.state.knobs.lfs_threshold)
+    # one line in memory at a time: its bytes, its text and the decoded content
+    req.reserve(3 * min(line_cap, req.length if req.length is not None else line_cap))
+    return req.iter_lines(line_cap, limits.max_commit_size)
+
+
 def commit(req: Request, repo_type: str, repo_id: str, rev: str) -> Response:
     repo, user = writable_repo(req, repo_type, repo_id)
     st = req.state.storage
-    raw = req.body()
-    ctype = (req.headers.get("Content-Type") or "").lower()
-    if "json" in ctype and "ndjson" not in ctype:
-        data = json.loads(raw or b"{}")  # legacy JSON commit payload
-        lines = [{"key": "header", "value": {"summary": data.get("summary", "")}}]
-        raw = b"\n".join(json.dumps(x).encode() for x in lines)
-    header, raw_ops = _parse_ndjson(raw)
-    summary = str(header.get("summary") or "").strip() or "Upload files"
-    description = str(header.get("description") or "")
-    parent = header.get("parentCommit")
-    if parent is not None and not (isinstance(parent, str) and 5 <= len(parent) <= 40):
-        raise HubError(400, "Invalid parentCommit")
-    ops: list[FileOp] = []
-    pending: list[tuple[FileOp, bytes]] = []
-    for key, value in raw_ops:
-        path = value.get("path")
-        if not isinstance(path, str):
-            raise HubError(400, f"{key}: missing path")
-        if key == "deletedFolder":
-            ops.append(FileOp("delete_folder", validate_path(path.rstrip("/"))))
-            continue
-        path = validate_path(path)
-        if key == "deletedFile":
-            ops.append(FileOp("delete_file", path))
-        elif key == "file":
-            enc = value.get("encoding", "base64")
-            content = value.get("content", "")
-            if not isinstance(content, str):
-                raise HubError(400, f"file {path}: content must be a string")
-            try:
-                data = (
-                    base64.b64decode(content, validate=True)
-                    if enc == "base64"
-                    else content.encode()
-                )
-            except (binascii.Error, ValueError):
-                raise HubError(400, f"file {path}: invalid base64 content") from None
-            ops.append(FileOp("add", path, None))
-            pending.append((ops[-1], data))
-        else:  # lfsFile
-            oid = str(value.get("oid") or "").lower()
-            if value.get("algo", "sha256") != "sha256" or not SHA256_RE.match(oid):
-                raise HubError(400, f"lfsFile {path}: invalid oid")
-            size = value.get("size")
-            if not st.has_lfs(oid, int(size) if size is not None else None):
-                raise HubError(
-                    422, f"lfsFile {path}: LFS object {oid} not uploaded (or size mismatch)"
-                )
-            actual = st.lfs_path(oid).stat().st_size
-            ops.append(FileOp("add", path, st.lfs_entry(oid, actual)))
-    # Everything validated: now write regular blobs (content-addressed, harmless) and commit.
-    for op, data in pending:
-        op.entry = st.put_regular(data)
+    staged = _Staged(st)
+    try:
+        header, ops = _read_commit(req, repo, user, _commit_lines(req), staged)
+        summary = str(header.get("summary") or "").strip() or "Upload files"
+        description = str(header.get("description") or "")
+        parent = header.get("parentCommit")
+        if parent is not None and not (isinstance(parent, str) and 5 <= len(parent) <= 40):
+            raise HubError(400, "Invalid parentCommit")
+        staged.publish()  # everything validated: regular blobs (content-addressed) go in
+    finally:
+        staged.discard()
     create_pr = req.qbool("create_pr")
     try:
         new, pr = st.commit(
@@ -364,8 +421,8 @@ def discussions(req: Request, repo_type: str, repo_id: str, args: list[str]) -> 
     """Just enough of the discussions API to open and inspect pull requests."""
     if req.method == "POST" and not args:
         repo, user = writable_repo(req, repo_type, repo_id)
-        data = req.json_body() or {}
-        if not data.get("pullRequest"):
+        data = req.json_body(req.state.limits.small_json) or {}
+        if not isinstance(data, dict) or not data.get("pullRequest"):
             raise HubError(400, "Only pull requests are supported by this server")
         st = req.state.storage
         head = get_commit(req, repo, "main").id
