@@ -31,7 +31,8 @@ from hubcli.download_plan import (
     select_files,
     single_file,
 )
-from hubcli.errors import EntryNotFoundError, HubError, LocalFileError
+from hubcli.errors import EntryNotFoundError, HubError, Interrupted, LocalFileError
+from hubcli.fsinfo import unique_partials
 from hubcli.localdir import LocalDir
 from hubcli.models import FileEntry
 from hubcli.progress import NullProgress, Progress
@@ -264,6 +265,7 @@ class _Run:
         self.cancel = threading.Event()
         self.served: list[str] = []
         self._transfer: Transfer | None = None
+        self._unique: bool | None = None
 
     # -- helpers ----------------------------------------------------------------------------
     def transfer(self) -> Transfer:
@@ -349,6 +351,7 @@ class _Run:
                 else:
                     missing.append(g)
             groups = missing
+        self.check_space(groups)
         todo = sum(g[0].size for g in groups if not self._is_present(g[0]))
         self.progress.start(todo, files=len(plan.wanted))
         task = self._local_task if self.ldir is not None else self._cache_task
@@ -370,7 +373,7 @@ class _Run:
         except KeyboardInterrupt:
             self.cancel.set()
             pool.shutdown(wait=True, cancel_futures=True)
-            raise
+            raise self.interrupted() from None
         finally:
             pool.shutdown(wait=True)
             self.progress.done()
@@ -378,10 +381,63 @@ class _Run:
             self.served = list(self._transfer.served)
         if errors:
             if any(isinstance(e, Cancelled) for e in errors):
-                raise KeyboardInterrupt
+                raise self.interrupted()
             errors.sort(key=lambda e: 0 if isinstance(e, HubError) else 1)
             raise errors[0]
         return sorted(results, key=lambda r: r.path)
+
+    def interrupted(self) -> Interrupted:
+        where = self.ldir.root if self.ldir is not None else self.cache.cache_dir
+        if self._unique:
+            return Interrupted(
+                f"download of {self.ref} interrupted; nothing half-written is visible in {where}.",
+                hint="Rerun the same command; partial files are per process here (a network "
+                "filesystem, or HUBCLI_PARTIALS=unique), so unfinished files start again.",
+            )
+        return Interrupted(
+            f"download of {self.ref} interrupted; partial files are kept in {where}.",
+            hint="Rerun the same command: it resumes from the bytes already on disk.",
+        )
+
+    @property
+    def unique_partials(self) -> bool:
+        """Process-unique partial files (network filesystems: see :mod:`hubcli.fsinfo`)."""
+        if self._unique is None:
+            folder = self.ldir.root if self.ldir is not None else self.cache.cache_dir
+            self._unique = unique_partials(self.settings.partials, folder)
+        return self._unique
+
+    def partial_path(self, entry: FileEntry) -> Path:
+        """Where ``entry``'s bytes are written before they are verified and moved into place."""
+        if self.ldir is not None:
+            tmp = self.ldir.incomplete_path(entry.path, entry.etag)
+        else:
+            tmp = self.cache.blob_path(entry.etag).with_name(f"{entry.etag}.incomplete")
+        if self.unique_partials:
+            tmp = tmp.with_name(
+                tmp.name.replace(".incomplete", f".{os.urandom(4).hex()}.incomplete")
+            )
+        return tmp
+
+    def check_space(self, groups: list[list[FileEntry]]) -> None:
+        """Refuse up front (exit 8) when the files still to fetch cannot fit on the disk."""
+        need = sum(g[0].size for g in groups if not self._is_present(g[0]))
+        if not need:
+            return
+        folder = self.ldir.root if self.ldir is not None else self.cache.cache_dir
+        probe = folder
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            free = shutil.disk_usage(probe).free
+        except OSError:
+            return
+        if need > free:
+            raise LocalFileError(
+                f"Not enough disk space in {folder}: {self.ref} needs {need:,} more bytes, "
+                f"{free:,} are free.",
+                hint="Free some space, narrow the download with --include, or use --cache-dir.",
+            )
 
     def _fetch(self, entry: FileEntry, tmp: Path) -> tuple[int, int]:
         r = self.transfer().fetch(
@@ -415,19 +471,24 @@ class _Run:
             blob = cache.blob_path(etag)
             if self.force or not blob.is_file():
                 src = None if self.force else self.dedup_source(first)
-                tmp = blob.with_name(f"{etag}.incomplete")
-                if src is not None:
-                    _link_or_copy(src, tmp)
-                    status = "deduplicated"
-                    self.progress.advance(etag, size)
-                else:
-                    fetched, resumed = self._fetch(first, tmp)
-                    status = "downloaded"
+                tmp = self.partial_path(first)
                 try:
-                    os.replace(tmp, blob)
-                except OSError as exc:
-                    raise LocalFileError(f"Cannot place {blob}: {exc.strerror or exc}.") from exc
-                discard_partial(tmp)
+                    if src is not None:
+                        _link_or_copy(src, tmp)
+                        status = "deduplicated"
+                        self.progress.advance(etag, size)
+                    else:
+                        fetched, resumed = self._fetch(first, tmp)
+                        status = "downloaded"
+                    try:
+                        os.replace(tmp, blob)
+                    except OSError as exc:
+                        raise LocalFileError(
+                            f"Cannot place {blob}: {exc.strerror or exc}."
+                        ) from exc
+                finally:
+                    if self.unique_partials or blob.is_file():
+                        discard_partial(tmp)
             out = []
             for e in group:
                 dest = cache.snapshot_file(self.plan.commit, e.path)
@@ -464,10 +525,13 @@ class _Run:
                 self.progress.advance(entry.path, entry.size)
                 status = "deduplicated"
             else:
-                tmp = ldir.incomplete_path(entry.path, entry.etag)
-                fetched, resumed = self._fetch(entry, tmp)
-                ldir.place(entry.path, tmp, move=True)
-                discard_partial(tmp)
+                tmp = self.partial_path(entry)
+                try:
+                    fetched, resumed = self._fetch(entry, tmp)
+                    ldir.place(entry.path, tmp, move=True)
+                finally:
+                    if self.unique_partials or not tmp.exists():
+                        discard_partial(tmp)
                 status = "downloaded"
             ldir.write_metadata(entry.path, self.plan.commit, entry.etag)
         return [FileResult(entry.path, entry.size, entry.etag, status, dest, fetched, resumed)]

@@ -145,6 +145,14 @@ class LockOutOfDateError(HubError):
 
 EXIT_INTERRUPTED = 130
 
+
+class Interrupted(HubError):
+    """Ctrl-C: the message says what was interrupted and whether a rerun resumes."""
+
+    code = "interrupted"
+    exit_code = EXIT_INTERRUPTED
+
+
 EXIT_CODES: list[tuple[int, str]] = [
     (0, "success"),
     (1, "a bug in hubcli (nothing else exits 1)"),

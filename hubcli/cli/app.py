@@ -130,6 +130,19 @@ def _report(exc: BaseException, *, code: int, json_errors: bool, kind: str) -> N
     sys.stderr.flush()
 
 
+def _report_interrupt(args: list[str], json_errors: bool) -> None:
+    """One line for a Ctrl-C that no engine turned into an Interrupted error of its own."""
+    from hubcli.errors import Interrupted
+
+    words = [a for a in args if not a.startswith("-")][:2]
+    what = "hubcli " + " ".join(words) if words else "hubcli"
+    exc = Interrupted(
+        f"{what} interrupted; nothing half-written is visible.",
+        hint="Rerun the same command: finished work is kept and partial downloads resume.",
+    )
+    _report(exc, code=exc.exit_code, json_errors=json_errors, kind=exc.code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and exit with the documented code; no tracebacks unless --debug."""
     try:
@@ -149,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(rv, int):
             sys.exit(rv)
     except typer.Exit as exc:
+        if exc.exit_code == EXIT_INTERRUPTED and isinstance(exc.__cause__, KeyboardInterrupt):
+            _report_interrupt(args, json_errors)  # typer turns Ctrl-C into a silent Exit(130)
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.stderr.write("error: aborted.\n")
@@ -165,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         _report(exc, code=exc.exit_code, json_errors=json_errors, kind=exc.code)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted; partial downloads are kept and resume on rerun.\n")
+        _report_interrupt(args, json_errors)
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         # stdout closed by a pager or `head`: not an error worth a traceback.

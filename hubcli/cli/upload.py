@@ -10,14 +10,7 @@ import typer
 
 from hubcli.cli.common import JsonOpt, QuietOpt, RevisionOpt, TypeOpt
 from hubcli.cli.context import AppState
-from hubcli.errors import EXIT_INTERRUPTED, HubError
-
-
-class UploadInterrupted(HubError):
-    """Ctrl-C during an upload (typer turns a bare KeyboardInterrupt into a silent exit 130)."""
-
-    code = "interrupted"
-    exit_code = EXIT_INTERRUPTED
+from hubcli.errors import Interrupted
 
 
 def _size(n: float) -> str:
@@ -113,7 +106,7 @@ def upload_command(
             say=out.info,
         )
     except KeyboardInterrupt:
-        raise UploadInterrupted(
+        raise Interrupted(
             f"upload to {ref} interrupted; rerun the same command to resume it (files already "
             "committed and finished LFS files and parts are not sent again)."
         ) from None
