@@ -27,8 +27,9 @@ from hubcli.errors import (
     IntegrityError,
     NetworkError,
     NotFoundError,
-    ServerError,
+    ProtocolError,
 )
+from hubcli.liveness import Watch, watching
 from hubcli.transfer import (
     READ_SIZE,
     STATE_SAVE_INTERVAL,
@@ -221,7 +222,9 @@ class RangedFetch:
             p0 = pending[0]
             start, end = ctx.bounds(p0)
             pos = start + ctx.done[p0]
-            first = self.x.open(target, headers={"Range": f"bytes={pos}-{end - 1}"}, what=label)
+            watch0 = self.x.session.file_watch()
+            with watching(watch0):
+                first = self.x.open(target, headers={"Range": f"bytes={pos}-{end - 1}"}, what=label)
             if first.status_code == 200:
                 # The server ignores Range: fall back to one plain stream of this full body.
                 discard_partial(tmp)
@@ -236,7 +239,7 @@ class RangedFetch:
             nworkers = min(self.x.range_workers, len(pending))
             ctx.live = nworkers
             for i in range(nworkers):
-                arg = (p0, first) if i == 0 else None
+                arg = (p0, first, watch0) if i == 0 else None
                 t = threading.Thread(
                     target=self._part_worker, args=(ctx, arg), daemon=True, name=f"range-{i}"
                 )
@@ -297,14 +300,18 @@ class RangedFetch:
                 return None
             return ctx.queue.popleft()
 
-    def _part_worker(self, ctx: _Ranged, first: tuple[int, requests.Response] | None) -> None:
+    def _part_worker(
+        self, ctx: _Ranged, first: tuple[int, requests.Response, Watch] | None
+    ) -> None:
         fd = -1
         try:
             fd = os.open(ctx.tmp, os.O_WRONLY)
             if first is not None:
-                self._run_part(ctx, fd, first[0], first[1])
+                with watching(first[2]) as watch:
+                    self._run_part(ctx, fd, first[0], first[1], watch)
             while (part := self._next_part(ctx)) is not None:
-                self._run_part(ctx, fd, part, None)
+                with watching(self.x.session.file_watch()) as watch:
+                    self._run_part(ctx, fd, part, None, watch)
         except BaseException as exc:
             if first is not None:
                 first[1].close()
@@ -331,9 +338,13 @@ class RangedFetch:
             ctx.location = resp.url
         return resp
 
-    def _run_part(self, ctx: _Ranged, fd: int, part: int, resp: requests.Response | None) -> None:
+    def _run_part(
+        self, ctx: _Ranged, fd: int, part: int, resp: requests.Response | None, watch: Watch
+    ) -> None:
+        """Fetch one part under its own stall watch; a part's offset only moves forward."""
         start, end = ctx.bounds(part)
-        attempts = 0
+        failures = 0
+        best = start + ctx.done[part]
 
         def on_write(n: int) -> None:
             with ctx.cond:
@@ -356,13 +367,13 @@ class RangedFetch:
                 resp = self._open_part(ctx, pos, end)
             try:
                 if resp.status_code != 206:
-                    raise ServerError(
+                    raise ProtocolError(
                         f"{ctx.label}: the server stopped honouring Range (status "
                         f"{resp.status_code}) in the middle of a ranged download."
                     )
                 cr_start = content_range_start(resp.headers.get("Content-Range"))
                 if cr_start != pos:
-                    raise ServerError(
+                    raise ProtocolError(
                         f"{ctx.label}: asked for bytes from {pos}, the server sent "
                         f"{resp.headers.get('Content-Range')!r}."
                     )
@@ -381,5 +392,6 @@ class RangedFetch:
                 resp = None
             if pos + got >= end:
                 return
-            attempts = 1 if got else attempts + 1
-            self.x.backoff_or_raise(attempts, ctx.label, drop)
+            failures = 0 if self.x.progressed(watch, pos + got, best) else failures + 1
+            best = max(best, pos + got)
+            self.x.retry_or_raise(failures, ctx.label, drop, watch)

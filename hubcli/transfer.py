@@ -26,9 +26,10 @@ from hubcli.errors import (
     IntegrityError,
     LocalFileError,
     NetworkError,
-    ServerError,
+    ProtocolError,
 )
 from hubcli.hashing import ContentId, Sha256, hasher_for, parse_etag
+from hubcli.liveness import STALL, StallMeter, Watch, current_watch, watching
 from hubcli.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ READ_SIZE = 1 * MiB
 DEFAULT_RANGE_THRESHOLD = 64 * MiB
 DEFAULT_PART_SIZE = 16 * MiB
 DEFAULT_RANGE_WORKERS = 8
-DEFAULT_MAX_ATTEMPTS = 5
 STATE_SAVE_INTERVAL = 0.5
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 
@@ -142,6 +142,11 @@ class Transfer:
 
     ``bases`` is the ordered list of hub URLs to try for relative resolve paths (the endpoint then
     the mirrors); the one that answers is promoted to the front for the next requests.
+
+    Liveness: every file (every part of a ranged one) is read under a stall watch (see
+    :mod:`hubcli.liveness`); a stalled connection is cut and counts as a failed attempt, and
+    ``max_attempts`` attempts in a row without progress (the durable offset did not move past its
+    best, or the stream was stalled) end the fetch with NetworkError (exit 5).
     """
 
     def __init__(
@@ -152,7 +157,7 @@ class Transfer:
         range_threshold: int = DEFAULT_RANGE_THRESHOLD,
         part_size: int = DEFAULT_PART_SIZE,
         range_workers: int = DEFAULT_RANGE_WORKERS,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        max_attempts: int | None = None,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -162,7 +167,9 @@ class Transfer:
         self.range_threshold = max(1, range_threshold)
         self.part_size = max(1, part_size)
         self.range_workers = max(1, range_workers)
-        self.max_attempts = max(0, max_attempts)
+        # Attempts in a row without progress before giving up (HUBCLI_MAX_ATTEMPTS).
+        limit = session.settings.max_attempts if max_attempts is None else max_attempts
+        self.max_attempts = max(1, limit)
         self.progress: Progress = progress or NullProgress()
         self.cancel = cancel or threading.Event()
         self.sleep = sleep or session.sleep
@@ -218,12 +225,20 @@ class Transfer:
     ) -> tuple[int, BaseException | None]:
         """Copy up to ``limit`` body bytes to ``fd`` at ``offset``; return (bytes, transport error).
 
-        Raises LocalFileError for disk errors and Cancelled when the run is being cancelled.
+        Reads under the thread's current watch: a stall cuts the connection and ends the copy
+        early (the watch's ``reason`` says so). Raises LocalFileError for disk errors and
+        Cancelled when the run is being cancelled.
         """
         import requests
         import urllib3
 
+        from hubcli.http import response_socket
+
         transport_errors = (urllib3.exceptions.HTTPError, requests.RequestException, OSError)
+        watch = current_watch()
+        meter = watch.meter if watch is not None else None
+        if watch is not None:
+            watch.attach(response_socket(resp))
         raw = resp.raw
         got = 0
         while got < limit:
@@ -235,6 +250,8 @@ class Transfer:
                 return got, exc
             if not data:
                 break
+            if meter is not None:
+                meter.add(len(data))
             try:
                 _pwrite_all(fd, data, offset + got)
             except OSError as exc:
@@ -245,15 +262,37 @@ class Transfer:
             if on_write is not None:
                 on_write(len(data))
             self.progress.advance(key, len(data))
+            self.pace(len(data), meter)
+            if watch is not None and watch.check() is not None:
+                break
         return got, None
 
-    def backoff_or_raise(self, attempts: int, label: str, cause: BaseException | None) -> None:
-        if attempts > self.max_attempts:
+    def pace(self, nbytes: int, meter: StallMeter | None) -> None:
+        """Where a user-set rate limit (a later ``--limit-rate``) waits after ``nbytes``.
+
+        Such a wait must run inside ``meter.excluded()`` so it never counts as a stall.
+        """
+
+    def retry_or_raise(
+        self, failures: int, label: str, cause: BaseException | None, watch: Watch
+    ) -> None:
+        """After a failed attempt: give up when ``failures`` in a row reach the cap, else wait."""
+        if failures >= self.max_attempts:
+            if watch.reason == STALL and watch.meter is not None:
+                why = f"the connection stalled: {watch.meter.describe()}"
+            else:
+                why = "the connection kept dropping"
             raise NetworkError(
-                f"{label}: the connection kept dropping ({attempts} attempts).",
+                f"{label}: {failures} attempts in a row without progress ({why}).",
                 hint="Rerun the command: the download resumes from the bytes already on disk.",
             ) from cause
-        self.sleep(self.session.backoff_delay(attempts - 1))
+        self.sleep(self.session.backoff_delay(max(0, failures - 1)))
+
+    @staticmethod
+    def progressed(watch: Watch, offset: int, best: int) -> bool:
+        """An attempt made progress: the durable offset passed its best and nothing stalled."""
+        stalled = watch.reason is not None or (watch.meter is not None and watch.meter.stalled())
+        return offset > best and not stalled
 
     # -- the public entry -------------------------------------------------------------------
     def fetch(
@@ -316,51 +355,78 @@ class Transfer:
                     pos += len(chunk)
                 result.reused_bytes = have
                 self.progress.advance(key, have)
-            offset = have
-            attempts = 0
-            resp = first
-            while offset < size:
-                if resp is None:
-                    headers = {"Range": f"bytes={offset}-"} if offset else {}
-                    resp = self.open(target, headers=headers, what=label)
-                try:
-                    if resp.status_code == 200 and offset:
-                        # The server ignored Range: start over from this full body.
-                        os.ftruncate(fd, 0)
-                        hasher.reset()
-                        self.progress.advance(key, -offset)
-                        result.reused_bytes = 0
-                        offset = 0
-                    elif resp.status_code == 206:
-                        start = content_range_start(resp.headers.get("Content-Range"))
-                        if start != offset:
-                            raise ServerError(
-                                f"{label}: asked for bytes from {offset}, the server sent "
-                                f"{resp.headers.get('Content-Range')!r}."
-                            )
-                    got, drop = self.stream_into(
-                        resp,
-                        fd,
-                        offset=offset,
-                        limit=size - offset,
-                        path=tmp,
-                        hasher=hasher,
-                        key=key,
-                    )
-                finally:
-                    resp.close()
-                    resp = None
-                offset += got
-                result.fetched_bytes += got
-                if offset >= size:
-                    break
-                attempts = 1 if got else attempts + 1
-                self.backoff_or_raise(attempts, label, drop)
+            with watching(self.session.file_watch()) as watch:
+                self._sequential_attempts(
+                    target, fd, tmp, have, size, hasher, key, label, result, first, watch
+                )
         except BaseException:
             os.close(fd)
             raise
         os.close(fd)
         self.verify_or_discard(tmp, hasher, size, label)
+
+    def _sequential_attempts(
+        self,
+        target: str,
+        fd: int,
+        tmp: Path,
+        offset: int,
+        size: int,
+        hasher: ContentHash,
+        key: str,
+        label: str,
+        result: FetchResult,
+        resp: requests.Response | None,
+        watch: Watch,
+    ) -> None:
+        best = offset
+        failures = 0
+        while offset < size:
+            if resp is None:
+                headers = {"Range": f"bytes={offset}-"} if offset else {}
+                resp = self.open(target, headers=headers, what=label)
+            try:
+                offset = self._accept_start(resp, fd, offset, hasher, key, label, result)
+                got, drop = self.stream_into(
+                    resp, fd, offset=offset, limit=size - offset, path=tmp, hasher=hasher, key=key
+                )
+            finally:
+                resp.close()
+                resp = None
+            offset += got
+            result.fetched_bytes += got
+            if offset >= size:
+                return
+            failures = 0 if self.progressed(watch, offset, best) else failures + 1
+            best = max(best, offset)
+            self.retry_or_raise(failures, label, drop, watch)
+
+    def _accept_start(
+        self,
+        resp: requests.Response,
+        fd: int,
+        offset: int,
+        hasher: ContentHash,
+        key: str,
+        label: str,
+        result: FetchResult,
+    ) -> int:
+        """Where this answer's body starts: ``offset`` for a matching 206, 0 for a 200 (the server
+        ignored Range: the partial is reset). A 206 elsewhere is a ProtocolError."""
+        if resp.status_code == 200 and offset:
+            os.ftruncate(fd, 0)
+            hasher.reset()
+            self.progress.advance(key, -offset)
+            result.reused_bytes = 0
+            return 0
+        if resp.status_code == 206:
+            start = content_range_start(resp.headers.get("Content-Range"))
+            if start != offset:
+                raise ProtocolError(
+                    f"{label}: asked for bytes from {offset}, the server sent "
+                    f"{resp.headers.get('Content-Range')!r}."
+                )
+        return offset
 
     def verify_or_discard(self, tmp: Path, hasher: ContentHash, size: int, label: str) -> None:
         actual = os.path.getsize(tmp)

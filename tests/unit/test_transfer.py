@@ -12,7 +12,7 @@ import pytest
 import responses
 
 from hubcli.config import Settings
-from hubcli.errors import IntegrityError, ProtocolError, ServerError
+from hubcli.errors import IntegrityError, ProtocolError
 from hubcli.http import HubSession
 from hubcli.transfer import ContentHash, Transfer, file_matches_etag, state_path_for
 
@@ -100,7 +100,7 @@ def test_wrong_content_range_start_is_an_error(tmp_path: Path) -> None:
     )
     tmp = tmp_path / f"{SHA}.incomplete"
     tmp.write_bytes(DATA[:500])
-    with pytest.raises(ServerError, match="asked for bytes from 500"):
+    with pytest.raises(ProtocolError, match="asked for bytes from 500"):
         make_transfer().fetch(target=URL, tmp=tmp, size=len(DATA), etag=SHA, key="k", label="w")
 
 
