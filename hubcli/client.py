@@ -122,13 +122,9 @@ class HubClient:
 
     def paths_info(self, ref: RepoRef, *, revision: str, paths: list[str]) -> list[FileEntry]:
         url = f"/api/{ref.api_plural}/{ref.repo_id}/paths-info/{quote_segment(revision)}"
-        resp = self.session.request(
+        items = self.session.request_json(
             "POST", url, data={"paths": paths, "expand": "false"}, retry=True, what=str(ref)
         )
-        try:
-            items = resp.json()
-        except ValueError as exc:
-            raise ProtocolError(f"{ref}: the server sent invalid JSON for paths-info.") from exc
         if not isinstance(items, list):
             raise ProtocolError(f"{ref}: expected a JSON array from paths-info.")
         out = [parse_tree_item(i, what=str(ref)) for i in items]
