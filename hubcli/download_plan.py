@@ -102,11 +102,7 @@ def fetch_listing(
     """
     path = f"/api/{ref.api_plural}/{ref.repo_id}/revision/{quote(revision, safe='')}"
     what = f"{ref}@{revision}"
-    resp = session.request("GET", path, params={"blobs": "true"}, what=what, failover=True)
-    try:
-        data = resp.json()
-    except ValueError as exc:
-        raise ProtocolError(f"{what}: the server sent invalid JSON.") from exc
+    data = session.request_json("GET", path, params={"blobs": "true"}, what=what, failover=True)
     if not isinstance(data, dict):
         raise ProtocolError(f"{what}: the repo info answer is not a JSON object.")
     commit = parse_commit(data.get("sha"), what=f"{what}: commit")

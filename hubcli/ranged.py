@@ -31,6 +31,7 @@ from hubcli.errors import (
 )
 from hubcli.liveness import Watch, watching
 from hubcli.transfer import (
+    O_NOFOLLOW,
     READ_SIZE,
     STATE_SAVE_INTERVAL,
     Cancelled,
@@ -196,7 +197,7 @@ class RangedFetch:
                 discard_partial(tmp)
             self._save_state(ctx)  # the state file exists before the preallocated data does
             try:
-                fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o666)
+                fd = os.open(tmp, os.O_RDWR | os.O_CREAT | O_NOFOLLOW, 0o666)
                 try:
                     try:
                         os.posix_fallocate(fd, 0, size)
@@ -266,7 +267,7 @@ class RangedFetch:
         """Hash the file in order as the contiguous prefix grows; save the state now and then."""
         hashed = 0
         last_save = time.monotonic()
-        rfd = os.open(ctx.tmp, os.O_RDONLY)
+        rfd = os.open(ctx.tmp, os.O_RDONLY | O_NOFOLLOW)
         try:
             while hashed < ctx.size:
                 with ctx.cond:
@@ -305,7 +306,7 @@ class RangedFetch:
     ) -> None:
         fd = -1
         try:
-            fd = os.open(ctx.tmp, os.O_WRONLY)
+            fd = os.open(ctx.tmp, os.O_WRONLY | O_NOFOLLOW)
             if first is not None:
                 with watching(first[2]) as watch:
                     self._run_part(ctx, fd, first[0], first[1], watch)

@@ -27,6 +27,7 @@ from hubcli.errors import (
     LocalFileError,
     NetworkError,
     ProtocolError,
+    UnsafePathError,
 )
 from hubcli.hashing import ContentId, Sha256, hasher_for, parse_etag
 from hubcli.liveness import STALL, StallMeter, Watch, current_watch, watching
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 MiB = 1024 * 1024
 READ_SIZE = 1 * MiB
+O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a link planted at a partial's name is never followed
 DEFAULT_RANGE_THRESHOLD = 64 * MiB
 DEFAULT_PART_SIZE = 16 * MiB
 DEFAULT_RANGE_WORKERS = 8
@@ -110,7 +112,12 @@ def content_range_start(value: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def disk_error(path: Path, exc: OSError) -> LocalFileError:
+def disk_error(path: Path, exc: OSError) -> LocalFileError | UnsafePathError:
+    if exc.errno == errno.ELOOP:
+        return UnsafePathError(
+            f"Refusing to write through a symbolic link at {path}.",
+            hint="Something planted a link where a partial download belongs; remove it.",
+        )
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return LocalFileError(
             f"Disk full while writing {path} ({exc.strerror}).",
@@ -337,7 +344,7 @@ class Transfer:
     ) -> None:
         hasher = ContentHash(etag, size)
         try:
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | O_NOFOLLOW, 0o666)
         except OSError as exc:
             raise disk_error(tmp, exc) from exc
         try:

@@ -94,3 +94,20 @@ def test_debug_keeps_the_exit_code(hub_server: Any, run_cli: Any, tmp_path: Path
         res = run_cli(*args, env={**env, "HF_TOKEN": hub_server.alice_token, **flag_env})
         assert res.returncode == 4, res
         assert "Traceback" in res.stderr and "error: " in res.stderr
+
+
+def test_link_planted_at_a_partial_is_never_followed(
+    hub_server: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    data = os.urandom(100_000)
+    hub_server.seed_repo("alice/m", {"w.bin": data})
+    cache = tmp_path / "c"
+    blobs = cache / "models--alice--m" / "blobs"
+    blobs.mkdir(parents=True)
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"keep me")
+    (blobs / f"{hashlib.sha256(data).hexdigest()}.incomplete").symlink_to(outside)
+    res = run_cli("download", "alice/m", env=env_for(hub_server, cache))
+    assert res.returncode == 6, res
+    assert "symbolic link" in res.stderr and res.stderr.count("\n") == 1
+    assert outside.read_bytes() == b"keep me"
