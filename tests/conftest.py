@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.hub"]
+pytest_plugins = ["tests.fixtures.hub", "tests.fixtures.hostile"]
 
 _SCRUB_PREFIXES = ("HF_", "HUGGINGFACE_", "HUBCLI_", "TRANSFORMERS_")
 _SCRUB_EXACT = (
