@@ -1,4 +1,5 @@
-"""The HubServer: shared state, an API listener and a separate "CDN" listener, seeding helpers.
+"""The HubServer: builds the shared state, hands the router to an API listener and a separate
+"CDN" listener (``httpd``), and offers seeding helpers for tests and benchmarks.
 
 Usage from Python::
 
@@ -18,11 +19,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from hubcli.server.handler import HubHTTPServer
+from hubcli.server.httpd import HubHTTPServer
 from hubcli.server.knobs import Knobs, RequestLog
-from hubcli.server.limits import ByteBudget, Limits
-from hubcli.server.signing import UrlSigner, load_or_create_secret, random_secret
+from hubcli.server.limits import Limits
+from hubcli.server.router import route
+from hubcli.server.signing import load_or_create_secret
+from hubcli.server.state import HubState
 from hubcli.server.storage import FileOp, Repo, Storage, StorageError, validate_path
+from hubcli.server.uploads import close_sessions, load_sessions
 from hubcli.server.views import is_lfs_path
 
 _KNOB_NAMES = (
@@ -35,53 +39,6 @@ _KNOB_NAMES = (
     "multipart_chunk_size",
     "page_size",
 )
-
-
-class HubState:
-    """Everything the request handlers share."""
-
-    def __init__(
-        self,
-        storage: Storage,
-        knobs: Knobs,
-        log: RequestLog,
-        tokens: dict[str, str],
-        admins: set[str] | None = None,
-        limits: Limits | None = None,
-        secret: bytes | None = None,
-    ) -> None:
-        self.storage = storage
-        self.knobs = knobs
-        self.log = log
-        self.tokens = dict(tokens)
-        self.orgs: dict[str, set[str]] = {}
-        self.admins: set[str] = set(admins or ())
-        self.limits = limits or Limits()
-        self.signer = UrlSigner(secret or random_secret(), self.limits.url_ttl)
-        self.budget = ByteBudget(self.limits.body_budget)
-        self.slots = threading.BoundedSemaphore(max(1, self.limits.max_connections))
-        self.api_port = 0
-        self.cdn_port = 0
-        self.default_host = "127.0.0.1"
-        self.uploads: dict[str, dict[str, Any]] = {}
-        self.uploads_lock = threading.Lock()
-
-    def origin_for(self, host_header: str | None, *, cdn: bool) -> str:
-        host = self.default_host
-        if host_header:
-            h = host_header.strip()
-            if h.startswith("["):
-                host = h[: h.index("]") + 1] if "]" in h else h
-            else:
-                host = h.rsplit(":", 1)[0] if ":" in h else h
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        return f"http://{host}:{self.cdn_port if cdn else self.api_port}"
-
-    def is_owner(self, user: str | None, namespace: str) -> bool:
-        if user is None:
-            return False
-        return user == namespace or user in self.admins or user in self.orgs.get(namespace, set())
 
 
 class HubServer:
@@ -123,16 +80,14 @@ class HubServer:
             limits=limits,
             secret=secret,
         )
-        from hubcli.server.lfs import load_sessions  # lfs imports the routes, which need app
-
         load_sessions(self.state)  # multipart uploads left open by an earlier run
         self._servers: list[HubHTTPServer] = []
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> HubServer:
-        api = HubHTTPServer((self.host, self._port), self.state, is_cdn=False)
-        cdn = HubHTTPServer((self.host, self._cdn_port), self.state, is_cdn=True)
+        api = HubHTTPServer((self.host, self._port), self.state, is_cdn=False, route=route)
+        cdn = HubHTTPServer((self.host, self._cdn_port), self.state, is_cdn=True, route=route)
         self.state.api_port = api.server_address[1]
         self.state.cdn_port = cdn.server_address[1]
         if self.host not in ("0.0.0.0", "::", ""):
@@ -157,8 +112,6 @@ class HubServer:
             srv.server_close()
         for t in self._threads:
             t.join(timeout=5)
-        from hubcli.server.lfs import close_sessions
-
         close_sessions(self.state)
         self._servers, self._threads = [], []
         self.state.log.close()

@@ -1,16 +1,13 @@
-"""On-disk storage of the local hub: repos, commits, refs and the content-addressed blob store.
+"""On-disk storage of the local hub: repos, commits, refs and per-repo LFS indexes, on top of
+the content-addressed blob store (``blobs``; its layout is described there).
 
 Layout under ``root``::
 
-    objects/git/ab/<sha1>        regular file contents, named by their git blob sha1
-    objects/lfs/ab/<sha256>      LFS contents, named by sha256
-    tmp/                         temp files (same filesystem, so os.replace is atomic)
     repos/<type>s/<ns>/<name>/
         meta.json                private, gated, owner, createdAt, likes, downloads, granted...
         refs.json                {"heads": {...}, "tags": {...}, "prs": {...}}
         commits/<sha>.json       {"id", "parents", "author", "title", "message", "date", "tree"}
         lfs-index.txt            "<sha256> <size>" of every LFS object any commit of the repo names
-    lfs-grants.jsonl             [user, sha256, size]: LFS objects whose content a user uploaded
 
 A commit stores its full tree: ``{path: [size, git_sha1, sha256 | null]}``; sha256 set means LFS.
 Every file is written to ``tmp/`` then moved into place with ``os.replace``, and the refs file is
@@ -25,25 +22,20 @@ appended before the commit file is written, so it always covers every commit of 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import itertools
 import json
 import os
 import re
-import secrets
 import shutil
-import tempfile
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hubcli.server.blobs import BlobStore
 from hubcli.server.ids import (
-    EMPTY_TREE_OID,
     REPO_TYPES,
     SHA1_RE,
     SHA256_RE,
@@ -55,6 +47,7 @@ from hubcli.server.ids import (
     validate_ref_name,
     validate_repo_id,
 )
+from hubcli.server.records import Commit, Entry, FileOp, Repo
 
 __all__ = [
     "REPO_TYPES",
@@ -74,9 +67,7 @@ __all__ = [
     "validate_repo_id",
 ]
 
-
 LFS_INDEX = "lfs-index.txt"
-LFS_GRANTS = "lfs-grants.jsonl"
 
 
 def _read_oid_sizes(path: Path) -> dict[str, int]:
@@ -107,239 +98,17 @@ def _folders(paths: Iterable[str]) -> set[str]:
     return out
 
 
-@dataclass
-class Entry:
-    size: int
-    oid: str  # git blob sha1 (of the LFS pointer for LFS files)
-    sha256: str | None = None  # set for LFS files
-
-    @property
-    def is_lfs(self) -> bool:
-        return self.sha256 is not None
-
-
-@dataclass
-class Commit:
-    id: str
-    parents: list[str]
-    author: str
-    title: str
-    message: str
-    date: str
-    tree: dict[str, Entry]
-    _dirs: dict[str, list[str]] | None = field(default=None, repr=False)
-    _dir_oids: dict[str, str] | None = field(default=None, repr=False)
-
-    def dirs(self) -> dict[str, list[str]]:
-        """Map each directory ("" = root) to its sorted direct children (full paths)."""
-        if self._dirs is None:
-            children: dict[str, set[str]] = {"": set()}
-            for path in self.tree:
-                parent = ""
-                segs = path.split("/")
-                for i in range(len(segs)):
-                    full = "/".join(segs[: i + 1])
-                    children.setdefault(parent, set()).add(full)
-                    if i < len(segs) - 1:
-                        children.setdefault(full, set())
-                    parent = full
-            self._dirs = {k: sorted(v) for k, v in children.items()}
-        return self._dirs
-
-    def dir_oid(self, path: str) -> str:
-        if self._dir_oids is None:
-            self._dir_oids = {}
-        oid = self._dir_oids.get(path)
-        if oid is None:
-            h = hashlib.sha1()
-            for child in self.dirs().get(path, []):
-                ent = self.tree.get(child)
-                h.update(
-                    child.encode() + b"\0" + (ent.oid if ent else self.dir_oid(child)).encode()
-                )
-            oid = h.hexdigest() if self.dirs().get(path) else EMPTY_TREE_OID
-            self._dir_oids[path] = oid
-        return oid
-
-
-@dataclass
-class Repo:
-    type: str
-    id: str
-    path: Path
-    meta: dict[str, Any]
-    refs: dict[str, dict[str, str]]
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    lfs_index: dict[str, int] | None = field(default=None, repr=False)
-
-    @property
-    def key(self) -> str:
-        """``{type}/{namespace}/{name}``: names the repo in signed CDN URLs."""
-        return f"{self.type}/{self.id}"
-
-    @property
-    def namespace(self) -> str:
-        return self.id.split("/")[0]
-
-    @property
-    def prefix(self) -> str:
-        return "" if self.type == "model" else f"{self.type}s/"
-
-
-@dataclass
-class FileOp:
-    """One operation of a commit: add (content in the blob store) or delete (file or folder)."""
-
-    kind: str  # "add" | "delete_file" | "delete_folder"
-    path: str
-    entry: Entry | None = None
-
-
-class Storage:
-    """Thread-safe repository store rooted at a directory."""
+class Storage(BlobStore):
+    """Thread-safe repository store rooted at a directory: the blob store plus repos, their
+    refs, commits and per-repo LFS indexes."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root).resolve()
-        self.tmp = self.root / "tmp"
-        for sub in ("objects/git", "objects/lfs", "tmp", "repos"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        super().__init__(root)
         self._repos: dict[tuple[str, str], Repo] = {}
         self._global = threading.RLock()
         self._commits: OrderedDict[str, Commit] = OrderedDict()
         self._commit_lock = threading.Lock()
-        # Cheap unique temp names: <pid>-<random per instance>-<thread>-<counter>. They live in
-        # tmp/ and never look like a blob name, so a reader can never open a half-written file.
-        self._tmp_dir = str(self.tmp)
-        self._tmp_tag = f"{os.getpid()}-{secrets.token_hex(4)}"
-        self._tmp_seq = itertools.count()
-        self._objects = str(self.root / "objects")
-        # Blob fan-out directories known to exist (mkdir is idempotent, so a race is harmless).
-        self._blob_dirs: set[str] = set()
-        self._lfs_grants: dict[str, dict[str, int]] | None = None
-        self._grants_lock = threading.Lock()
         self._load_repos()
-
-    # ---------------------------------------------------------------- atomic files
-    def _replace_from_temp(self, dest: str, data: bytes) -> None:
-        """Write ``data`` to a fresh temp file in ``tmp/`` and ``os.replace`` it onto ``dest``."""
-        tmp = self._write_temp(data)
-        try:
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-
-    def _write_temp(self, data: bytes) -> str:
-        """Write ``data`` to a fresh temp file in ``tmp/``; return its path."""
-        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
-        while True:
-            tmp = f"{self._tmp_dir}/w-{self._tmp_tag}-{threading.get_ident()}-{next(self._tmp_seq)}"
-            try:
-                fd = os.open(tmp, flags, 0o600)
-                break
-            except FileExistsError:  # only if another process reuses our tag: try a new name
-                self._tmp_tag = f"{os.getpid()}-{secrets.token_hex(4)}"
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return tmp
-
-    def _atomic_write(self, dest: Path | str, data: bytes) -> None:
-        dest = os.fspath(dest)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        self._replace_from_temp(dest, data)
-
-    def _put_blob(self, kind: str, name: str, data: bytes) -> None:
-        """Store content-addressed ``data`` as objects/<kind>/<name[:2]>/<name> unless present."""
-        d = f"{self._objects}/{kind}/{name[:2]}"
-        dest = f"{d}/{name}"
-        if d not in self._blob_dirs:
-            os.makedirs(d, exist_ok=True)
-            self._blob_dirs.add(d)
-        if os.path.exists(dest):
-            return
-        try:
-            self._replace_from_temp(dest, data)
-        except FileNotFoundError:  # the fan-out directory was removed behind our back
-            self._blob_dirs.discard(d)
-            os.makedirs(d, exist_ok=True)
-            self._replace_from_temp(dest, data)
-
-    def _write_json(self, dest: Path, obj: Any) -> None:
-        self._atomic_write(dest, json.dumps(obj, separators=(",", ":")).encode())
-
-    def new_temp(self) -> tuple[int, str]:
-        return tempfile.mkstemp(dir=self.tmp, prefix="up-")
-
-    # ---------------------------------------------------------------- blob store
-    def git_path(self, sha1: str) -> Path:
-        return self.root / "objects" / "git" / sha1[:2] / sha1
-
-    def lfs_path(self, sha256: str) -> Path:
-        if not SHA256_RE.match(sha256):
-            raise StorageError(400, f"Invalid oid: {sha256!r}")
-        return self.root / "objects" / "lfs" / sha256[:2] / sha256
-
-    def has_lfs(self, sha256: str, size: int | None = None) -> bool:
-        try:
-            st = self.lfs_path(sha256).stat()
-        except (OSError, StorageError):
-            return False
-        return size is None or st.st_size == size
-
-    def put_regular(self, data: bytes) -> Entry:
-        sha1 = git_blob_sha1(data)
-        self._put_blob("git", sha1, data)
-        return Entry(size=len(data), oid=sha1)
-
-    def stage_regular(self, data: bytes) -> tuple[Entry, str | None]:
-        """Write a regular file's content to a temp file unless the blob is already stored;
-        ``publish_regular`` moves it into the store, ``discard_temp`` drops it."""
-        sha1 = git_blob_sha1(data)
-        entry = Entry(size=len(data), oid=sha1)
-        if os.path.exists(f"{self._objects}/git/{sha1[:2]}/{sha1}"):
-            return entry, None
-        return entry, self._write_temp(data)
-
-    def publish_regular(self, entry: Entry, tmp: str) -> None:
-        d = f"{self._objects}/git/{entry.oid[:2]}"
-        if d not in self._blob_dirs:
-            os.makedirs(d, exist_ok=True)
-            self._blob_dirs.add(d)
-        try:
-            os.replace(tmp, f"{d}/{entry.oid}")
-        except FileNotFoundError:  # the fan-out directory was removed behind our back
-            os.makedirs(d, exist_ok=True)
-            os.replace(tmp, f"{d}/{entry.oid}")
-
-    @staticmethod
-    def discard_temp(tmp: str) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-    def put_lfs_bytes(self, data: bytes) -> Entry:
-        sha256 = hashlib.sha256(data).hexdigest()
-        self._put_blob("lfs", sha256, data)
-        return self.lfs_entry(sha256, len(data))
-
-    def adopt_lfs_file(self, tmp_path: str, sha256: str) -> None:
-        """Move a verified temp file into the LFS store."""
-        dest = self.lfs_path(sha256)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp_path, dest)
-
-    @staticmethod
-    def lfs_entry(sha256: str, size: int) -> Entry:
-        return Entry(size=size, oid=git_blob_sha1(lfs_pointer(sha256, size)), sha256=sha256)
 
     # ---------------------------------------------------------------- per-repo LFS objects
     def lfs_objects(self, repo: Repo) -> dict[str, int]:
@@ -379,33 +148,6 @@ class Storage:
             os.fsync(fh.fileno())
         index.update(new)
 
-    def _grants(self) -> dict[str, dict[str, int]]:
-        if self._lfs_grants is None:
-            grants: dict[str, dict[str, int]] = {}
-            with contextlib.suppress(FileNotFoundError):
-                for line in (self.root / LFS_GRANTS).read_text("utf-8", "replace").splitlines():
-                    try:
-                        user, oid, size = json.loads(line)
-                    except (ValueError, TypeError):
-                        continue  # a torn last line
-                    if isinstance(user, str) and SHA256_RE.match(str(oid)) and type(size) is int:
-                        grants.setdefault(user, {})[oid] = size
-            self._lfs_grants = grants
-        return self._lfs_grants
-
-    def grant_lfs(self, user: str | None, sha256: str, size: int) -> None:
-        """Record that ``user`` uploaded the content of LFS object ``sha256`` (``size`` bytes):
-        a commit by ``user`` may name it in any repo ``user`` writes to."""
-        if not user:
-            return
-        with self._grants_lock:
-            mine = self._grants().setdefault(user, {})
-            if mine.get(sha256) == size:
-                return
-            with open(self.root / LFS_GRANTS, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps([user, sha256, size]) + "\n")
-            mine[sha256] = size
-
     def repo_lfs_size(self, repo: Repo, sha256: str, user: str | None = None) -> int | None:
         """The size of LFS object ``sha256`` if it is stored and a commit of ``repo`` names it --
         or, given a ``user``, that user uploaded its content (what a new commit may name) --,
@@ -417,19 +159,6 @@ class Storage:
         if size is None or not self.has_lfs(sha256, size):
             return None
         return size
-
-    def granted_lfs_size(self, user: str | None, sha256: str) -> int | None:
-        """The size ``user`` uploaded LFS object ``sha256`` with, None if they never did."""
-        if not user:
-            return None
-        with self._grants_lock:
-            return self._grants().get(user, {}).get(sha256)
-
-    def blob_file(self, entry: Entry) -> Path:
-        return self.lfs_path(entry.sha256) if entry.sha256 else self.git_path(entry.oid)
-
-    def read_blob(self, entry: Entry) -> bytes:
-        return self.blob_file(entry).read_bytes()
 
     # ---------------------------------------------------------------- repos
     def _repo_dir(self, repo_type: str, repo_id: str) -> Path:

@@ -1,0 +1,134 @@
+"""The upload session endpoints the LFS batch API hands out (``/_lfs/...``): basic PUT, multipart
+part PUT, completion and verify. Like S3 presigned URLs, they need no Authorization header: the
+unguessable session id is the capability, and every upload is checked against its sha256 and
+size."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from typing import Any
+
+from hubcli.server.access import require_uploaded
+from hubcli.server.endpoints.lfs_batch import lfs_json
+from hubcli.server.request import Request
+from hubcli.server.response import ApiError, Response
+from hubcli.server.uploads import Assembly, Superseded, drop_session, get_session
+
+
+def put_basic(req: Request, uid: str) -> Response:
+    """``PUT /_lfs/upload/{uid}``: a whole object, checked against its sha256 and size."""
+    sess = get_session(req.state, uid)
+    st = req.state.storage
+    fd, tmp = st.new_temp()
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            size, sha = req.body_to_file(fh, limit=sess["size"])
+        if size != sess["size"] or sha != sess["oid"]:
+            raise ApiError(
+                400, f"Uploaded content does not match oid/size (got sha256 {sha}, {size} bytes)"
+            )
+        st.adopt_lfs_file(tmp, sha)
+        st.grant_lfs(sess.get("user"), sha, size)  # the uploader proved it has the content
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return Response(200, b"", {"ETag": f'"{sess["oid"][:32]}"'})
+
+
+def put_part(req: Request, uid: str, n: int) -> Response:
+    """``PUT /_lfs/part/{uid}/{n}``: part ``n`` of a multipart upload, written in place."""
+    sess = get_session(req.state, uid)
+    asm: Assembly | None = sess.get("asm")
+    if asm is None:
+        raise ApiError(400, "Not a multipart upload")
+    if not 1 <= n <= asm.nparts:
+        raise ApiError(400, f"Invalid part number {n}")
+    gen = asm.begin(n)
+    sess["touched"] = time.time()
+    try:
+        etag = _receive_part(req, asm, n, gen)
+    except BaseException:
+        asm.end(n, gen, None)
+        req.close_connection = True  # the rest of the body is not read
+        raise
+    if not asm.end(n, gen, etag):
+        raise Superseded(n)
+    return Response(200, b"", {"ETag": etag})
+
+
+def _receive_part(req: Request, asm: Assembly, n: int, gen: int) -> str:
+    """Write the body of part ``n`` at its offset (as writer ``gen``); return its new ETag."""
+    expected = asm.part_len(n)
+    offset = (n - 1) * asm.chunk
+    size = 0
+    fd = os.open(asm.path, os.O_WRONLY)
+    try:
+        for buf in req.iter_body():
+            if size + len(buf) > expected:  # never spill into the next part's bytes
+                raise ApiError(400, f"Part {n} is larger than {expected} bytes")
+            asm.write(fd, n, gen, offset + size, buf)
+            size += len(buf)
+    except ConnectionError as exc:
+        raise ApiError(400, f"Part {n} was cut off ({exc.__class__.__name__})") from None
+    finally:
+        os.close(fd)
+    if size != expected:
+        raise ApiError(400, f"Part {n} has {size} bytes, expected {expected}")
+    return f'"{secrets.token_hex(16)}"'
+
+
+def _completion_etags(data: Any, oid: str, nparts: int) -> dict[int, str]:
+    """The (partNumber, etag) list of a completion request, numbered 1..N."""
+    if not isinstance(data, dict) or data.get("oid") != oid:
+        raise ApiError(400, "Completion oid does not match the upload")
+    parts = data.get("parts")
+    if not isinstance(parts, list) or len(parts) != nparts:
+        raise ApiError(400, f"Expected {nparts} parts")
+    etags: dict[int, str] = {}
+    for p in parts:
+        num = p.get("partNumber") if isinstance(p, dict) else None
+        if type(num) is not int or not 1 <= num <= nparts or num in etags:
+            raise ApiError(400, "Parts must be numbered 1..N")
+        etags[num] = str(p.get("etag"))
+    return etags
+
+
+def complete(req: Request, uid: str) -> Response:
+    """``POST /_lfs/complete/{uid}``: check the part ETags and the sha256, store the object."""
+    sess = get_session(req.state, uid)
+    asm: Assembly | None = sess.get("asm")
+    data = req.json_body()
+    if asm is None or sess.get("done"):
+        raise ApiError(400, "Not a pending multipart upload")
+    etags = _completion_etags(data, sess["oid"], asm.nparts)
+    with req.state.uploads_lock:
+        if sess.get("done") or req.state.uploads.get(uid) is not sess:
+            raise ApiError(400, "Not a pending multipart upload")
+        sess["done"] = True  # one completion at a time; a failed one re-opens below
+    try:
+        if asm.seal(etags) != sess["oid"] or asm.path.stat().st_size != sess["size"]:
+            raise ApiError(400, "Assembled object does not match oid/size")
+        req.state.storage.adopt_lfs_file(str(asm.path), sess["oid"])
+        req.state.storage.grant_lfs(sess.get("user"), sess["oid"], sess["size"])
+    except BaseException:
+        asm.unseal()
+        sess["done"] = False
+        raise
+    with req.state.uploads_lock:
+        drop_session(req.state, uid)
+        req.state.uploads[uid] = {k: v for k, v in sess.items() if k != "asm"}
+    return lfs_json({"success": True})
+
+
+def verify(req: Request, uid: str) -> Response:
+    """``POST /_lfs/verify/{uid}``: 200 once the session's uploader sent the object."""
+    sess = get_session(req.state, uid)
+    data = req.json_body(req.state.limits.small_json)
+    if not isinstance(data, dict):
+        raise ApiError(400, "Invalid verify body")
+    oid, size = str(data.get("oid", "")), data.get("size")
+    # only the session's own object, once its uploader sent the content (not merely "stored")
+    require_uploaded(req, sess.get("user") if oid == sess["oid"] else None, oid, size)
+    return lfs_json({"success": True})
