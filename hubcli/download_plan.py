@@ -8,7 +8,6 @@ are all present needs no request, and offline mode resolves through ``refs/`` an
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from urllib.parse import quote
 
 from hubcli.cache import RepoCache
 from hubcli.errors import HubError, IntegrityError, OfflineError, ProtocolError
+from hubcli.globs import filter_paths
 from hubcli.hashing import CommitSha, Sha256, git_blob_sha1, parse_commit, parse_etag
 from hubcli.localdir import LocalDir
 from hubcli.models import FileEntry, parse_siblings
@@ -38,12 +38,6 @@ class Plan:
 
 
 # -- selection ---------------------------------------------------------------------------------
-def _matches(path: str, pattern: str) -> bool:
-    if pattern.endswith("/"):
-        return path.startswith(pattern) or fnmatch.fnmatchcase(path, pattern + "*")
-    return fnmatch.fnmatchcase(path, pattern)
-
-
 def select_files(
     entries: Sequence[FileEntry],
     *,
@@ -70,10 +64,7 @@ def select_files(
         wanted = list(chosen.values())
     else:
         wanted = list(entries)
-    if include:
-        wanted = [e for e in wanted if any(_matches(e.path, p) for p in include)]
-    if exclude:
-        wanted = [e for e in wanted if not any(_matches(e.path, p) for p in exclude)]
+    wanted = filter_paths(wanted, include=include, exclude=exclude, key=lambda e: e.path)
     return sorted(wanted, key=lambda e: e.path), missing
 
 

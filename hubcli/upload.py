@@ -27,13 +27,14 @@ from hubcli.errors import (
     RevisionNotFoundError,
     TokenMissingError,
 )
+from hubcli.globs import matches
 from hubcli.hash_cache import HashCache
 from hubcli.hashing import git_blob_sha1, git_blob_sha1_bytes, hash_file
 from hubcli.models import CommitResult
 from hubcli.progress import NullProgress, Progress
 from hubcli.repo import RepoRef, is_commit_sha
 from hubcli.upload_lfs import LfsObject, LfsUploader
-from hubcli.upload_plan import LocalFile, UploadPlan, matches, plan_upload
+from hubcli.upload_plan import LocalFile, UploadPlan, plan_upload
 
 __all__ = ["FileResult", "LocalFile", "UploadPlan", "UploadResult", "plan_upload", "upload"]
 

@@ -5,13 +5,13 @@ No network here; :func:`hubcli.upload.upload` consumes the :class:`UploadPlan`.
 
 from __future__ import annotations
 
-import fnmatch
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hubcli.errors import LocalFileError, UsageError
+from hubcli.globs import matches, wanted
 from hubcli.repo import validate_repo_path
 
 _FORBIDDEN_SEGMENTS = (".git", ".cache")
@@ -33,15 +33,6 @@ class UploadPlan:
     files: tuple[LocalFile, ...]
     prefix: str = ""
     delete_patterns: tuple[str, ...] = ()
-
-
-def _norm_patterns(patterns: Iterable[str]) -> list[str]:
-    return [p + "*" if p.endswith("/") else p for p in patterns if p]
-
-
-def matches(path: str, patterns: Sequence[str]) -> bool:
-    """fnmatch globs (``*`` crosses ``/``), case-sensitive; a trailing ``/`` means a folder."""
-    return any(fnmatch.fnmatchcase(path, p) for p in _norm_patterns(patterns))
 
 
 def _join_repo(prefix: str, rel: str) -> str:
@@ -112,11 +103,6 @@ def plan_upload(
     files: list[LocalFile] = []
     refused: list[str] = []
 
-    def wanted(rel: str) -> bool:
-        if include and not matches(rel, include):
-            return False
-        return not (exclude and matches(rel, exclude))
-
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
         rel_dir = os.path.relpath(dirpath, src).replace(os.sep, "/")
         rel_dir = "" if rel_dir == "." else rel_dir
@@ -134,7 +120,7 @@ def plan_upload(
         dirnames[:] = keep
         for name in sorted(filenames):
             rel = _join_repo(rel_dir, name)
-            if not wanted(rel):
+            if not wanted(rel, include, exclude):
                 continue
             full = os.path.join(dirpath, name)
             if os.path.islink(full):

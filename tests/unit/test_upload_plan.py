@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hubcli.errors import LocalFileError, UsageError
+from hubcli.globs import matches
 from hubcli.hashing import (
     EMPTY_BLOB_SHA1,
     HashCancelled,
@@ -23,7 +24,7 @@ from hubcli.hashing import (
     hash_file,
     sha256_file,
 )
-from hubcli.upload_plan import matches, plan_upload
+from hubcli.upload_plan import plan_upload
 
 
 def _touch(root: Path, *rels: str) -> None:
