@@ -8,7 +8,10 @@ called from several worker threads at once.
 from __future__ import annotations
 
 import threading
+from functools import cache
 from typing import IO, Any, Protocol
+
+from hubcli.units import human_rate, human_size
 
 
 class Progress(Protocol):
@@ -49,8 +52,37 @@ class NullProgress:
         return None
 
 
+_BAR_FORMAT = "{l_bar}{bar}| {size_n}/{size_total} [{elapsed}<{remaining}, {size_rate}]"
+
+
+@cache
+def _bar_class() -> Any:
+    """A tqdm whose byte counts and rate are :func:`hubcli.units.human_size` (decimal units, as
+    every other size hubcli prints), built on first use: tqdm is not imported at start-up."""
+    from tqdm import tqdm
+
+    class _SizeBar(tqdm):  # type: ignore[misc]  # tqdm is untyped (Any)
+        @staticmethod
+        def format_meter(n: float, total: float | None, elapsed: float, **kwargs: Any) -> str:
+            rate = kwargs.get("rate")
+            if rate is None and elapsed:
+                rate = (n - kwargs.get("initial", 0)) / elapsed
+            kwargs.update(
+                unit_scale=False,
+                bar_format=_BAR_FORMAT,
+                size_n=human_size(n),
+                size_total=human_size(total) if total else "?",
+                size_rate=human_rate(rate) if rate else "? B/s",
+            )
+            text: str = tqdm.format_meter(n, total, elapsed, **kwargs)
+            return text
+
+    return _SizeBar
+
+
 class BarProgress:
-    """tqdm bars on a stream (stderr): one overall bar, plus one bar per file above ``big``."""
+    """tqdm bars on a stream (stderr): one overall bar, plus one bar per file above ``big``;
+    sizes and rates in the decimal units of :mod:`hubcli.units`."""
 
     def __init__(self, stream: IO[str], *, big: int = 32 * 1024 * 1024, label: str = "") -> None:
         self.stream = stream
@@ -62,15 +94,12 @@ class BarProgress:
         self._slot = 1
 
     def start(self, total_bytes: int, *, files: int) -> None:
-        from tqdm import tqdm
-
+        bar = _bar_class()
         with self._lock:
             if self._total is None:
-                self._total = tqdm(
+                self._total = bar(
                     total=total_bytes,
                     unit="B",
-                    unit_scale=True,
-                    unit_divisor=1024,
                     desc=f"{self.label} ({files} files)",
                     file=self.stream,
                     leave=True,
@@ -81,14 +110,11 @@ class BarProgress:
     def file_start(self, key: str, *, label: str, size: int) -> None:
         if size < self.big:
             return
-        from tqdm import tqdm
-
+        bar = _bar_class()
         with self._lock:
-            self._bars[key] = tqdm(
+            self._bars[key] = bar(
                 total=size,
                 unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
                 desc=label[-40:],
                 file=self.stream,
                 leave=False,

@@ -143,13 +143,18 @@ def _report_interrupt(args: list[str], json_errors: bool) -> None:
     _report(exc, code=exc.exit_code, json_errors=json_errors, kind=exc.code)
 
 
+def _usage_error_base() -> type[Exception]:
+    """The class Typer raises for bad command lines (click's ``ClickException``, vendored inside
+    typer since 0.28, click's own before), found through the public ``typer.BadParameter``."""
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException":
+            return cls
+    return typer.BadParameter
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and exit with the documented code; no tracebacks unless --debug."""
-    try:
-        from typer._click.exceptions import ClickException
-    except ImportError:  # a typer that still uses click itself
-        from click.exceptions import ClickException  # type: ignore[assignment]
-
+    usage_error = _usage_error_base()
     from hubcli.config import env_flag
     from hubcli.errors import EXIT_INTERRUPTED, HubError
 
@@ -168,11 +173,12 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         sys.stderr.write("error: aborted.\n")
         sys.exit(EXIT_INTERRUPTED)
-    except ClickException as exc:
-        if json_errors:
-            _report(exc, code=2, json_errors=True, kind="usage")
+    except usage_error as exc:
+        show = getattr(exc, "show", None)  # click's own "Error: ..." lines, with the usage
+        if json_errors or show is None:
+            _report(exc, code=2, json_errors=json_errors, kind="usage")
         else:
-            exc.show()
+            show()
         sys.exit(2)
     except HubError as exc:
         if debug:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hubcli.cli.common import make_typer
+from hubcli.cli.common import JsonOpt, make_typer
 from hubcli.cli.context import AppState
 
 auth_app = make_typer(help="Log in, log out, and show who you are.")
@@ -69,21 +69,21 @@ def logout(ctx: typer.Context) -> None:
 @auth_app.command("whoami")
 def whoami(
     ctx: typer.Context,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Show the user the current token belongs to."""
     state: AppState = ctx.obj
     data = state.client().whoami()
     out = state.output(json_mode=json_out)
     orgs = [o.get("name") for o in data.get("orgs") or [] if isinstance(o, dict)]
-    if json_out:
-        out.json(
-            {"name": data.get("name"), "orgs": orgs, "token_source": state.settings.token_source}
-        )
-        return
-    out.line(str(data.get("name")))
-    if orgs:
-        out.info("orgs: " + ", ".join(str(o) for o in orgs))
+    doc = {"name": data.get("name"), "orgs": orgs, "token_source": state.settings.token_source}
+
+    def human() -> None:
+        out.line(str(data.get("name")))
+        if orgs:
+            out.info("orgs: " + ", ".join(str(o) for o in orgs))
+
+    out.result(doc, human)
 
 
 def register(app: typer.Typer) -> None:

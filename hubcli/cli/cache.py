@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hubcli.cli.cache_view import human_age, human_size, matches, parse_filter, table
-from hubcli.cli.common import JsonOpt, QuietOpt, TypeOpt, make_typer
+from hubcli.cli.common import (
+    CacheDirOpt,
+    DryRunOpt,
+    JsonOpt,
+    MaxWorkersOpt,
+    OnlyRevisionOpt,
+    QuietOpt,
+    TypeOpt,
+    WorkersAliasOpt,
+    YesOpt,
+    confirm,
+    make_typer,
+    max_workers,
+)
 from hubcli.cli.context import AppState
+from hubcli.units import human_size
 
 if TYPE_CHECKING:
     from hubcli.cache_clean import DeletionPlan
@@ -19,14 +32,6 @@ if TYPE_CHECKING:
     from hubcli.cli.output import Output
 
 cache_app = make_typer(name="cache", help="Inspect and manage the local Hugging Face cache.")
-
-CacheDirOpt = Annotated[
-    str | None, typer.Option("--cache-dir", help="Cache folder (default: HF_HUB_CACHE).")
-]
-DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
-]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 def _scan(state: AppState, cache_dir: str | None) -> CacheScan:
@@ -41,11 +46,11 @@ def _cache_dir(state: AppState, cache_dir: str | None) -> Path:
     return Path(state.settings.cache_dir)
 
 
-def _warn_scan(out: Output, scan: CacheScan) -> None:
-    for w in scan.warnings[:5]:
+def _warn_scan(out: Output, warnings: Sequence[str]) -> None:
+    for w in warnings[:5]:
         out.warn(w)
-    if len(scan.warnings) > 5:
-        out.warn(f"... and {len(scan.warnings) - 5} more problems (see `hubcli cache ls --json`).")
+    if len(warnings) > 5:
+        out.warn(f"... and {len(warnings) - 5} more problems (see `hubcli cache ls --json`).")
 
 
 @cache_app.command("ls")
@@ -66,88 +71,26 @@ def ls(
     quiet: QuietOpt = False,
 ) -> None:
     """List cached repos (or revisions) with size, files, refs, last accessed and modified."""
-    from hubcli.errors import UsageError
+    from hubcli.cache_list import list_cache, parse_sort
+    from hubcli.cli.cache_view import render_listing
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out, quiet=quiet)
-    key, _, direction = sort.partition(":")
-    if key not in ("size", "name", "accessed", "modified") or direction not in ("", "asc", "desc"):
-        raise UsageError(
-            f"Invalid --sort {sort!r}: use size, name, accessed or modified[:asc|:desc]."
-        )
-    parsed = [parse_filter(f) for f in filters or []]
-    if repo_type:
-        parsed.append(("type", "=", repo_type))
-    scan = _scan(state, cache_dir)
+    key, order = parse_sort(sort)
     now = time.time()
-    rows: list[dict[str, Any]] = []
-    for repo in scan.repos:
-        base = {"repo_id": repo.repo_id, "repo_type": repo.repo_type, "path": repo.path}
-        if revisions:
-            for rev in repo.revisions:
-                rows.append(
-                    {
-                        **base, "revision": rev.commit, "size": rev.size, "files": rev.nb_files,
-                        "refs": list(rev.refs), "last_accessed": repo.last_accessed,
-                        "last_modified": rev.last_modified, "snapshot_path": rev.path,
-                    }
-                )  # fmt: skip
-        else:
-            rows.append(
-                {
-                    **base, "size": repo.size, "files": repo.nb_files,
-                    "revisions": len(repo.revisions), "refs": sorted(repo.refs),
-                    "last_accessed": repo.last_accessed, "last_modified": repo.last_modified,
-                }
-            )  # fmt: skip
-    rows = [r for r in rows if matches(r, parsed, now)]
-    sort_key = {
-        "size": lambda r: r["size"],
-        "name": lambda r: (r["repo_type"], r["repo_id"].lower(), r.get("revision", "")),
-        "accessed": lambda r: r["last_accessed"],
-        "modified": lambda r: r["last_modified"],
-    }[key]
-    desc = direction == "desc" or (direction == "" and key != "name")
-    rows.sort(key=sort_key, reverse=desc)
-    if limit > 0:
-        rows = rows[:limit]
-    size_total = sum(r["size"] for r in rows) if parsed or limit else scan.size
-    if json_out:
-        out.json(
-            {
-                "cache_dir": scan.cache_dir,
-                "rows": rows,
-                "total": {"rows": len(rows), "size": size_total},
-                "warnings": scan.warnings,
-            }
-        )
-        return
-    _warn_scan(out, scan)
-    if quiet:
-        for r in rows:
-            rid = f"{r['repo_type']}/{r['repo_id']}"
-            out.line(f"{rid}@{r['revision']}" if revisions else rid)
-        return
-    grid: list[list[str]] = []
-    for r in rows:
-        cells = [f"{r['repo_type']}/{r['repo_id']}"]
-        if revisions:
-            cells.append(r["revision"][:12])
-        cells += [human_size(r["size"]), str(r["files"])]
-        if not revisions:
-            cells.append(str(r["revisions"]))
-        cells += [
-            ",".join(r["refs"]) or "-",
-            human_age(r["last_accessed"], now),
-            human_age(r["last_modified"], now),
-        ]
-        grid.append(cells)
-    header = ["ID", *(["REVISION"] if revisions else []), "SIZE", "FILES"]
-    header += [*([] if revisions else ["REVS"]), "REFS", "ACCESSED", "MODIFIED"]
-    size_col = 2 if revisions else 1
-    table(out, header, grid, {size_col, size_col + 1, size_col + 2})
-    what = "revisions" if revisions else "repos"
-    out.line(f"Total: {len(rows)} {what}, {human_size(size_total)} on disk ({scan.cache_dir})")
+    listing = list_cache(
+        _cache_dir(state, cache_dir),
+        per_revision=revisions,
+        filters=filters or (),
+        repo_type=repo_type,
+        sort=key,
+        order=order,
+        limit=limit,
+        now=now,
+    )
+    if not json_out:
+        _warn_scan(out, listing.warnings)
+    out.result(listing, lambda: render_listing(out, listing, now, quiet=quiet))
 
 
 @cache_app.command("du")
@@ -175,21 +118,22 @@ def du(ctx: typer.Context, cache_dir: CacheDirOpt = None, json_out: JsonOpt = Fa
         "cache_dir": scan.cache_dir, "size": scan.size, "shared": scan.shared,
         "unreferenced": unref_total, "incomplete": incomplete, "repos": repos,
     }  # fmt: skip
-    if json_out:
-        out.json(doc)
-        return
-    _warn_scan(out, scan)
-    for r in repos:
-        out.line(f"{human_size(r['size']):>10}  {r['repo_type']}/{r['repo_id']}")
-        for rev in r["revisions"]:
-            refs = f" ({', '.join(rev['refs'])})" if rev["refs"] else " (detached)"
-            out.line(f"{human_size(rev['size']):>10}    {rev['revision'][:12]}{refs}")
-        if r["unreferenced"]:
-            out.line(f"{human_size(r['unreferenced']):>10}    unreferenced blobs")
-    out.line(f"{human_size(scan.shared):>10}  shared between repos (counted once)")
-    out.line(f"{human_size(unref_total):>10}  unreferenced blobs (cache prune frees them)")
-    out.line(f"{human_size(incomplete):>10}  incomplete downloads")
-    out.line(f"{human_size(scan.size):>10}  total ({len(repos)} repos, {scan.cache_dir})")
+
+    def human() -> None:
+        _warn_scan(out, scan.warnings)
+        for r in repos:
+            out.line(f"{human_size(r['size']):>10}  {r['repo_type']}/{r['repo_id']}")
+            for rev in r["revisions"]:
+                refs = f" ({', '.join(rev['refs'])})" if rev["refs"] else " (detached)"
+                out.line(f"{human_size(rev['size']):>10}    {rev['revision'][:12]}{refs}")
+            if r["unreferenced"]:
+                out.line(f"{human_size(r['unreferenced']):>10}    unreferenced blobs")
+        out.line(f"{human_size(scan.shared):>10}  shared between repos (counted once)")
+        out.line(f"{human_size(unref_total):>10}  unreferenced blobs (cache prune frees them)")
+        out.line(f"{human_size(incomplete):>10}  incomplete downloads")
+        out.line(f"{human_size(scan.size):>10}  total ({len(repos)} repos, {scan.cache_dir})")
+
+    out.result(doc, human)
 
 
 def _repo_refs(repo: str | None, repo_type: str | None) -> list[Any] | None:
@@ -204,11 +148,12 @@ def verify(
     repo: Annotated[
         str | None, typer.Argument(help="Repo id (default: every cached repo).")
     ] = None,
-    revision: Annotated[str | None, typer.Option("--revision", help="Only this revision.")] = None,
+    revision: OnlyRevisionOpt = None,
     all_repos: Annotated[bool, typer.Option("--all", help="Every cached repo (default).")] = False,
     online: Annotated[bool, typer.Option("--online", help="Also compare with the Hub.")] = False,
     repo_type: TypeOpt = None,
-    workers: Annotated[int, typer.Option("--workers", help="Hashing threads.")] = 8,
+    workers: MaxWorkersOpt = None,
+    workers_alias: WorkersAliasOpt = None,
     cache_dir: CacheDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -228,11 +173,10 @@ def verify(
         repos=_repo_refs(repo, repo_type),
         revision=revision,
         client=state.client() if online else None,
-        workers=workers,
+        workers=max_workers(workers, workers_alias),
     )
-    if json_out:
-        out.json(report.to_json())
-    else:
+
+    def human() -> None:
         for p in report.problems:
             line = f"{p.kind:<14} {p.repo_type}/{p.repo}@{p.commit[:12]}  {p.path}  ({p.detail})"
             (out.line if p.failing else out.info)(line)
@@ -242,6 +186,8 @@ def verify(
             f"{report.repos} repos ({report.blobs_hashed} blobs, "
             f"{human_size(report.bytes_hashed)} hashed): {status}"
         )
+
+    out.result(report, human)
     if not report.ok:
         raise IntegrityError(
             f"{len(report.failures)} corrupt or missing file(s) in the cache.",
@@ -255,7 +201,7 @@ def repair(
     repo: Annotated[
         str | None, typer.Argument(help="Repo id (default: every cached repo).")
     ] = None,
-    revision: Annotated[str | None, typer.Option("--revision", help="Only this revision.")] = None,
+    revision: OnlyRevisionOpt = None,
     repo_type: TypeOpt = None,
     cache_dir: CacheDirOpt = None,
     json_out: JsonOpt = False,
@@ -270,9 +216,8 @@ def repair(
     result = repair_cache(
         directory, session=state.session(), repos=_repo_refs(repo, repo_type), revision=revision
     )
-    if json_out:
-        out.json(result.to_json())
-    else:
+
+    def human() -> None:
         for p in result.repaired:
             out.line(f"repaired  {p.repo_type}/{p.repo}@{p.commit[:12]}  {p.path}")
         for p, err in result.failed:
@@ -280,23 +225,10 @@ def repair(
         out.line(
             f"Repaired {len(result.repaired)} file(s), fetched {human_size(result.bytes_fetched)}."
         )
+
+    out.result(result, human)
     if result.failed:
         raise IntegrityError(f"{len(result.failed)} file(s) could not be repaired.")
-
-
-def _confirm(out: Output, question: str, yes: bool) -> bool:
-    from hubcli.errors import UsageError
-
-    if yes:
-        return True
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "Refusing to delete without confirmation: pass --yes (stdin is not a terminal), "
-            "or --dry-run to only look."
-        )
-    out.stderr.write(f"{question} [y/N] ")
-    out.stderr.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _show_plan(out: Output, plan: DeletionPlan, *, verb: str) -> None:
@@ -306,35 +238,35 @@ def _show_plan(out: Output, plan: DeletionPlan, *, verb: str) -> None:
         out.line(f"{verb} {d.kind:<10} {size:>9}  {d.path}{'  ' + label if label else ''}")
 
 
-def _run_plan(out: Output, plan: DeletionPlan, *, dry_run: bool, yes: bool, json_out: bool) -> None:
+def _run_plan(out: Output, plan: DeletionPlan, *, dry_run: bool, yes: bool) -> None:
     from hubcli.cache_clean import execute_plan
 
     if not plan.items:
-        if json_out:
-            out.json(plan.to_json(executed=not dry_run))
-        else:
-            out.line("Nothing to delete.")
+        out.result(plan.to_json(executed=not dry_run), lambda: out.line("Nothing to delete."))
         return
     if dry_run:
-        if json_out:
-            out.json(plan.to_json(executed=False))
-        else:
+
+        def would() -> None:
             _show_plan(out, plan, verb="would delete")
             out.line(f"Would free {human_size(plan.freed)} ({len(plan.items)} items; dry run).")
+
+        out.result(plan.to_json(executed=False), would)
         return
-    if not json_out:
+    if not out.json_mode:
         _show_plan(out, plan, verb="delete")
-    question = f"Delete {len(plan.items)} items, freeing {human_size(plan.freed)}?"
-    if not _confirm(out, question, yes):
-        out.info("Nothing deleted.")
-        raise typer.Exit(1)
+    confirm(
+        f"delete {len(plan.items)} items, freeing {human_size(plan.freed)}",
+        yes=yes,
+        hint="Pass --yes to confirm, or --dry-run to only look.",
+    )
     execute_plan(plan)
-    if json_out:
-        out.json(plan.to_json(executed=True))
-        return
-    for d, why in plan.skipped:
-        out.warn(f"skipped {d.path}: {why}")
-    out.line(f"Deleted {len(plan.done)} items, freed {human_size(plan.freed_done)}.")
+
+    def done() -> None:
+        for d, why in plan.skipped:
+            out.warn(f"skipped {d.path}: {why}")
+        out.line(f"Deleted {len(plan.done)} items, freed {human_size(plan.freed_done)}.")
+
+    out.result(plan.to_json(executed=True), done)
 
 
 @cache_app.command("rm")
@@ -353,7 +285,7 @@ def rm(
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out)
     plan = plan_rm(_cache_dir(state, cache_dir), targets, repo_type=repo_type)
-    _run_plan(out, plan, dry_run=dry_run, yes=yes, json_out=json_out)
+    _run_plan(out, plan, dry_run=dry_run, yes=yes)
 
 
 @cache_app.command("prune")
@@ -371,7 +303,7 @@ def prune(
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out)
     plan = plan_prune(_cache_dir(state, cache_dir))
-    _run_plan(out, plan, dry_run=dry_run, yes=yes, json_out=json_out)
+    _run_plan(out, plan, dry_run=dry_run, yes=yes)
 
 
 @cache_app.command("dedup")
@@ -390,17 +322,18 @@ def dedup(
     plan = plan_dedup(directory)
     if not dry_run:
         execute_dedup(directory, plan)
-    if json_out:
-        out.json(plan.to_json(executed=not dry_run))
-        return
-    verb = "would link" if dry_run else "linked"
-    for link in plan.links if dry_run else plan.done:
-        out.line(f"{verb} {link.replace} -> {link.keep}")
-    for path, why in plan.skipped:
-        out.warn(f"skipped {path}: {why}")
-    saved = plan.saved if dry_run else sum(lk.size for lk in plan.done)
-    prefix = "Would save" if dry_run else "Saved"
-    out.line(f"{prefix} {human_size(saved)} ({len(plan.links)} duplicate blobs).")
+
+    def human() -> None:
+        verb = "would link" if dry_run else "linked"
+        for link in plan.links if dry_run else plan.done:
+            out.line(f"{verb} {link.replace} -> {link.keep}")
+        for path, why in plan.skipped:
+            out.warn(f"skipped {path}: {why}")
+        saved = plan.saved if dry_run else sum(lk.size for lk in plan.done)
+        prefix = "Would save" if dry_run else "Saved"
+        out.line(f"{prefix} {human_size(saved)} ({len(plan.links)} duplicate blobs).")
+
+    out.result(plan.to_json(executed=not dry_run), human)
 
 
 @cache_app.command("export")
@@ -418,12 +351,12 @@ def export(
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out)
     res = export_bundle(_cache_dir(state, cache_dir), targets, Path(output), repo_type=repo_type)
-    if json_out:
-        out.json(res.to_json())
-        return
-    out.line(
-        f"Exported {', '.join(res.repos)}: {res.revisions} revisions, {res.files} files, "
-        f"{res.blobs} blobs ({human_size(res.bytes)}) -> {res.path}"
+    out.result(
+        res,
+        lambda: out.line(
+            f"Exported {', '.join(res.repos)}: {res.revisions} revisions, {res.files} files, "
+            f"{res.blobs} blobs ({human_size(res.bytes)}) -> {res.path}"
+        ),
     )
 
 
@@ -440,15 +373,16 @@ def import_(
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out)
     res = import_bundle(_cache_dir(state, cache_dir), Path(bundle))
-    if json_out:
-        out.json(res.to_json())
-        return
-    for note in res.kept:
-        out.warn(note)
-    out.line(
-        f"Imported {', '.join(res.repos)}: {res.revisions} revisions, {res.files} files; "
-        f"{res.blobs} new blobs ({human_size(res.bytes)}), {res.blobs_skipped} already present."
-    )
+
+    def human() -> None:
+        for note in res.kept:
+            out.warn(note)
+        out.line(
+            f"Imported {', '.join(res.repos)}: {res.revisions} revisions, {res.files} files; "
+            f"{res.blobs} new blobs ({human_size(res.bytes)}), {res.blobs_skipped} already present."
+        )
+
+    out.result(res, human)
 
 
 def register(app: typer.Typer) -> None:

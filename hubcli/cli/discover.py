@@ -9,6 +9,7 @@ import typer
 
 from hubcli.cli.common import JsonOpt, QuietOpt, RevisionOpt, TypeOpt
 from hubcli.cli.context import AppState
+from hubcli.units import human_size
 
 if TYPE_CHECKING:
     from hubcli.cli.output import Output
@@ -185,12 +186,13 @@ def info(
     data = state.client().repo_info(ref, revision=rev, files_metadata=True)
     files = list(data.files)
     cached = cached_paths(state.settings.cache_dir, ref, data.sha, files)
-    if json_out:
-        doc: dict[str, Any] = {k: v for k, v in data.raw.items() if k != "siblings"}
-        doc.update(id=data.repo_id, type=ref.repo_type, sha=data.sha, revision=rev or "main")
+
+    def doc() -> dict[str, Any]:
+        d: dict[str, Any] = {k: v for k, v in data.raw.items() if k != "siblings"}
+        d.update(id=data.repo_id, type=ref.repo_type, sha=data.sha, revision=rev or "main")
         if ref.repo_type == "space":
-            doc.update(_space_facts(data))
-        doc["files"] = [
+            d.update(_space_facts(data))
+        d["files"] = [
             {
                 "path": f.path,
                 "size": f.size,
@@ -200,28 +202,31 @@ def info(
             }
             for f in files
         ]
-        doc["totalSize"] = total_size(files)
-        out.json(doc)
-        return
-    from hubcli.cli.render import emit, files_table, human_size, key_value_table
+        d["totalSize"] = total_size(files)
+        return d
 
-    fancy = _fancy(out)
-    console = out.console()
-    meta = key_value_table(_info_rows(ref, data, rev), fancy=fancy)
-    if fancy:
-        from rich.panel import Panel
+    def human() -> None:
+        from hubcli.cli.render import emit, files_table, key_value_table
 
-        emit(console, Panel(meta, title=str(ref), title_align="left"), fancy=fancy)
-    else:
-        emit(console, meta, fancy=fancy)
-    console.print()
-    title = f"{len(files)} files, {human_size(total_size(files))}"
-    if cached:
-        title += f" ({len(cached)} cached)"
-    table = files_table(files, fancy=fancy, cached=cached, title=title if fancy else None)
-    emit(console, table, fancy=fancy)
-    if not fancy:
-        console.print(title)
+        fancy = _fancy(out)
+        console = out.console()
+        meta = key_value_table(_info_rows(ref, data, rev), fancy=fancy)
+        if fancy:
+            from rich.panel import Panel
+
+            emit(console, Panel(meta, title=str(ref), title_align="left"), fancy=fancy)
+        else:
+            emit(console, meta, fancy=fancy)
+        console.print()
+        title = f"{len(files)} files, {human_size(total_size(files))}"
+        if cached:
+            title += f" ({len(cached)} cached)"
+        table = files_table(files, fancy=fancy, cached=cached, title=title if fancy else None)
+        emit(console, table, fancy=fancy)
+        if not fancy:
+            console.print(title)
+
+    out.result(doc, human)
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -253,7 +258,8 @@ def files(
             out.line(entry.path + ("/" if isinstance(entry, DirEntry) else ""))
         return
     items = list(entries)
-    if json_out:
+
+    def doc() -> list[dict[str, Any]]:
         docs: list[dict[str, Any]] = []
         for e in items:
             if isinstance(e, FileEntry):
@@ -263,22 +269,24 @@ def files(
                 )
             else:
                 docs.append({"type": "directory", "path": e.path, "oid": e.oid})
-        out.json(docs)
-        return
-    from hubcli.cli.render import emit, files_table, human_size
+        return docs
 
-    fancy = _fancy(out)
-    file_items = [e for e in items if isinstance(e, FileEntry)]
-    n_dirs = len(items) - len(file_items)
-    summary = f"{len(file_items)} files"
-    if n_dirs:
-        summary += f", {n_dirs} folder{'s' if n_dirs != 1 else ''}"
-    summary += f", {human_size(sum(f.size for f in file_items))}"
-    where = f"{ref}@{rev}" + (f"/{folder}" if folder else "")
-    emit(
-        out.console(), files_table(items, fancy=fancy, title=where if fancy else None), fancy=fancy
-    )
-    out.info(summary)
+    def human() -> None:
+        from hubcli.cli.render import emit, files_table
+
+        fancy = _fancy(out)
+        file_items = [e for e in items if isinstance(e, FileEntry)]
+        n_dirs = len(items) - len(file_items)
+        summary = f"{len(file_items)} files"
+        if n_dirs:
+            summary += f", {n_dirs} folder{'s' if n_dirs != 1 else ''}"
+        summary += f", {human_size(sum(f.size for f in file_items))}"
+        where = f"{ref}@{rev}" + (f"/{folder}" if folder else "")
+        table = files_table(items, fancy=fancy, title=where if fancy else None)
+        emit(out.console(), table, fancy=fancy)
+        out.info(summary)
+
+    out.result(doc, human)
 
 
 # -- card ---------------------------------------------------------------------------------------
@@ -327,19 +335,20 @@ def card(
             out.stdout.write(source.text)
             out.stdout.flush()
         return
-    if json_out:
-        out.json(parsed.to_json())
-        return
-    if source.text is None:
-        return
-    from hubcli.cli.render import render_card
 
-    title = f"{ref} @ {rev}"
-    if source.commit and source.commit != rev:
-        title += f" ({source.commit[:7]})"
-    cut = render_card(out.console(), title=title, card=parsed, fancy=_fancy(out))
-    if cut:
-        out.info("The card was cut for display; use --raw or --json for the full text.")
+    def human() -> None:
+        if source.text is None:
+            return
+        from hubcli.cli.render import render_card
+
+        title = f"{ref} @ {rev}"
+        if source.commit and source.commit != rev:
+            title += f" ({source.commit[:7]})"
+        cut = render_card(out.console(), title=title, card=parsed, fancy=_fancy(out))
+        if cut:
+            out.info("The card was cut for display; use --raw or --json for the full text.")
+
+    out.result(parsed, human)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,30 +11,32 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hubcli.cli.common import JsonOpt, QuietOpt, RevisionOpt, TypeOpt
+from hubcli.cli.common import (
+    CacheDirOpt,
+    DryRunOpt,
+    JsonOpt,
+    MaxWorkersOpt,
+    QuietOpt,
+    RevisionOpt,
+    TypeOpt,
+    WorkersAliasOpt,
+    max_workers,
+)
+from hubcli.units import human_rate, human_size
 
 if TYPE_CHECKING:
     from hubcli.downloader import DownloadResult
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
-
-
 def _summary(result: DownloadResult) -> str:
     got = result.count("downloaded")
-    parts = [f"{got} downloaded ({_size(result.fetched_bytes)})"]
+    parts = [f"{got} downloaded ({human_size(result.fetched_bytes)})"]
     for status in ("cached", "deduplicated"):
         if result.count(status):
             parts.append(f"{result.count(status)} {status}")
     rate = ""
     if result.fetched_bytes and result.elapsed > 0:
-        rate = f", {_size(int(result.fetched_bytes / result.elapsed))}/s"
+        rate = f", {human_rate(result.fetched_bytes / result.elapsed)}"
     return (
         f"{result.repo_id}@{result.commit[:12]}: {len(result.files)} files, "
         + ", ".join(parts)
@@ -65,19 +67,13 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--local-dir", help="Real files in this folder instead of the cache."),
         ] = None,
-        cache_dir: Annotated[
-            str | None, typer.Option("--cache-dir", help="Cache folder (default: HF_HUB_CACHE).")
-        ] = None,
+        cache_dir: CacheDirOpt = None,
         force: Annotated[
             bool, typer.Option("--force", help="Fetch again even what is already cached.")
         ] = False,
-        dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Show what would be fetched; fetch nothing.")
-        ] = False,
-        max_workers: Annotated[
-            int | None,
-            typer.Option("--max-workers", min=1, help="Files fetched in parallel (default 8)."),
-        ] = None,
+        dry_run: DryRunOpt = False,
+        workers: MaxWorkersOpt = None,
+        workers_alias: WorkersAliasOpt = None,
         offline: Annotated[
             bool, typer.Option("--offline", help="Use the cache only (like HF_HUB_OFFLINE=1).")
         ] = False,
@@ -111,6 +107,9 @@ def register(app: typer.Typer) -> None:
 
             progress = BarProgress(sys.stderr, label=ref.repo_id)
         session = None if settings.offline else state.session
+        n_workers = None  # the engine's default
+        if workers is not None or workers_alias is not None:
+            n_workers = max_workers(workers, workers_alias)
         result = download(
             settings,
             session,
@@ -121,24 +120,25 @@ def register(app: typer.Typer) -> None:
             local_dir=local_dir,
             force=force,
             dry_run=dry_run,
-            max_workers=max_workers,
+            max_workers=n_workers,
             progress=progress,
         )
-        if json_out:
-            out.json(result.to_json())
-            return
-        mirrors_used = [b for b in result.served_by if b != settings.endpoint]
-        if mirrors_used:
-            out.info(f"served by mirror {', '.join(mirrors_used)}")
-        if dry_run:
-            if not quiet:
-                for f in result.files:
-                    out.line(f"{f.status:<18} {_size(f.size):>10}  {f.path}")
-                fetch = sum(f.size for f in result.files if f.status.startswith("would_"))
-                out.line(
-                    f"{len(result.files)} files, {_size(result.total_size)} total, "
-                    f"{_size(fetch)} to fetch"
-                )
-        else:
-            out.info(_summary(result))
-        out.line(str(result.path))
+
+        def human() -> None:
+            mirrors_used = [b for b in result.served_by if b != settings.endpoint]
+            if mirrors_used:
+                out.info(f"served by mirror {', '.join(mirrors_used)}")
+            if dry_run:
+                if not quiet:
+                    for f in result.files:
+                        out.line(f"{f.status:<18} {human_size(f.size):>10}  {f.path}")
+                    fetch = sum(f.size for f in result.files if f.status.startswith("would_"))
+                    out.line(
+                        f"{len(result.files)} files, {human_size(result.total_size)} total, "
+                        f"{human_size(fetch)} to fetch"
+                    )
+            else:
+                out.info(_summary(result))
+            out.line(str(result.path))  # the last stdout line, also with --quiet
+
+        out.result(result, human)

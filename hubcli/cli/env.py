@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import platform
 import sys
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from hubcli import __version__
+from hubcli.cli.common import JsonOpt
 from hubcli.cli.context import AppState
 
 
 def env(
     ctx: typer.Context,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Show version, Python, platform, endpoint, cache dir, token source and offline mode."""
     state: AppState = ctx.obj
@@ -36,14 +37,15 @@ def env(
         "mirrors": list(s.mirrors),
     }
     out = state.output(json_mode=json_out)
-    if json_out:
-        out.json(info)
-        return
-    width = max(len(k) for k in info)
-    for key, value in info.items():
-        if isinstance(value, list):
-            value = ", ".join(value) or "-"
-        out.line(f"{key:<{width}}  {value if value is not None else '-'}")
+
+    def human() -> None:
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            if isinstance(value, list):
+                value = ", ".join(value) or "-"
+            out.line(f"{key:<{width}}  {value if value is not None else '-'}")
+
+    out.result(info, human)
 
 
 def register(app: typer.Typer) -> None:

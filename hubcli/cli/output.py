@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -16,6 +17,12 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class ToJson(Protocol):
+    """A result that knows its JSON form (every engine result type has ``to_json``)."""
+
+    def to_json(self) -> Any: ...
 
 
 class Output:
@@ -94,6 +101,23 @@ class Output:
         """Exactly one JSON document on stdout."""
         self.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
         self.stdout.flush()
+
+    def result(
+        self,
+        doc: ToJson | dict[str, Any] | list[Any] | Callable[[], Any],
+        human: Callable[[], None],
+    ) -> None:
+        """Emit a command's result: with ``--json`` exactly one JSON document on stdout (``doc``,
+        ``doc.to_json()``, or ``doc()`` when building it is only worth it for JSON), otherwise
+        whatever the ``human`` renderer prints."""
+        if not self.json_mode:
+            human()
+        elif isinstance(doc, dict | list):
+            self.json(doc)
+        elif hasattr(doc, "to_json"):
+            self.json(doc.to_json())
+        else:
+            self.json(doc())
 
     # -- talk -------------------------------------------------------------------------------
     def info(self, message: str) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from hubcli.units import human_size as human_size  # re-exported: tables show sizes
+
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
     from rich.table import Table
@@ -39,20 +41,6 @@ def human_count(n: int | float | None) -> str:
             text = f"{value:.1f}".removesuffix(".0")
             return f"{text}{unit}"
     return str(n)  # pragma: no cover
-
-
-def human_size(n: int | None) -> str:
-    """Decimal units, as the Hub shows them: 570 B, 1.5 kB, 4.3 GB; '-' for unknown."""
-    if n is None:
-        return "-"
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("kB", "MB", "GB", "TB", "PB"):
-        value /= 1000.0
-        if value < 999.95 or unit == "PB":
-            return f"{value:.1f} {unit}"
-    return f"{n} B"  # pragma: no cover
 
 
 def short_date(value: str | None) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from hubcli.cli.common import JsonOpt, TypeOpt, make_typer
+from hubcli.cli.common import JsonOpt, RevisionOpt, TypeOpt, YesOpt, confirm, make_typer
 from hubcli.cli.context import AppState
 
 repo_app = make_typer(help="Create and delete repos, branches and tags.")
@@ -15,23 +14,6 @@ branch_app = make_typer(help="Create and delete branches.")
 tag_app = make_typer(help="Create and delete tags.")
 repo_app.add_typer(branch_app, name="branch")
 repo_app.add_typer(tag_app, name="tag")
-
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-
-
-def _confirm(question: str, yes: bool) -> None:
-    """Ask in a terminal; refuse (usage error) when nobody can answer and --yes was not given."""
-    from hubcli.errors import UsageError
-
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"Refusing to {question} without confirmation.",
-            hint="Pass --yes to confirm when not running in a terminal.",
-        )
-    if not typer.confirm(f"Really {question}?", default=False, err=True):
-        raise typer.Exit(1)
 
 
 @repo_app.command("create")
@@ -76,10 +58,8 @@ def create(
         raise ConflictError(
             f"{ref} already exists.", hint="Pass --exist-ok to accept that.", status=exc.status
         ) from exc
-    if json_out:
-        out.json({"repo": str(ref), "repo_type": ref.repo_type, "url": url, "private": private})
-        return
-    out.line(url)
+    doc = {"repo": str(ref), "repo_type": ref.repo_type, "url": url, "private": private}
+    out.result(doc, lambda: out.line(url))
 
 
 @repo_app.command("delete")
@@ -99,7 +79,7 @@ def delete(
     state: AppState = ctx.obj
     out = state.output()
     ref = parse_repo_ref(repo, repo_type)
-    _confirm(f"delete the {ref.repo_type} repo {ref.repo_id} and all its history", yes)
+    confirm(f"delete the {ref.repo_type} repo {ref.repo_id} and all its history", yes=yes)
     try:
         state.client().delete_repo(ref)
     except RepoNotFoundError:
@@ -115,9 +95,7 @@ def branch_create(
     ctx: typer.Context,
     repo: Annotated[str, typer.Argument(help="Repo id: org/name.")],
     branch: Annotated[str, typer.Argument(help="New branch name.")],
-    revision: Annotated[
-        str | None, typer.Option("--revision", help="Start from this revision (default: main).")
-    ] = None,
+    revision: RevisionOpt = None,
     repo_type: TypeOpt = None,
     exist_ok: Annotated[
         bool, typer.Option("--exist-ok", help="Accept an existing branch.")
@@ -154,7 +132,7 @@ def branch_delete(
 
     state: AppState = ctx.obj
     ref = parse_repo_ref(repo, repo_type)
-    _confirm(f"delete branch {branch!r} of {ref}", yes)
+    confirm(f"delete branch {branch!r} of {ref}", yes=yes)
     state.client().delete_branch(ref, branch)
     state.output().info(f"Deleted branch {branch!r} of {ref}.")
 
@@ -164,9 +142,7 @@ def tag_create(
     ctx: typer.Context,
     repo: Annotated[str, typer.Argument(help="Repo id: org/name.")],
     tag: Annotated[str, typer.Argument(help="Tag name.")],
-    revision: Annotated[
-        str | None, typer.Option("--revision", help="Revision to tag (default: main).")
-    ] = None,
+    revision: RevisionOpt = None,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Tag message.")] = None,
     repo_type: TypeOpt = None,
 ) -> None:
@@ -196,7 +172,7 @@ def tag_delete(
 
     state: AppState = ctx.obj
     ref = parse_repo_ref(repo, repo_type)
-    _confirm(f"delete tag {tag!r} of {ref}", yes)
+    confirm(f"delete tag {tag!r} of {ref}", yes=yes)
     state.client().delete_tag(ref, tag)
     state.output().info(f"Deleted tag {tag!r} of {ref}.")
 

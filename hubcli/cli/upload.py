@@ -8,17 +8,18 @@ from typing import Annotated
 
 import typer
 
-from hubcli.cli.common import JsonOpt, QuietOpt, RevisionOpt, TypeOpt
+from hubcli.cli.common import (
+    JsonOpt,
+    MaxWorkersOpt,
+    QuietOpt,
+    RevisionOpt,
+    TypeOpt,
+    WorkersAliasOpt,
+    max_workers,
+)
 from hubcli.cli.context import AppState
 from hubcli.errors import Interrupted
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
+from hubcli.units import human_rate, human_size
 
 
 def upload_command(
@@ -55,9 +56,8 @@ def upload_command(
     create_pr: Annotated[
         bool, typer.Option("--create-pr", help="Open a pull request instead of pushing.")
     ] = False,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Parallel hashing/transfers.")
-    ] = 8,
+    workers: MaxWorkersOpt = None,
+    workers_alias: WorkersAliasOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -68,6 +68,7 @@ def upload_command(
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out, quiet=quiet)
+    n_workers = max_workers(workers, workers_alias, maximum=64)
     ref = parse_repo_ref(repo, repo_type)
     if ref.path:
         path_in_repo = path_in_repo or ref.path
@@ -98,7 +99,7 @@ def upload_command(
             commit_description=commit_description or "",
             private=private,
             create_pr=create_pr,
-            workers=workers,
+            workers=n_workers,
             state_dir=settings.hf_home / "hubcli" / "upload-parts",
             hash_cache_dir=settings.hf_home / "hubcli" / "upload-hashes",
             progress=up_bar,
@@ -111,23 +112,25 @@ def upload_command(
             "committed and finished LFS files and parts are not sent again)."
         ) from None
     elapsed = max(time.monotonic() - started, 1e-6)
-    if json_out:
-        out.json(result.to_json())
-        return
-    counts: dict[str, int] = {}
-    for f in result.files:
-        counts[f.status] = counts.get(f.status, 0) + 1
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no files"
-    if result.nothing_to_commit:
-        out.info(f"Nothing to commit: {ref} is up to date ({summary}).")
-    else:
-        speed = f", {_size(result.bytes_sent / elapsed)}/s" if result.bytes_sent else ""
-        out.info(
-            f"{summary}; sent {_size(result.bytes_sent)} of LFS data in {elapsed:.1f}s{speed}; "
-            f"{len(result.commits)} commit(s)."
-        )
-    if result.url:
-        out.line(result.url)
+
+    def human() -> None:
+        counts: dict[str, int] = {}
+        for f in result.files:
+            counts[f.status] = counts.get(f.status, 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no files"
+        if result.nothing_to_commit:
+            out.info(f"Nothing to commit: {ref} is up to date ({summary}).")
+        else:
+            speed = f", {human_rate(result.bytes_sent / elapsed)}" if result.bytes_sent else ""
+            sent = human_size(result.bytes_sent)
+            out.info(
+                f"{summary}; sent {sent} of LFS data in {elapsed:.1f}s{speed}; "
+                f"{len(result.commits)} commit(s)."
+            )
+        if result.url:
+            out.line(result.url)
+
+    out.result(result, human)
 
 
 def register(app: typer.Typer) -> None:
