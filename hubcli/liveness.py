@@ -20,6 +20,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 
+from hubcli.units import human_rate
+
 STALL = "stall"
 DEADLINE = "deadline"
 _RESOLUTION = 32  # samples kept per window
@@ -374,11 +376,3 @@ def human_duration(seconds: float) -> str:
     if seconds < 48 * 3600:
         return f"{seconds / 3600:.0f} h{exact}"
     return f"{seconds / 86400:.0f} days{exact}"
-
-
-def human_rate(bytes_per_s: float) -> str:
-    if bytes_per_s >= 1024 * 1024:
-        return f"{bytes_per_s / (1024 * 1024):g} MiB/s"
-    if bytes_per_s >= 1024:
-        return f"{bytes_per_s / 1024:g} KiB/s"
-    return f"{bytes_per_s:g} B/s"
