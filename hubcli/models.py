@@ -84,7 +84,7 @@ class FileEntry:
             raise error(f"{what}: the server sent a listing entry that is not an object.")
         path = parse_path(item.get(path_key), what=what, error=error)
         where = f"{what}/{path}"
-        size = parse_size(item.get("size", 0), what=where, error=error)
+        size = parse_size(item.get("size"), what=where, error=error)  # required, as for the Hub
         raw_oid = item.get(oid_key)
         blob_id = None if raw_oid is None else parse_git_sha1(raw_oid, what=where, error=error)
         lfs = item.get("lfs")

@@ -37,6 +37,7 @@ from hubcli.transfer import (
     Cancelled,
     ContentHash,
     FetchResult,
+    check_body_size,
     content_range_start,
     discard_partial,
     disk_error,
@@ -372,6 +373,7 @@ class RangedFetch:
                         f"{ctx.label}: the server stopped honouring Range (status "
                         f"{resp.status_code}) in the middle of a ranged download."
                     )
+                check_body_size(resp, ctx.size, ctx.label)
                 cr_start = content_range_start(resp.headers.get("Content-Range"))
                 if cr_start != pos:
                     raise ProtocolError(

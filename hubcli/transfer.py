@@ -107,6 +107,36 @@ def discard_partial(tmp: Path) -> None:
             p.unlink()
 
 
+def check_body_size(resp: requests.Response, size: int, label: str) -> None:
+    """Refuse an answer whose headers contradict the listing's size (a lying header, exit 5):
+    a 200 whose ``Content-Length`` is not the file size, a 206 whose ``Content-Range`` total is
+    not the file size or whose ``Content-Length`` is not the length of the range it names."""
+    raw_length = resp.headers.get("Content-Length")
+    length = None
+    if raw_length is not None:
+        if not raw_length.strip().isdigit():
+            raise ProtocolError(f"{label}: the server sent Content-Length {raw_length[:40]!r}.")
+        length = int(raw_length)
+    if resp.status_code == 206:
+        m = _CONTENT_RANGE.match(resp.headers.get("Content-Range") or "")
+        if m is None:
+            return  # the caller names a missing or malformed Content-Range
+        first, last, total = int(m.group(1)), int(m.group(2)), m.group(3)
+        if total != "*" and int(total) != size:
+            raise ProtocolError(
+                f"{label}: the listing says {size} bytes, the server's Content-Range says {total}."
+            )
+        if last < first or (length is not None and length != last - first + 1):
+            raise ProtocolError(
+                f"{label}: Content-Length {length} does not match Content-Range "
+                f"{resp.headers.get('Content-Range')!r}."
+            )
+    elif resp.status_code == 200 and length is not None and length != size:
+        raise ProtocolError(
+            f"{label}: the listing says {size} bytes, the server's Content-Length says {length}."
+        )
+
+
 def content_range_start(value: str | None) -> int | None:
     m = _CONTENT_RANGE.match(value or "")
     return int(m.group(1)) if m else None
@@ -419,7 +449,9 @@ class Transfer:
         result: FetchResult,
     ) -> int:
         """Where this answer's body starts: ``offset`` for a matching 206, 0 for a 200 (the server
-        ignored Range: the partial is reset). A 206 elsewhere is a ProtocolError."""
+        ignored Range: the partial is reset). A 206 elsewhere, or headers that contradict the
+        listing's size, are a ProtocolError."""
+        check_body_size(resp, hasher.size, label)
         if resp.status_code == 200 and offset:
             os.ftruncate(fd, 0)
             hasher.reset()

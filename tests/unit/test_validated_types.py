@@ -119,7 +119,7 @@ def test_listing_entries_are_valid_or_refused(items: list[dict[str, Any]]) -> No
         (
             [
                 {"rfilename": "a", "size": 1, "blobId": "a" * 40},
-                {"rfilename": "a/b", "blobId": "b" * 40},
+                {"rfilename": "a/b", "size": 1, "blobId": "b" * 40},
             ],
             "file and as a folder",
         ),
@@ -129,8 +129,17 @@ def test_listing_entries_are_valid_or_refused(items: list[dict[str, Any]]) -> No
         ([{"rfilename": "a", "size": True, "blobId": "a" * 40}], "size"),
         ([{"rfilename": "a", "size": 1}], "no content hash"),
         ([{"rfilename": "a", "size": 1, "blobId": "../../../../outside/evil"}], "sha1"),
-        ([{"rfilename": "a", "blobId": "a" * 40, "lfs": {"sha256": "../x", "size": 1}}], "sha256"),
-        ([{"rfilename": "a", "blobId": "a" * 40}, {"rfilename": "a", "blobId": "b" * 40}], "twice"),
+        (
+            [{"rfilename": "a", "size": 1, "blobId": A, "lfs": {"sha256": "../x", "size": 1}}],
+            "sha256",
+        ),
+        (
+            [
+                {"rfilename": "a", "size": 1, "blobId": A},
+                {"rfilename": "a", "size": 1, "blobId": A},
+            ],
+            "twice",
+        ),
         ("not a list", "not a list"),
     ],
 )
