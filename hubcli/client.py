@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from hubcli.errors import ConflictError, HubError, ProtocolError, ServerError, UsageError
+from hubcli.errors import ConflictError, ProtocolError, ServerError, UsageError
 from hubcli.hashing import parse_commit
 from hubcli.http import HubSession, quote_segment, raise_for_hub_status
 from hubcli.models import (
@@ -181,7 +181,12 @@ class HubClient:
             if exist_ok:
                 return f"{self.endpoint}/{ref.url_prefix}{ref.repo_id}"
             raise
-        return str(resp.json().get("url") or f"{self.endpoint}/{ref.url_prefix}{ref.repo_id}")
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        url = data.get("url") if isinstance(data, dict) else None
+        return str(url or f"{self.endpoint}/{ref.url_prefix}{ref.repo_id}")
 
     def delete_repo(self, ref: RepoRef) -> None:
         namespace, _, name = ref.repo_id.rpartition("/")
@@ -228,12 +233,11 @@ class HubClient:
         if git_ignore is not None:
             body["gitIgnore"] = git_ignore
         params = {"create_pr": "1"} if create_pr else None
-        resp = self.session.request(
+        data = self.session.request_json(
             "POST", url, json=body, params=params, retry=True, what=f"{ref} preupload"
         )
-        data = resp.json()
         if not isinstance(data, dict):
-            raise ServerError(f"{ref}: unexpected preupload answer.")
+            raise ProtocolError(f"{ref}: unexpected preupload answer.")
         return data
 
     def validate_yaml(self, ref: RepoRef, content: str) -> list[str]:
@@ -289,7 +293,7 @@ class HubClient:
             "Accept": "application/vnd.git-lfs+json",
             "Content-Type": "application/vnd.git-lfs+json",
         }
-        resp = self.session.request(
+        data = self.session.request_json(
             "POST",
             url,
             data=jsonlib.dumps(body),
@@ -297,9 +301,8 @@ class HubClient:
             retry=True,
             what=f"{ref} LFS batch",
         )
-        data = resp.json()
         if not isinstance(data, dict):
-            raise ServerError(f"{ref}: unexpected LFS batch answer.")
+            raise ProtocolError(f"{ref}: unexpected LFS batch answer.")
         return data
 
     def commit(
@@ -323,16 +326,19 @@ class HubClient:
             retry=False,
             what=f"{ref} commit",
         )
-        data = resp.json()
+        try:
+            data = resp.json()
+        except ValueError as exc:
+            raise ProtocolError(f"{ref}: the server's commit answer is not JSON.") from exc
         if not isinstance(data, dict) or "commitOid" not in data:
-            raise HubError(f"{ref}: the server's commit answer has no commitOid.")
+            raise ProtocolError(f"{ref}: the server's commit answer has no commitOid.")
         pr_url = data.get("pullRequestUrl")
         pr_rev = None
         if pr_url:
             m = _PR_RE.search(str(pr_url))
             pr_rev = f"refs/pr/{m.group(1)}" if m else None
         return CommitResult(
-            commit_oid=str(data["commitOid"]),
+            commit_oid=parse_commit(data["commitOid"], what=f"{ref} commit"),
             commit_url=str(data.get("commitUrl") or ""),
             pr_url=str(pr_url) if pr_url else None,
             pr_revision=pr_rev,

@@ -167,7 +167,7 @@ def download(
         plan = cached_plan(cache, ldir, revision, files, include, exclude, force)
         if plan is None:
             if session is None:
-                raise HubError("download: a session is needed unless offline.")
+                raise ValueError("download: a session is needed unless offline.")
             # A factory is only called now that a request is needed.
             live: HubSession = session() if callable(session) else session
             session = live
@@ -271,7 +271,7 @@ class _Run:
     def transfer(self) -> Transfer:
         if self._transfer is None:
             if self.session is None:
-                raise HubError("download: a session is needed to fetch files.")
+                raise ValueError("download: a session is needed to fetch files.")
             live = self.session() if callable(self.session) else self.session
             self.session = live
             first = self.plan.served_by[0] if self.plan.served_by else live.endpoint
