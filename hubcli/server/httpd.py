@@ -174,6 +174,9 @@ class HubHTTPServer(ThreadingHTTPServer):
         self, address: tuple[str, int], hub: HubState, is_cdn: bool, route: Router
     ) -> None:
         self.hub = hub
+        # the accept backlog holds as many connections as may be open at once (a burst of new
+        # connections past it would wait for SYN retransmits, a second or more)
+        self.request_queue_size = max(type(self).request_queue_size, hub.limits.max_connections)
         self.is_cdn = is_cdn
         self.route = route
         self._conns: set[socket.socket] = set()
