@@ -51,10 +51,27 @@ class Settings:
     # Partial files: "auto" (process-unique on network filesystems whose locks may lie),
     # "shared" (``<etag>.incomplete``, resumable across runs) or "unique".
     partials: str = "auto"
+    # Transfers: parallel files / parts, and the socket timeouts of every request.
+    max_workers: int = 8
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    # hubcli's own state (upload part ETags, remembered hashes): ``$HF_HOME/hubcli``.
+    state_dir: Path = field(
+        default_factory=lambda: Path.home() / ".cache" / "huggingface" / "hubcli"
+    )
+    # Where each of the settings above came from ("flag", "env:NAME" or "default").
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def masked_token(self) -> str | None:
         return mask_token(self.token)
+
+    def source(self, name: str) -> str:
+        """Where the setting ``name`` came from: "flag", "env:NAME" or "default"."""
+        explicit = getattr(self, f"{name}_source", None)
+        if isinstance(explicit, str):
+            return explicit
+        return self.sources.get(name, "default")
 
 
 def mask_token(token: str | None) -> str | None:
@@ -82,10 +99,20 @@ def read_token_file(path: Path) -> str | None:
     return token or None
 
 
-def _env_number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+def _env_number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    minimum: float,
+    sources: dict[str, str] | None = None,
+    key: str = "",
+) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
+    if sources is not None and key:
+        sources[key] = f"env:{name}"
     try:
         value = float(raw)
     except ValueError:
@@ -105,12 +132,20 @@ def resolve_settings(
     offline: bool | None = None,
     mirrors: tuple[str, ...] | list[str] | None = None,
     debug: bool | None = None,
+    max_workers: int | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Resolve settings: explicit flags, then ``env`` (default ``os.environ``), then defaults."""
-    env = os.environ if env is None else env
+    """Resolve settings: explicit flags, then ``env`` (default ``os.environ``), then defaults.
 
-    if endpoint:
+    Every layer that sets a value goes through here (global flags, a command's own flags, the
+    library's ``Hub(...)`` arguments), so each value is normalised the same way wherever it
+    comes from: endpoints lose surrounding spaces and trailing ``/``, paths expand ``~`` and
+    ``$VAR``, an empty string counts as not given.
+    """
+    env = os.environ if env is None else env
+    sources: dict[str, str] = {}
+
+    if endpoint and endpoint.strip():
         ep, ep_src = normalize_endpoint(endpoint), "flag"
     elif env.get("HF_ENDPOINT"):
         ep, ep_src = normalize_endpoint(env["HF_ENDPOINT"]), "env:HF_ENDPOINT"
@@ -127,7 +162,7 @@ def resolve_settings(
     token_path = _expand(env["HF_TOKEN_PATH"]) if env.get("HF_TOKEN_PATH") else hf_home / "token"
 
     tok: str | None
-    if token:
+    if token and token.strip():
         tok, tok_src = token.strip(), "flag"
     elif env.get("HF_TOKEN", "").strip():
         tok, tok_src = env["HF_TOKEN"].strip(), "env:HF_TOKEN"
@@ -137,8 +172,8 @@ def resolve_settings(
         file_tok = read_token_file(token_path)
         tok, tok_src = (file_tok, f"file:{token_path}") if file_tok else (None, "none")
 
-    if cache_dir:
-        cdir, c_src = _expand(str(cache_dir)), "flag"
+    if cache_dir and str(cache_dir).strip():
+        cdir, c_src = _expand(str(cache_dir).strip()), "flag"
     elif env.get("HF_HUB_CACHE"):
         cdir, c_src = _expand(env["HF_HUB_CACHE"]), "env:HF_HUB_CACHE"
     elif env.get("HUGGINGFACE_HUB_CACHE"):
@@ -164,7 +199,27 @@ def resolve_settings(
 
     dbg = bool(debug) or env_flag(env.get("HUBCLI_DEBUG"))
 
+    def num(name: str, default: float, minimum: float, key: str) -> float:
+        return _env_number(env, name, default, minimum=minimum, sources=sources, key=key)
+
+    if max_workers is not None:
+        if max_workers < 1:
+            from hubcli.errors import UsageError
+
+            raise UsageError(f"--max-workers {max_workers}: use 1 or more.")
+        workers, sources["max_workers"] = max_workers, "flag"
+    else:
+        workers = int(num("HUBCLI_MAX_WORKERS", 8, 1, "max_workers"))
+
+    if env.get("HUBCLI_STATE_DIR", "").strip():
+        state_dir = _expand(env["HUBCLI_STATE_DIR"].strip())
+        sources["state_dir"] = "env:HUBCLI_STATE_DIR"
+    else:
+        state_dir = hf_home / "hubcli"
+
     partials = env.get("HUBCLI_PARTIALS", "").strip().lower() or "auto"
+    if partials != "auto":
+        sources["partials"] = "env:HUBCLI_PARTIALS"
     if partials not in ("auto", "shared", "unique"):
         from hubcli.errors import UsageError
 
@@ -184,10 +239,15 @@ def resolve_settings(
         mirrors=mir,
         debug=dbg,
         disable_symlinks=env_flag(env.get("HF_HUB_DISABLE_SYMLINKS")),
-        stall_window=_env_number(env, "HUBCLI_STALL_WINDOW", 30.0, minimum=0.05),
-        stall_min_rate=int(_env_number(env, "HUBCLI_STALL_MIN_RATE", 1024, minimum=0)),
-        metadata_deadline=_env_number(env, "HUBCLI_METADATA_TIMEOUT", 60.0, minimum=0.05),
-        max_retry_wait=_env_number(env, "HUBCLI_MAX_RETRY_WAIT", 60.0, minimum=0),
-        max_attempts=int(_env_number(env, "HUBCLI_MAX_ATTEMPTS", 3, minimum=1)),
+        stall_window=num("HUBCLI_STALL_WINDOW", 30.0, 0.05, "stall_window"),
+        stall_min_rate=int(num("HUBCLI_STALL_MIN_RATE", 1024, 0, "stall_min_rate")),
+        metadata_deadline=num("HUBCLI_METADATA_TIMEOUT", 60.0, 0.05, "metadata_deadline"),
+        max_retry_wait=num("HUBCLI_MAX_RETRY_WAIT", 60.0, 0, "max_retry_wait"),
+        max_attempts=int(num("HUBCLI_MAX_ATTEMPTS", 3, 1, "max_attempts")),
         partials=partials,
+        max_workers=workers,
+        connect_timeout=num("HUBCLI_CONNECT_TIMEOUT", 10.0, 0.05, "connect_timeout"),
+        read_timeout=num("HF_HUB_DOWNLOAD_TIMEOUT", 60.0, 0.05, "read_timeout"),
+        state_dir=state_dir,
+        sources=sources,
     )

@@ -42,8 +42,8 @@ def login(
     auth.check_token_format(token)
     user = None
     if not no_verify:
-        settings = state.override(token=token)
-        user = auth.verify_token(settings, state.session())
+        checking = state.with_flags(token=token)
+        user = auth.verify_token(checking.settings, checking.session())
     path = auth.save_token(state.settings.token_path, token)
     who = f" as {user}" if user else ""
     out.info(f"Logged in{who}; token saved to {path}.")

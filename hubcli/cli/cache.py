@@ -41,9 +41,7 @@ def _scan(state: AppState, cache_dir: str | None) -> CacheScan:
 
 
 def _cache_dir(state: AppState, cache_dir: str | None) -> Path:
-    if cache_dir:
-        state.override(cache_dir=cache_dir)
-    return Path(state.settings.cache_dir)
+    return state.with_flags(cache_dir=cache_dir).settings.cache_dir
 
 
 def _warn_scan(out: Output, warnings: Sequence[str]) -> None:
@@ -173,7 +171,7 @@ def verify(
         repos=_repo_refs(repo, repo_type),
         revision=revision,
         client=state.client() if online else None,
-        workers=max_workers(workers, workers_alias),
+        workers=max_workers(workers, workers_alias, default=state.settings.max_workers),
     )
 
     def human() -> None:

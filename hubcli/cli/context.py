@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hubcli.config import Settings, resolve_settings
@@ -14,50 +13,48 @@ if TYPE_CHECKING:
     from hubcli.http import HubSession
 
 
-@dataclass
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@dataclass(frozen=True)
 class AppState:
-    """What the global flags resolved to; commands ask it for a session or client when needed."""
+    """What the flags resolved to; commands ask it for a session or client when needed.
+
+    ``flags`` keeps the global flags as typed; a command's own flags make a new state through
+    :meth:`with_flags`, which resolves everything again through :func:`resolve_settings`, so a
+    value set before or after the subcommand is normalised the same way and env never beats a flag.
+    """
 
     settings: Settings
     color: str = "auto"
-    _session: HubSession | None = field(default=None, repr=False)
+    flags: tuple[tuple[str, Any], ...] = ()
+    _lazy: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_flags(cls, **flags: Any) -> AppState:
         color = flags.pop("color", "auto")
-        return cls(settings=resolve_settings(**flags), color=color)
+        given = tuple((k, _frozen(v)) for k, v in flags.items() if v not in (None, "", (), []))
+        return cls(settings=resolve_settings(**dict(given)), color=color, flags=given)
 
-    def override(
-        self,
-        *,
-        cache_dir: Path | str | None = None,
-        offline: bool | None = None,
-        token: str | None = None,
-        endpoint: str | None = None,
-        mirrors: list[str] | tuple[str, ...] | None = None,
-    ) -> Settings:
-        """Apply a command's own flags on top of the global ones (flags still beat env)."""
-        s = self.settings
-        if cache_dir:
-            s = replace(s, cache_dir=Path(cache_dir).expanduser(), cache_dir_source="flag")
-        if offline:
-            s = replace(s, offline=True, offline_source="flag")
-        if token:
-            s = replace(s, token=token.strip(), token_source="flag")
-        if endpoint:
-            s = replace(s, endpoint=endpoint.rstrip("/"), endpoint_source="flag")
-        if mirrors:
-            s = replace(s, mirrors=tuple(m.rstrip("/") for m in mirrors))
-        self.settings = s
-        self._session = None
-        return s
+    def with_flags(self, **flags: Any) -> AppState:
+        """A new state with a command's own flags on top of the global ones (unset ones ignored)."""
+        merged = dict(self.flags)
+        merged.update(
+            (k, _frozen(v)) for k, v in flags.items() if v not in (None, "", (), [], False)
+        )
+        given = tuple(merged.items())
+        if given == self.flags:
+            return self
+        return AppState(settings=resolve_settings(**merged), color=self.color, flags=given)
 
     def session(self) -> HubSession:
-        if self._session is None:
+        if "session" not in self._lazy:
             from hubcli.http import HubSession
 
-            self._session = HubSession(self.settings)
-        return self._session
+            self._lazy["session"] = HubSession(self.settings)
+        session: HubSession = self._lazy["session"]
+        return session
 
     def client(self) -> HubClient:
         from hubcli.client import HubClient

@@ -310,9 +310,7 @@ def card(
     from hubcli.discover import README, load_card_source
     from hubcli.repo import parse_repo_ref
 
-    state: AppState = ctx.obj
-    if offline:
-        state.override(offline=True)
+    state: AppState = ctx.obj.with_flags(offline=offline)
     ref = parse_repo_ref(repo, repo_type)
     rev = revision or ref.revision or "main"
     out = state.output(json_mode=json_out)

@@ -89,8 +89,8 @@ def register(app: typer.Typer) -> None:
         from hubcli.downloader import download
         from hubcli.repo import parse_repo_ref
 
-        state: AppState = ctx.obj
-        settings = state.override(cache_dir=cache_dir, offline=offline, mirrors=mirror)
+        state: AppState = ctx.obj.with_flags(cache_dir=cache_dir, offline=offline, mirrors=mirror)
+        settings = state.settings
         out = state.output(json_mode=json_out, quiet=quiet)
         ref = parse_repo_ref(repo, repo_type)
         if revision:
@@ -107,9 +107,7 @@ def register(app: typer.Typer) -> None:
 
             progress = BarProgress(sys.stderr, label=ref.repo_id)
         session = None if settings.offline else state.session
-        n_workers = None  # the engine's default
-        if workers is not None or workers_alias is not None:
-            n_workers = max_workers(workers, workers_alias)
+        n_workers = max_workers(workers, workers_alias, default=settings.max_workers)
         result = download(
             settings,
             session,

@@ -35,7 +35,21 @@ def env(
         "offline": s.offline,
         "offline_source": s.offline_source,
         "mirrors": list(s.mirrors),
+        "state_dir": str(s.state_dir),
     }
+    for name in (
+        "max_workers",
+        "partials",
+        "connect_timeout",
+        "read_timeout",
+        "stall_window",
+        "stall_min_rate",
+        "metadata_deadline",
+        "max_retry_wait",
+        "max_attempts",
+    ):
+        info[name] = getattr(s, name)
+        info[f"{name}_source"] = s.source(name)
     out = state.output(json_mode=json_out)
 
     def human() -> None:

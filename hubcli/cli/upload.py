@@ -68,7 +68,7 @@ def upload_command(
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out, quiet=quiet)
-    n_workers = max_workers(workers, workers_alias, maximum=64)
+    n_workers = max_workers(workers, workers_alias, default=state.settings.max_workers, maximum=64)
     ref = parse_repo_ref(repo, repo_type)
     if ref.path:
         path_in_repo = path_in_repo or ref.path
@@ -100,8 +100,8 @@ def upload_command(
             private=private,
             create_pr=create_pr,
             workers=n_workers,
-            state_dir=settings.hf_home / "hubcli" / "upload-parts",
-            hash_cache_dir=settings.hf_home / "hubcli" / "upload-hashes",
+            state_dir=settings.state_dir / "upload-parts",
+            hash_cache_dir=settings.state_dir / "upload-hashes",
             progress=up_bar,
             hash_progress=hash_bar,
             say=out.info,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hubcli.auth import save_token
 from hubcli.config import DEFAULT_ENDPOINT, mask_token, resolve_settings
+from hubcli.errors import UsageError
 
 
 def test_defaults_follow_home(tmp_path: Path) -> None:
@@ -128,3 +130,36 @@ def test_mirrors_from_env_and_flags() -> None:
     assert s.mirrors == ("http://a", "http://b")
     s = resolve_settings(mirrors=["http://c/"], env={"HUBCLI_MIRRORS": "http://a"})
     assert s.mirrors == ("http://c",)
+
+
+def test_command_flags_resolve_through_the_same_resolver(monkeypatch: Any, tmp_path: Path) -> None:
+    from hubcli.cli.context import AppState
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "env-cache"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HUBCLI_MAX_WORKERS", "3")
+    state = AppState.from_flags(endpoint=" http://hub.local/ ", color="never")
+    assert state.settings.endpoint == "http://hub.local"
+    assert state.settings.cache_dir == tmp_path / "env-cache"
+    assert state.settings.max_workers == 3 and state.settings.source("max_workers") == (
+        "env:HUBCLI_MAX_WORKERS"
+    )
+    cmd = state.with_flags(cache_dir="~/c", mirrors=["http://m.local/"], offline=False)
+    # a new state; the global one is untouched
+    assert state.settings.cache_dir == tmp_path / "env-cache" and state.settings.mirrors == ()
+    assert cmd.settings.cache_dir == tmp_path / "c" and cmd.settings.cache_dir_source == "flag"
+    assert cmd.settings.mirrors == ("http://m.local",) and cmd.settings.offline is False
+    assert cmd.settings.endpoint == "http://hub.local" and cmd.color == "never"
+    assert state.with_flags(cache_dir=None, offline=False) is state
+
+
+def test_settings_know_workers_timeouts_and_state_dir(tmp_path: Path) -> None:
+    s = resolve_settings(env={"HF_HOME": str(tmp_path)}, max_workers=5)
+    assert s.max_workers == 5 and s.source("max_workers") == "flag"
+    assert s.state_dir == tmp_path / "hubcli" and s.source("state_dir") == "default"
+    assert s.connect_timeout == 10.0 and s.read_timeout == 60.0
+    s = resolve_settings(env={"HF_HUB_DOWNLOAD_TIMEOUT": "5", "HUBCLI_STATE_DIR": "/x/y"})
+    assert s.read_timeout == 5.0 and s.source("read_timeout") == "env:HF_HUB_DOWNLOAD_TIMEOUT"
+    assert s.state_dir == Path("/x/y")
+    with pytest.raises(UsageError):
+        resolve_settings(env={"HUBCLI_MAX_WORKERS": "0"})
