@@ -10,6 +10,21 @@ import pytest
 
 pytest_plugins = ["tests.fixtures.hub", "tests.fixtures.hostile"]
 
+_GUARD_DIR = Path(__file__).parent / "socket_guard"
+_ALLOW_HOSTS = os.environ.get("HUBCLI_TEST_ALLOW_HOSTS", "")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test reaches beyond loopback: this process and every Python process it starts
+    (through ``sitecustomize`` on PYTHONPATH) refuse other addresses."""
+    import sys
+
+    sys.path.insert(0, str(_GUARD_DIR))
+    import sitecustomize  # type: ignore[import-not-found]
+
+    sitecustomize.install()
+
+
 _SCRUB_PREFIXES = ("HF_", "HUGGINGFACE_", "HUBCLI_", "TRANSFORMERS_")
 _SCRUB_EXACT = (
     "HTTP_PROXY",
@@ -35,6 +50,10 @@ def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("HF_HOME", str(home / ".cache" / "huggingface"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("HUBCLI_TEST_SOCKET_GUARD", "1")
+    monkeypatch.setenv("HUBCLI_TEST_ALLOW_HOSTS", _ALLOW_HOSTS)
+    pythonpath = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(_GUARD_DIR), pythonpath) if p))
     yield home
 
 
