@@ -1,26 +1,62 @@
-"""hubcli: a fast, safe command-line client and cache manager for the Hugging Face Hub."""
+"""hubcli: a fast, safe command-line client and cache manager for the Hugging Face Hub.
+
+The library's one handle is :class:`Hub` (``hub = hubcli.Hub(); hub.download("org/name")``);
+the types it returns and the errors it raises are exported here too. Everything is imported
+lazily, so ``import hubcli`` (and so ``hubcli --help``) stays free of requests and rich.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["HubClient", "Settings", "__version__", "download", "resolve_settings"]
+# name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "Hub": "hubcli.hub",
+    "HubCache": "hubcli.hub",
+    "HubClient": "hubcli.client",
+    "Settings": "hubcli.config",
+    "resolve_settings": "hubcli.config",
+    "RepoRef": "hubcli.repo",
+    "parse_repo_ref": "hubcli.repo",
+    "download": "hubcli.downloader",
+    "DownloadResult": "hubcli.downloader",
+    "FileResult": "hubcli.downloader",
+    "UploadResult": "hubcli.upload",
+    "RepoInfo": "hubcli.models",
+    "FileEntry": "hubcli.models",
+    "SearchHit": "hubcli.discover",
+    "Card": "hubcli.card",
+    "VerifyReport": "hubcli.cache_ops",
+    "RepairResult": "hubcli.cache_ops",
+    "CacheListing": "hubcli.cache_list",
+    "Sha256": "hubcli.hashing",
+    "GitSha1": "hubcli.hashing",
+    "CommitSha": "hubcli.hashing",
+    "HubError": "hubcli.errors",
+    "UsageError": "hubcli.errors",
+    "AuthError": "hubcli.errors",
+    "NotFoundError": "hubcli.errors",
+    "NetworkError": "hubcli.errors",
+    "ProtocolError": "hubcli.errors",
+    "IntegrityError": "hubcli.errors",
+    "OfflineError": "hubcli.errors",
+    "LocalFileError": "hubcli.errors",
+    "ConflictError": "hubcli.errors",
+    "Interrupted": "hubcli.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy exports keep `import hubcli` (and so `hubcli --help`) free of requests and rich.
-    if name == "HubClient":
-        from hubcli.client import HubClient
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hubcli' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
-        return HubClient
-    if name in ("Settings", "resolve_settings"):
-        from hubcli import config
 
-        return getattr(config, name)
-    if name == "download":
-        from hubcli.downloader import download
-
-        return download
-    raise AttributeError(f"module 'hubcli' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from hubcli.cli.output import Output
     from hubcli.client import HubClient
     from hubcli.http import HubSession
+    from hubcli.hub import Hub
 
 
 def _frozen(value: Any) -> Any:
@@ -48,18 +49,21 @@ class AppState:
             return self
         return AppState(settings=resolve_settings(**merged), color=self.color, flags=given)
 
-    def session(self) -> HubSession:
-        if "session" not in self._lazy:
-            from hubcli.http import HubSession
+    @property
+    def hub(self) -> Hub:
+        """The library handle every command works through (one session per run)."""
+        if "hub" not in self._lazy:
+            from hubcli.hub import Hub
 
-            self._lazy["session"] = HubSession(self.settings)
-        session: HubSession = self._lazy["session"]
-        return session
+            self._lazy["hub"] = Hub(settings=self.settings)
+        hub: Hub = self._lazy["hub"]
+        return hub
+
+    def session(self) -> HubSession:
+        return self.hub.session
 
     def client(self) -> HubClient:
-        from hubcli.client import HubClient
-
-        return HubClient(self.session())
+        return self.hub.client
 
     def output(self, *, json_mode: bool = False, quiet: bool = False) -> Output:
         from hubcli.cli.output import Output

@@ -86,7 +86,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Download a repo (or some of its files) for offline use; print the local path."""
         from hubcli.cli.context import AppState
-        from hubcli.downloader import download
         from hubcli.repo import parse_repo_ref
 
         state: AppState = ctx.obj.with_flags(cache_dir=cache_dir, offline=offline, mirrors=mirror)
@@ -106,13 +105,10 @@ def register(app: typer.Typer) -> None:
             from hubcli.progress import BarProgress
 
             progress = BarProgress(sys.stderr, label=ref.repo_id)
-        session = None if settings.offline else state.session
         n_workers = max_workers(workers, workers_alias, default=settings.max_workers)
-        result = download(
-            settings,
-            session,
+        result = state.hub.download(
             ref,
-            files=files or None,
+            files or None,
             include=include or (),
             exclude=exclude or (),
             local_dir=local_dir,
