@@ -13,11 +13,12 @@ clients must drop the Authorization header when following them.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubcli.server.httpd import HubHTTPServer
 from hubcli.server.knobs import Knobs, RequestLog
@@ -28,6 +29,11 @@ from hubcli.server.state import HubState
 from hubcli.server.storage import FileOp, Repo, Storage, StorageError, validate_path
 from hubcli.server.uploads import close_sessions, load_sessions
 from hubcli.server.views import is_lfs_path
+
+if TYPE_CHECKING:
+    from hubcli.server.uvserver import UvicornServer
+
+TRANSPORTS = ("stdlib", "asgi")
 
 _KNOB_NAMES = (
     "latency_ms",
@@ -56,6 +62,7 @@ class HubServer:
         seed: int | None = None,
         limits: Limits | None = None,
         secret_file: str | Path | None = None,
+        transport: str | None = None,
         **knobs: Any,
     ) -> None:
         self._own_root = root is None
@@ -83,9 +90,21 @@ class HubServer:
         load_sessions(self.state)  # multipart uploads left open by an earlier run
         self._servers: list[HubHTTPServer] = []
         self._threads: list[threading.Thread] = []
+        self.transport = transport or os.environ.get("HUBCLI_SERVE_TRANSPORT") or "stdlib"
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {self.transport!r} (one of {TRANSPORTS})")
+        self._uv: UvicornServer | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> HubServer:
+        if self.host not in ("0.0.0.0", "::", ""):
+            self.state.default_host = self.host
+        if self.transport == "asgi":
+            from hubcli.server.uvserver import UvicornServer  # uvicorn only when serving
+
+            self._uv = UvicornServer(self.state, route, self.host, self._port, self._cdn_port)
+            self._uv.start()
+            return self
         api = HubHTTPServer((self.host, self._port), self.state, is_cdn=False, route=route)
         cdn = HubHTTPServer((self.host, self._cdn_port), self.state, is_cdn=True, route=route)
         self.state.api_port = api.server_address[1]
@@ -102,6 +121,9 @@ class HubServer:
         return self
 
     def stop(self) -> None:
+        if self._uv is not None:
+            self._uv.stop()
+            self._uv = None
         stoppers = [threading.Thread(target=srv.shutdown) for srv in self._servers]
         for t in stoppers:
             t.start()

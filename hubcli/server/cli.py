@@ -59,6 +59,7 @@ def run_server(
     max_connections: int = _DEFAULTS.max_connections,
     idle_timeout: float = _DEFAULTS.idle_timeout,
     url_ttl: float = _DEFAULTS.url_ttl,
+    worker_threads: int = _DEFAULTS.worker_threads,
 ) -> int:
     """Start the server, print its URL as the first stdout line, block until SIGINT/SIGTERM."""
     limits = Limits(
@@ -67,6 +68,7 @@ def run_server(
         max_connections=max_connections,
         idle_timeout=idle_timeout,
         url_ttl=url_ttl,
+        worker_threads=worker_threads,
     )
     try:
         server = HubServer(
@@ -161,7 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-connections",
         type=int,
         default=_DEFAULTS.max_connections,
-        help="open connections (handler threads), API and CDN together",
+        help="open connections, API and CDN together (more wait 0.5 s, then get a 503)",
+    )
+    p.add_argument(
+        "--worker-threads",
+        type=int,
+        default=_DEFAULTS.worker_threads,
+        help="threads running the endpoints (0 = as many as --max-connections, at most 64)",
     )
     p.add_argument(
         "--idle-timeout",
@@ -204,4 +212,5 @@ def main(argv: list[str] | None = None) -> int:
         max_connections=args.max_connections,
         idle_timeout=args.idle_timeout,
         url_ttl=args.url_ttl,
+        worker_threads=args.worker_threads,
     )

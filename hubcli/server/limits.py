@@ -34,6 +34,16 @@ class Limits:
     slot_wait: float = 0.5  # seconds a new connection waits for a free slot before a 503
     idle_timeout: float = 120.0  # seconds a connection may stay silent (keep-alive or mid-body)
     url_ttl: float = 3600.0  # lifetime of a signed CDN URL, seconds
+    # threads that run the endpoints (they block on disk, hashing, bodies arriving); requests past
+    # them wait for one. 0: as many as connections, at most 64.
+    worker_threads: int = 0
+    shutdown_grace: float = 10.0  # seconds answers in flight may take to finish on stop
+
+    def threads(self) -> int:
+        """The size of the worker thread pool."""
+        if self.worker_threads > 0:
+            return self.worker_threads
+        return max(1, min(64, self.max_connections))
 
     def commit_line_cap(self, lfs_threshold: int) -> int:
         """The longest NDJSON commit line: base64 of the largest regular file (just under the LFS

@@ -51,12 +51,16 @@ class Request:
         headers: Message,
         version: str,
         rfile: BodyReader,
-        wfile: InterimWriter,
+        wfile: InterimWriter | None,
         state: HubState,
         is_cdn: bool,
+        framed: bool = True,
     ) -> None:
         """Parse the request line's ``target`` and the framing headers (400 when malformed);
-        the body is read later from ``rfile``, ``wfile`` only carries ``100 Continue``."""
+        the body is read later from ``rfile``, ``wfile`` only carries ``100 Continue``.
+        ``framed``: ``rfile`` carries the body as sent (chunked framing included); otherwise the
+        transport has removed the framing and ``rfile`` yields the body's bytes, ``b""`` at its
+        end (and sends ``100 Continue`` itself on the first read: ``wfile`` is None)."""
         self.method = method
         raw_path, _, query = target.partition("?")
         self.raw_path = raw_path
@@ -71,6 +75,7 @@ class Request:
         self.is_cdn = is_cdn
         self.rfile = rfile
         self._wfile = wfile
+        self._framed = framed
         # set when the connection must not be reused (body left unread, refused, cut off)
         self.close_connection = False
         self._user_checked = False
@@ -171,7 +176,11 @@ class Request:
         self._body_state = "reading"
         self._send_continue()
         total = 0
-        for buf in self._chunks(bufsize) if self.chunked else self._sized(bufsize):
+        if not self._framed:
+            pieces = self._unframed(bufsize)
+        else:
+            pieces = self._chunks(bufsize) if self.chunked else self._sized(bufsize)
+        for buf in pieces:
             total += len(buf)
             if limit is not None and total > limit:
                 raise self.too_large(limit)
@@ -183,7 +192,12 @@ class Request:
         413 without the client sending it)."""
         if self._expects_continue:
             self._expects_continue = False
-            self._wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if self._wfile is not None:
+                self._wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _unframed(self, bufsize: int) -> Iterator[bytes]:
+        while buf := self.rfile.read(bufsize):
+            yield buf
 
     def _sized(self, bufsize: int) -> Iterator[bytes]:
         rfile = self.rfile
@@ -272,7 +286,7 @@ class Request:
         length = self.length or 0
         if not unread or self.chunked or length > 1 << 20 or self._expects_continue:
             self.close_connection = True
-        elif length:
+        elif length and self._framed:  # (unframed: the transport discards an unread body)
             self.rfile.read(length)
         self._body_state = "done"
 

@@ -1,0 +1,232 @@
+"""The HTTP layer of the local hub as an ASGI app: each request's scope becomes a ``Request``, the
+router it was handed answers it in a bounded pool of worker threads (endpoints block on disk,
+hashing and, in a mirror, upstream fetches; the event loop never does), and the ``Response`` goes
+back streamed: files in chunks read by the workers, never whole in memory, paced by the
+bandwidth knob, cut mid-body by the failure knob. Every request is logged once its answer is sent.
+
+It never imports the router or the endpoints, nor the server that runs it (``uvserver``): the
+connection it may cut comes in the scope's ``hubcli.conn`` extension. See docs/server.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from concurrent.futures import Executor
+from email.message import Message
+from typing import Any, Protocol
+
+from hubcli.server.asgi_body import BodyBridge, Receive
+from hubcli.server.ids import StorageError
+from hubcli.server.request import Request
+from hubcli.server.response import ApiError, Response, error_response
+from hubcli.server.state import HubState
+
+Scope = MutableMapping[str, Any]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Router = Callable[[Request], Response]
+"""What the HTTP layer is handed: one request in, one answer out (or ``ApiError`` raised)."""
+
+SERVER = b"hubcli-serve/0.1"
+CHUNK = 1 << 20  # bytes of a file answer read (by a worker) and sent at a time
+SMALL_FILE = 256 * 1024  # file answers up to this size are read in one go
+
+
+class Connection(Protocol):
+    """What the app may do to the connection a request came on (the ``hubcli.conn`` extension)."""
+
+    def cut(self) -> None:
+        """Close the connection once what was sent is flushed (a failure injected mid-body)."""
+
+    def closing(self) -> bool:
+        """The connection is gone or going: stop sending."""
+
+
+class HubAsgi:
+    """The ASGI app over the hub's router (``http`` scopes only; run with lifespan off)."""
+
+    def __init__(self, state: HubState, route: Router, pool: Executor) -> None:
+        self.state = state
+        self.route = route
+        self.pool = pool
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        started = time.time()
+        loop = asyncio.get_running_loop()
+        headers = Message()
+        for k, v in scope["headers"]:
+            headers[k.decode("latin-1")] = v.decode("latin-1")
+        target = scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        server = scope.get("server") or ("", None)
+        is_cdn = server[1] == self.state.cdn_port
+        method = scope["method"]
+        body = BodyBridge(loop, receive, self.state.limits.idle_timeout)
+        knobs = self.state.knobs
+        if knobs.latency_ms > 0:
+            await asyncio.sleep(knobs.latency_ms / 1000.0)
+        resp, close = await loop.run_in_executor(
+            self.pool,
+            self._answer,
+            method,
+            target,
+            headers,
+            "HTTP/" + scope["http_version"],
+            body,
+            is_cdn,
+        )
+        conn: Connection | None = scope.get("extensions", {}).get("hubcli.conn", {}).get("conn")
+        sent = await self._send(send, receive, conn, method, resp, close)
+        self.state.log.add(
+            {
+                "t": round(time.time(), 3),
+                "t0": round(started, 3),  # when the request's head arrived
+                "origin": "cdn" if is_cdn else "api",
+                "method": method,
+                "path": target,
+                "status": resp.status,
+                "bytes": sent,
+                "range": headers.get("Range"),
+                "auth": bool(headers.get("Authorization")),
+                "user_agent": headers.get("User-Agent"),
+                "download_counter": headers.get("X-HF-Download-Counter"),
+            }
+        )
+
+    # ------------------------------------------------------------------ in a worker thread
+    def _answer(
+        self,
+        method: str,
+        target: str,
+        headers: Message,
+        version: str,
+        body: BodyBridge,
+        is_cdn: bool,
+    ) -> tuple[Response, bool]:
+        """The router's answer (errors as their JSON answers) and whether to close after it."""
+        req: Request | None = None
+        try:
+            req = Request(
+                method=method,
+                target=target,
+                headers=headers,
+                version=version,
+                rfile=body,
+                wfile=None,
+                state=self.state,
+                is_cdn=is_cdn,
+                framed=False,
+            )
+            resp = self.route(req)
+        except ApiError as e:
+            resp = error_response(e.status, e.message, e.code, e.headers)
+        except StorageError as e:
+            resp = error_response(e.status, e.message, e.code)
+        except Exception:  # pragma: no cover - bug safety net
+            traceback.print_exc()
+            resp = error_response(500, "Internal error")
+        if req is None:
+            return resp, True  # the request's framing is unknown: never reuse
+        req.release()
+        try:
+            req.drain()
+        except Exception:
+            return resp, True
+        return resp, req.close_connection
+
+    # ------------------------------------------------------------------ on the event loop
+    async def _send(
+        self,
+        send: Send,
+        receive: Receive,
+        conn: Connection | None,
+        method: str,
+        resp: Response,
+        close: bool,
+    ) -> int:
+        """Send ``resp``; return the body bytes sent."""
+        length = resp.length
+        hdrs = [(b"server", SERVER), (b"content-length", str(length).encode())]
+        hdrs += [(_header(k).lower(), _header(v)) for k, v in resp.headers.items()]
+        if close:
+            hdrs.append((b"connection", b"close"))
+        knobs = self.state.knobs
+        fail_at: int | None = None
+        if method != "HEAD" and resp.can_fail and length > 0 and knobs.should_fail():
+            fail_at = knobs.fail_point(length)
+        await send({"type": "http.response.start", "status": resp.status, "headers": hdrs})
+        if method == "HEAD" or length == 0:
+            await send({"type": "http.response.body", "body": b""})
+            return 0
+        count = length if fail_at is None else fail_at
+        sent = 0
+        async for piece in self._pieces(resp, count, knobs.bandwidth_mbps):
+            sent += len(piece)
+            more = sent < length
+            await send({"type": "http.response.body", "body": piece, "more_body": more})
+            if conn is not None and conn.closing():
+                return sent
+        if sent < length:  # the failure knob, or a file that shrank
+            await _cut(receive, conn, self.state.limits.idle_timeout)
+        return sent
+
+    async def _pieces(
+        self, resp: Response, count: int, bandwidth_mbps: float
+    ) -> AsyncIterator[bytes]:
+        """The first ``count`` body bytes, in pieces, paced to ``bandwidth_mbps`` (0: no pace)."""
+        rate = bandwidth_mbps * 1_000_000
+        step = CHUNK if rate <= 0 else max(16 * 1024, min(CHUNK, int(rate / 20)))
+        start, done = time.monotonic(), 0
+        loop = asyncio.get_running_loop()
+        fd = -1
+        try:
+            if resp.file_path is not None:
+                fd = await loop.run_in_executor(self.pool, os.open, resp.file_path, os.O_RDONLY)
+                if count <= SMALL_FILE and rate <= 0:
+                    step = count
+            while done < count:
+                n = min(step, count - done)
+                if fd >= 0:
+                    off = resp.file_offset + done
+                    piece = await loop.run_in_executor(self.pool, os.pread, fd, n, off)
+                    if not piece:
+                        return  # the file shrank: the connection is cut short
+                else:
+                    piece = resp.body[done : done + n]
+                done += len(piece)
+                yield piece
+                if rate > 0:
+                    ahead = done / rate - (time.monotonic() - start)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+
+async def _cut(receive: Receive, conn: Connection | None, timeout: float) -> None:
+    """Cut the connection mid-body (the failure knob) and wait until it is gone, so that the
+    server sees a disconnected client rather than an app that stopped half way."""
+    if conn is None:
+        return
+    conn.cut()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(_until_disconnect(receive), timeout)
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _header(text: str) -> bytes:
+    """A header name or value as bytes: latin-1, control characters replaced (no injection)."""
+    clean = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)
+    return clean.encode("latin-1", "replace")
