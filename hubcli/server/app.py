@@ -90,7 +90,7 @@ class HubServer:
         load_sessions(self.state)  # multipart uploads left open by an earlier run
         self._servers: list[HubHTTPServer] = []
         self._threads: list[threading.Thread] = []
-        self.transport = transport or os.environ.get("HUBCLI_SERVE_TRANSPORT") or "stdlib"
+        self.transport = transport or os.environ.get("HUBCLI_SERVE_TRANSPORT") or "asgi"
         if self.transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {self.transport!r} (one of {TRANSPORTS})")
         self._uv: UvicornServer | None = None
