@@ -11,7 +11,6 @@ lives in :mod:`hubcli.bundle_import`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -20,20 +19,19 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from hubcli.bundle_import import MANIFEST
 from hubcli.bundle_manifest import FORMAT, VERSION, parse_manifest, parse_tree
 from hubcli.cache import RepoCache
 from hubcli.cache_clean import parse_target
-from hubcli.cache_ops import hash_file, select_revisions
-from hubcli.cache_scan import ScannedFile, ScannedRepo, ScannedRevision, is_hash_name, scan_cache
+from hubcli.cache_ops import select_revisions
+from hubcli.cache_scan import ScannedFile, ScannedRepo, ScannedRevision, scan_cache
 from hubcli.errors import HubError, IntegrityError, LocalFileError, NotFoundError
-from hubcli.hashing import hasher_for, parse_etag
+from hubcli.hashing import ContentHasher, HashingReader, file_digest, is_content_id, sha256_file
 from hubcli.repo import is_commit_sha
 
 __all__ = ["MANIFEST", "BundleResult", "export_bundle", "import_bundle"]
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -62,19 +60,6 @@ class BundleResult:
         }
 
 
-class _HashingReader:
-    """File wrapper that hashes what tarfile reads, so export verifies blobs as it copies them."""
-
-    def __init__(self, fh: IO[bytes], etag: str, size: int) -> None:
-        self.fh = fh
-        self.hasher = hasher_for(parse_etag(etag, what="blob", error=IntegrityError), size)
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.fh.read(n)
-        self.hasher.update(data)
-        return data
-
-
 # -- export -----------------------------------------------------------------------------------
 def _refuse_entry(repo: ScannedRepo, rev: ScannedRevision, f: ScannedFile, why: str) -> None:
     raise IntegrityError(
@@ -92,26 +77,24 @@ def _file_etag(
         _refuse_entry(repo, rev, f, f.problem)
     if not f.exists:
         _refuse_entry(repo, rev, f, "blob missing")
-    if f.is_link and f.etag and is_hash_name(f.etag):
+    if f.is_link and f.etag and is_content_id(f.etag):
         return f.etag
     entry = (tree or {}).get(f.path)
     want = str(entry.get("lfs_sha256") or entry["blob_id"]) if entry else None
     if want is not None:
         try:
-            got = hash_file(f.blob_path, want)
+            got = file_digest(f.blob_path, want)
         except (OSError, ValueError) as exc:
             raise LocalFileError(f"Cannot read {f.blob_path}: {exc}.") from exc
         if got != want:
             _refuse_entry(repo, rev, f, f"content hashes to {got}, its tree names {want}")
         return want
-    h = hashlib.sha256()
     try:
-        with open(f.blob_path, "rb") as fh:
-            while chunk := fh.read(CHUNK):
-                h.update(chunk)
+        return sha256_file(f.blob_path)
     except OSError as exc:
         raise LocalFileError(f"Cannot read {f.blob_path}: {exc.strerror or exc}.") from exc
-    return h.hexdigest()
+    except ValueError as exc:  # it changed size while read
+        raise LocalFileError(f"Cannot read {f.blob_path}: {exc}.") from exc
 
 
 def _local_tree(rc: RepoCache, commit: str) -> dict[str, Any] | None:
@@ -247,9 +230,9 @@ def _add_blob(tf: tarfile.TarFile, etag: str, path: str, size: int) -> int:
         info.size = size
         info.mode = 0o644
         info.mtime = int(st.st_mtime)
-        reader = _HashingReader(fh, etag, size)
+        reader = HashingReader(fh, ContentHasher(etag, size, what="blob", error=IntegrityError))
         tf.addfile(info, reader)  # type: ignore[arg-type]
-        if reader.hasher.hexdigest() != etag:
+        if not reader.hasher.matches():
             raise IntegrityError(
                 f"Blob {path} does not match its name {etag}.",
                 hint="Run `hubcli cache verify` / `hubcli cache repair` first.",
@@ -258,14 +241,15 @@ def _add_blob(tf: tarfile.TarFile, etag: str, path: str, size: int) -> int:
 
 
 # -- import -----------------------------------------------------------------------------------
-def import_bundle(cache_dir: Path, bundle: Path) -> BundleResult:
+def import_bundle(cache_dir: Path, bundle: Path, *, partials: str = "auto") -> BundleResult:
     """Verify a whole bundle, then merge it into ``cache_dir``, all or nothing (see
     :mod:`hubcli.bundle_import`). Raises IntegrityError / UnsafePathError (exit 6) for hostile
     or corrupt bundles and contradictions with the cache, LocalFileError (exit 8) for a missing
-    bundle or a local I/O failure; in every case the cache is left as it was."""
+    bundle or a local I/O failure; in every case the cache is left as it was. ``partials``: the
+    ``HUBCLI_PARTIALS`` setting (blob partials are process-unique where it says so)."""
     from hubcli.bundle_import import import_into
 
-    manifest, res = import_into(Path(cache_dir), Path(bundle))
+    manifest, res = import_into(Path(cache_dir), Path(bundle), partials=partials)
     return BundleResult(
         path=str(bundle),
         repos=[f"{p.ref.repo_type}/{p.ref.repo_id}" for p in manifest.repos],

@@ -1,8 +1,8 @@
 """``cache import``: all or nothing, for bundles nobody vouches for.
 
-1. **Receive**: stream the tar; the manifest (first member) is validated whole before any blob is
-   read (:mod:`hubcli.bundle_manifest`); each blob is hashed against its name while it is written
-   into a private staging folder inside the cache (``.hubcli-staging/<random>``).
+1. **Receive** (:mod:`hubcli.bundle_receive`): stream the tar; the manifest (first member) is
+   validated whole before any blob is read; each blob is hashed against its name while it is
+   written into a private staging folder inside the cache (``.hubcli-staging/<random>``).
 2. **Plan**: compare with what the cache holds. An existing good entry is never replaced: the same
    blob, link, tree or ref is kept; a bundle that contradicts it (another blob for a path of the
    same commit, another tree, a file where the cache has a folder) is refused; a differing ref is
@@ -21,30 +21,26 @@ import json
 import os
 import shutil
 import stat as stat_mod
-import tarfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from hubcli.bundle_manifest import (
     Manifest,
     RepoPlan,
     RevisionPlan,
     check_files_match_tree,
-    parse_manifest,
     tree_etag,
 )
+from hubcli.bundle_receive import MANIFEST, STAGING, Received, Staging, receive
 from hubcli.cache import RepoCache
 from hubcli.cache_links import LinkRoots, blob_dir_problem, check_blob, first_hop
-from hubcli.errors import HubError, IntegrityError, LocalFileError, UnsafePathError
-from hubcli.hashing import hasher_for, parse_etag
+from hubcli.errors import HubError, IntegrityError, LocalFileError
+from hubcli.fsinfo import unique_partials
 from hubcli.repo import is_commit_sha
+from hubcli.transfer.placement import BlobSlot, link_or_copy
 
-MANIFEST = "hubcli-bundle.json"
-MAX_MANIFEST = 64 << 20
-CHUNK = 1 << 20
-STAGING = ".hubcli-staging"
+__all__ = ["MANIFEST", "STAGING", "ImportResult", "import_into", "publish", "receive"]
 _NO_SYMLINKS = (errno.EPERM, errno.ENOSYS, errno.EOPNOTSUPP)
 
 
@@ -55,177 +51,6 @@ class ImportResult:
     files: int = 0
     refs: int = 0
     kept: list[str] = field(default_factory=list)
-
-
-# -- staging ----------------------------------------------------------------------------------
-class Staging:
-    """A private folder inside the cache, held by a lock; removed on exit. A folder whose lock
-    is free belongs to a crashed import and is swept by the next one."""
-
-    def __init__(self, cache_dir: Path) -> None:
-        from filelock import FileLock
-
-        self.root = cache_dir / STAGING
-        name = os.urandom(8).hex()
-        self.path = self.root / name
-        self._lock_path = self.root / f"{name}.lock"
-        self._lock = FileLock(str(self._lock_path), timeout=0)
-
-    def __enter__(self) -> Staging:
-        try:
-            self.root.mkdir(exist_ok=True)
-            self._lock.acquire()
-            self._sweep()
-            self.path.mkdir()
-        except OSError as exc:
-            self.__exit__()
-            raise LocalFileError(f"Cannot write into {self.root}: {exc.strerror or exc}.") from exc
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            self._lock_path.unlink()
-        with contextlib.suppress(OSError):
-            self._lock.release()
-        with contextlib.suppress(OSError):
-            self.root.rmdir()  # only when no other import is running
-
-    def _sweep(self) -> None:
-        from filelock import FileLock, Timeout
-
-        for entry in os.scandir(self.root):
-            if not entry.is_dir(follow_symlinks=False) or entry.path == str(self.path):
-                continue
-            lock = FileLock(str(self.root / f"{entry.name}.lock"), timeout=0)
-            try:
-                with lock:
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                    with contextlib.suppress(OSError):
-                        os.unlink(lock.lock_file)
-            except (Timeout, OSError):
-                continue
-
-
-# -- receive ----------------------------------------------------------------------------------
-def _refuse(member: tarfile.TarInfo) -> None:
-    name = member.name
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise UnsafePathError(f"Refusing bundle: member {name[:120]!r} has an absolute path.")
-    if ".." in name.replace("\\", "/").split("/"):
-        raise UnsafePathError(f"Refusing bundle: member {name[:120]!r} escapes the cache (..).")
-    if member.issym() or member.islnk():
-        raise UnsafePathError(
-            f"Refusing bundle: member {name[:120]!r} is a link (to {member.linkname[:120]!r})."
-        )
-    if member.isdev() or member.isfifo():
-        raise UnsafePathError(f"Refusing bundle: member {name[:120]!r} is a device or fifo.")
-    if not member.isreg():
-        raise UnsafePathError(f"Refusing bundle: member {name[:120]!r} is not a regular file.")
-
-
-def _needed_blobs(cache_dir: Path, manifest: Manifest, roots: LinkRoots) -> set[str]:
-    """Blobs some repo of the bundle lacks (absent, dangling or breaking the link rule)."""
-    needed: set[str] = set()
-    for plan in manifest.repos:
-        rc = RepoCache(cache_dir, plan.ref)
-        for etag in plan.etags():
-            if etag not in needed and not check_blob(rc.blob_path(etag), roots).ok:
-                needed.add(etag)
-    return needed
-
-
-def _check_space(stage: Path, manifest: Manifest, needed: set[str]) -> None:
-    want = sum(manifest.blobs[e] for e in needed)
-    try:
-        free = shutil.disk_usage(stage).free
-    except OSError:
-        return
-    if want > free:
-        raise LocalFileError(
-            f"Not enough space in {stage.parent.parent}: the bundle needs {want} bytes, "
-            f"{free} are free."
-        )
-
-
-def _copy_verified(src: IO[bytes], etag: str, size: int, dest: Path | None) -> None:
-    hasher = hasher_for(parse_etag(etag, what="blob", error=IntegrityError), size)
-    out = open(dest, "xb") if dest is not None else None  # noqa: SIM115 - closed below
-    try:
-        got = 0
-        while chunk := src.read(CHUNK):
-            got += len(chunk)
-            hasher.update(chunk)
-            if out is not None:
-                out.write(chunk)
-    finally:
-        if out is not None:
-            out.close()
-    if got != size or hasher.hexdigest() != etag:
-        raise IntegrityError(
-            f"Refusing bundle: blob {etag} does not match its hash (got {hasher.hexdigest()})."
-        )
-
-
-@dataclass
-class Received:
-    manifest: Manifest
-    staged: dict[str, Path]  # etag -> verified file in the staging folder
-    seen: set[str]  # every blob the tar carried (all verified)
-
-
-def receive(cache_dir: Path, bundle: Path, stage: Path, roots: LinkRoots) -> Received:
-    """Read and verify the whole bundle into ``stage``; raise before the cache is touched."""
-    try:
-        fh = open(bundle, "rb")  # noqa: SIM115 - closed by the `with` below
-    except OSError as exc:
-        raise LocalFileError(f"Cannot read bundle {bundle}: {exc.strerror or exc}.") from exc
-    with fh:
-        try:
-            with tarfile.open(fileobj=fh, mode="r|*") as tf:
-                return _receive_members(cache_dir, bundle, tf, stage, roots)
-        except (tarfile.TarError, EOFError, zlib.error) as exc:
-            raise IntegrityError(f"Bundle {bundle} is damaged or not a tar: {exc}.") from exc
-        except OSError as exc:
-            raise LocalFileError(f"Cannot import {bundle}: {exc.strerror or exc}.") from exc
-
-
-def _receive_members(
-    cache_dir: Path, bundle: Path, tf: tarfile.TarFile, stage: Path, roots: LinkRoots
-) -> Received:
-    got: Received | None = None
-    needed: set[str] = set()
-    (stage / "blobs").mkdir()
-    for index, member in enumerate(tf):
-        _refuse(member)
-        if index == 0:
-            if member.name != MANIFEST or member.size > MAX_MANIFEST:
-                raise IntegrityError(f"Not a hubcli bundle: {bundle} has no manifest first.")
-            src = tf.extractfile(member)
-            assert src is not None
-            got = Received(parse_manifest(src.read()), {}, set())
-            needed = _needed_blobs(cache_dir, got.manifest, roots)
-            _check_space(stage, got.manifest, needed)
-            continue
-        assert got is not None
-        kind, _, etag = member.name.partition("/")
-        if kind != "blobs" or etag not in got.manifest.blobs or etag in got.seen:
-            raise UnsafePathError(f"Refusing bundle: unexpected member {member.name[:120]!r}.")
-        size = got.manifest.blobs[etag]
-        if member.size != size:
-            raise IntegrityError(f"Refusing bundle: blob {etag} has the wrong size.")
-        src = tf.extractfile(member)
-        assert src is not None
-        dest = stage / "blobs" / etag if etag in needed else None
-        _copy_verified(src, etag, size, dest)
-        got.seen.add(etag)
-        if dest is not None:
-            got.staged[etag] = dest
-    if got is None:
-        raise IntegrityError(f"Not a hubcli bundle: {bundle} is empty.")
-    for etag in sorted(needed - got.seen):
-        raise IntegrityError(f"Refusing bundle: blob {etag} is missing from it.")
-    return got
 
 
 # -- plan -------------------------------------------------------------------------------------
@@ -536,37 +361,41 @@ def _place(entry: _Entry) -> None:
 
 
 def _publish_blob(
-    rc: RepoCache, etag: str, got: Received, placed: dict[str, Path], roots: LinkRoots
+    rc: RepoCache,
+    etag: str,
+    got: Received,
+    placed: dict[str, Path],
+    roots: LinkRoots,
+    unique: bool,
 ) -> str | None:
-    """Place one blob under its download lock: ``moved`` from staging, ``linked`` (hardlink or
-    copy of the same blob placed in another repo), or None when one appeared meanwhile."""
+    """Place one blob as downloads do (:class:`~hubcli.transfer.BlobSlot`: its lock, its
+    partial, one atomic replace): ``moved`` from staging, ``linked`` (hardlink or copy of the same
+    blob placed in another repo), or None when a good one appeared meanwhile."""
     target = rc.blob_path(etag)
-    with rc.lock(etag, timeout=60):
+    with BlobSlot(target, lock=rc.lock(etag, timeout=60), unique=unique) as slot:
         if check_blob(target, roots).ok:
             return None
         source = placed.get(etag)
         if source is None:
-            os.replace(got.staged[etag], target)
+            slot.fill(lambda tmp: os.replace(got.staged[etag], tmp))
             placed[etag] = target
             return "moved"
-        tmp = target.with_name(f".{etag}.{os.urandom(4).hex()}.import")
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        slot.fill(lambda tmp: link_or_copy(source, tmp))
         return "linked"
 
 
-def publish(cache_dir: Path, plan: _Plan, got: Received, roots: LinkRoots) -> ImportResult:
-    """Blobs, then snapshots, trees and refs; on any failure undo what was placed."""
+def publish(
+    cache_dir: Path, plan: _Plan, got: Received, roots: LinkRoots, *, unique: bool = False
+) -> ImportResult:
+    """Blobs, then snapshots, trees and refs; on any failure undo what was placed. ``unique``:
+    process-unique partial names (see :func:`hubcli.fsinfo.unique_partials`)."""
     journal = _Journal()
     placed: dict[str, Path] = {}
     result = plan.result
     try:
         for rc, etag in plan.blobs:
             journal.mkdirs(rc.blobs_dir, cache_dir)
-            how = _publish_blob(rc, etag, got, placed, roots)
+            how = _publish_blob(rc, etag, got, placed, roots, unique)
             if how is not None:
                 journal.blob(rc, etag)
             if how == "moved":
@@ -594,9 +423,12 @@ def publish(cache_dir: Path, plan: _Plan, got: Received, roots: LinkRoots) -> Im
 
 
 def import_into(
-    cache_dir: Path, bundle: Path, *, tiers: tuple[str, ...] = ()
+    cache_dir: Path, bundle: Path, *, tiers: tuple[str, ...] = (), partials: str = "auto"
 ) -> tuple[Manifest, ImportResult]:
-    """Verify ``bundle`` whole, then publish it into ``cache_dir``: all or nothing."""
+    """Verify ``bundle`` whole, then publish it into ``cache_dir``: all or nothing.
+
+    ``partials`` is the ``HUBCLI_PARTIALS`` setting (``auto``: process-unique partial names on a
+    network filesystem)."""
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -608,4 +440,5 @@ def import_into(
             plan = _Planner(cache_dir, got, stage.path, roots).run()
         except OSError as exc:
             raise LocalFileError(f"Cannot stage {bundle}: {exc.strerror or exc}.") from exc
-        return got.manifest, publish(cache_dir, plan, got, roots)
+        unique = unique_partials(partials, cache_dir)
+        return got.manifest, publish(cache_dir, plan, got, roots, unique=unique)

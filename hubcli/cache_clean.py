@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from hubcli.cache import RepoCache
-from hubcli.cache_ops import hash_file, select_revisions
-from hubcli.cache_scan import CacheScan, ScannedRepo, is_hash_name, scan_cache, scan_repo
+from hubcli.cache_ops import select_revisions
+from hubcli.cache_scan import CacheScan, ScannedRepo, scan_cache, scan_repo
 from hubcli.errors import NotFoundError, UsageError
+from hubcli.hashing import is_content_id, verify_file
 from hubcli.repo import RepoRef, parse_repo_ref
 
 
@@ -359,17 +360,14 @@ def plan_dedup(cache_dir: Path, *, scan: CacheScan | None = None) -> DedupPlan:
     groups: dict[tuple[str, int], list[tuple[ScannedRepo, str]]] = {}
     for repo in scan.repos:
         for etag, blob in repo.blobs.items():
-            if blob.exists and not blob.shared and is_hash_name(etag):
+            if blob.exists and not blob.shared and is_content_id(etag):
                 groups.setdefault((etag, blob.size), []).append((repo, etag))
     plan = DedupPlan()
     verified: dict[str, bool] = {}
 
     def good(path: str, etag: str) -> bool:
         if path not in verified:
-            try:
-                verified[path] = hash_file(path, etag) == etag
-            except (OSError, ValueError):
-                verified[path] = False
+            verified[path] = verify_file(path, etag)
             if not verified[path]:
                 plan.skipped.append((path, "content does not match its name (run cache verify)"))
         return verified[path]

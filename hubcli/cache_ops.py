@@ -8,7 +8,6 @@ missing blobs. Deletion (rm, prune, dedup) lives in ``cache_clean``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubcli import hashing
 from hubcli.cache import RepoCache
 from hubcli.cache_links import LinkRoots, blob_dir_problem, check_blob
-from hubcli.cache_scan import HEX40, HEX64, ScannedRepo, ScannedRevision, scan_cache
-from hubcli.errors import HubError, IntegrityError, LocalFileError, NotFoundError, UsageError
-from hubcli.hashing import is_content_id
+from hubcli.cache_scan import ScannedRepo, ScannedRevision, scan_cache
+from hubcli.errors import HubError, NotFoundError, UsageError
+from hubcli.hashing import file_digest, is_content_id, verify_file
 from hubcli.repo import RepoRef, is_commit_sha
 
 if TYPE_CHECKING:
@@ -30,26 +28,6 @@ if TYPE_CHECKING:
     from hubcli.transfer import Transfer
 
 FAILING_KINDS = ("corrupt", "missing", "mismatch", "extra", "bad_link")
-
-
-def hash_file(path: str | os.PathLike[str], etag: str) -> str | None:
-    """Digest of the file in the flavour of ``etag`` (sha256 or git blob sha1); None if unknown.
-
-    Raises OSError if the file cannot be read, ValueError if it changed size while read."""
-    if HEX64.match(etag):
-        return hashing.hash_file(path, sha1=False)[0]
-    if HEX40.match(etag):
-        return hashing.hash_file(path, sha256=False)[1]
-    return None
-
-
-def new_hasher(etag: str) -> Any:
-    """A hashlib object matching ``etag``'s flavour (a git sha1 still needs its size header)."""
-    if HEX64.match(etag):
-        return hashlib.sha256()
-    if HEX40.match(etag):
-        return hashlib.sha1(usedforsecurity=False)
-    raise IntegrityError(f"Cannot verify etag {etag[:80]!r}: not a sha256 or git sha1.")
 
 
 @dataclass(frozen=True)
@@ -236,7 +214,7 @@ def verify_cache(
                         )
                     )
                     continue
-                if not etag or not (HEX40.match(etag) or HEX64.match(etag)):
+                if not etag or not is_content_id(etag):
                     report.problems.append(
                         FileProblem(
                             rid,
@@ -269,7 +247,7 @@ def verify_cache(
         blob_path, (etag, _p) = item
         try:
             size = os.stat(blob_path).st_size
-            return blob_path, etag, hash_file(blob_path, etag), size
+            return blob_path, etag, file_digest(blob_path, etag), size
         except (OSError, ValueError):  # unreadable, or changed while hashed
             return blob_path, etag, None, 0
 
@@ -319,30 +297,30 @@ def fetch_blob(
     etag: str,
     size: int,
     transfer: Transfer | None = None,
+    unique: bool | None = None,
 ) -> int:
     """Download ``path`` at ``commit`` into ``blobs/<etag>``, verified and atomically placed.
 
     The download engine's :class:`~hubcli.transfer.Transfer` does the work (resume from a
     partial ``<etag>.incomplete``, parallel ranges for big files, mirror failover, the token only
-    to the Hub), under the blob lock huggingface_hub uses. Raises IntegrityError on a hash
-    mismatch (nothing is placed), HubError subclasses for HTTP failures. Returns the bytes fetched.
+    to the Hub), through the blob placement downloads use (:class:`~hubcli.transfer.BlobSlot`:
+    the blob lock huggingface_hub uses, process-unique partials where ``unique`` or the
+    ``partials`` setting says so). Raises IntegrityError on a hash mismatch (nothing is placed),
+    HubError subclasses for HTTP failures. Returns the bytes fetched.
     """
-    from urllib.parse import quote
-
-    from hubcli.transfer import Transfer, discard_partial
+    from hubcli.client import resolve_path
+    from hubcli.fsinfo import unique_partials
+    from hubcli.transfer import BlobSlot, FetchJob, Transfer
 
     xfer = transfer or Transfer(session)
     rc.ensure_dirs()
-    target = f"/{rc.ref.url_prefix}{rc.ref.repo_id}/resolve/{commit}/{quote(path, safe='/')}"
-    blob = rc.blob_path(etag)
-    with rc.lock(etag, timeout=60):
-        tmp = blob.with_name(f"{etag}.incomplete")
-        result = xfer.fetch(target=target, tmp=tmp, size=size, etag=etag, key=etag, label=path)
-        try:
-            os.replace(tmp, blob)
-        except OSError as exc:
-            raise LocalFileError(f"Cannot write {blob}: {exc.strerror or exc}.") from exc
-        discard_partial(tmp)
+    if unique is None:
+        unique = unique_partials(session.settings.partials, rc.cache_dir)
+    target = resolve_path(rc.ref, commit, path)
+    with BlobSlot(rc.blob_path(etag), lock=rc.lock(etag, timeout=60), unique=unique) as slot:
+        result = slot.fill(
+            lambda tmp: xfer.fetch(FetchJob(target, tmp, size, etag, key=etag, label=path))
+        )
     return result.fetched_bytes
 
 
@@ -404,7 +382,10 @@ def repair_cache(
         if problem not in fixable:
             failed.append((problem, "cannot repair: no expected content for this file"))
     expected = _expected_content(session, fixable) if fixable else {}
+    from hubcli.fsinfo import unique_partials
+
     xfer = Transfer(session)
+    unique = unique_partials(session.settings.partials, cache_dir)
     roots = LinkRoots.for_cache(cache_dir)
     fetched: set[tuple[str, str]] = set()
     total = 0
@@ -432,6 +413,7 @@ def repair_cache(
                     etag=etag,
                     size=size,
                     transfer=xfer,
+                    unique=unique,
                 )
                 fetched.add((rc.folder, etag))
             snap = rc.snapshot_file(problem.commit, problem.path)
@@ -456,10 +438,7 @@ def _blob_is_sound(rc: RepoCache, etag: str, roots: LinkRoots) -> bool:
     state = check_blob(rc.blob_path(etag), roots)
     if not state.ok or state.target is None:
         return False
-    try:
-        return hash_file(state.target, etag) == etag
-    except (OSError, ValueError):
-        return False
+    return verify_file(state.target, etag)
 
 
 def _uses_copies(rc: RepoCache) -> bool:

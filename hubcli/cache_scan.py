@@ -8,7 +8,6 @@ costs one syscall. Bytes are counted once per blob and once per inode (hardlinks
 from __future__ import annotations
 
 import os
-import re
 import stat as stat_mod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,16 +27,9 @@ from hubcli.repo import RepoRef
 
 __all__ = ["SHARED_STORE_MARKER", "scan_cache", "scan_repo"]
 _SKIP_TOP = {".DS_Store", "Thumbs.db", "desktop.ini", ".locks", "CACHEDIR.TAG"}
-HEX40 = re.compile(r"^[0-9a-f]{40}$")
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 InodeKey = tuple[int, int]
 _new = tuple.__new__  # builds a NamedTuple without the Python-level __new__ (hot loops)
-
-
-def is_hash_name(name: str) -> bool:
-    """True for a blob name that is a content hash (git sha1 or sha256)."""
-    return bool(HEX64.match(name) or HEX40.match(name))
 
 
 class ScannedBlob(NamedTuple):

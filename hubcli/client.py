@@ -1,6 +1,7 @@
-"""HubClient: the Hub's HTTP API (search, info, tree, refs, whoami, repo admin, preupload, commit).
+"""HubClient: the Hub's HTTP API (search, info, listing, tree, refs, whoami, repo admin, commit).
 
-Transfers (file bytes) live in ``download`` and ``upload``; this module only speaks JSON.
+Transfers (file bytes) live in ``download`` and ``upload``; this module only speaks JSON, and
+spells the one resolve URL (:func:`resolve_path`) the transfers fetch file bytes from.
 """
 
 from __future__ import annotations
@@ -8,11 +9,12 @@ from __future__ import annotations
 import json as jsonlib
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from hubcli.errors import ConflictError, ProtocolError, ServerError, UsageError
-from hubcli.hashing import parse_commit
-from hubcli.http import HubSession, quote_segment, raise_for_hub_status
+from hubcli.hashing import CommitSha, parse_commit
+from hubcli.http import HubSession, quote_path, quote_segment, raise_for_hub_status
 from hubcli.models import (
     CommitResult,
     DirEntry,
@@ -24,6 +26,20 @@ from hubcli.models import (
 from hubcli.repo import RepoRef
 
 _PR_RE = re.compile(r"/discussions/(\d+)")
+
+
+def resolve_path(ref: RepoRef, revision: str, path: str) -> str:
+    """The relative resolve URL of ``path`` at ``revision`` (a mirror base goes in front)."""
+    return f"/{ref.url_prefix}{ref.repo_id}/resolve/{quote_segment(revision)}/{quote_path(path)}"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A revision's listing: the commit it resolves to, every file, and the base that answered."""
+
+    commit: CommitSha
+    entries: list[FileEntry]
+    served_by: str
 
 
 class HubClient:
@@ -101,6 +117,24 @@ class HubClient:
             raw=data,
             files=files,
         )
+
+    def revision_listing(self, ref: RepoRef, revision: str) -> Listing:
+        """One request: the commit ``revision`` resolves to and every file's size and etag.
+
+        Mirrors are tried after the endpoint on connection failures, timeouts and 5xx; the one
+        that answered is ``served_by``. Every path is validated (UnsafePathError refuses the
+        whole listing). Raises the mapped HubError subclasses.
+        """
+        path = f"/api/{ref.api_plural}/{ref.repo_id}/revision/{quote_segment(revision)}"
+        what = f"{ref}@{revision}"
+        mirrors = self.session.mirrors_order()
+        data = self.session.request_json(
+            "GET", path, params={"blobs": "true"}, what=what, mirrors=mirrors
+        )
+        if not isinstance(data, dict):
+            raise ProtocolError(f"{what}: the repo info answer is not a JSON object.")
+        commit = parse_commit(data.get("sha"), what=f"{what}: commit")
+        return Listing(commit, parse_siblings(data, what=what), mirrors.first)
 
     def list_tree(
         self,

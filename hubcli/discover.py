@@ -279,10 +279,11 @@ def fetch_card(session: HubSession, ref: RepoRef, revision: str) -> CardSource:
     A missing README gives ``text=None``; other errors are raised (RepoNotFoundError, AuthError,
     RevisionNotFoundError, NetworkError...).
     """
+    from hubcli.client import resolve_path
     from hubcli.errors import EntryNotFoundError
-    from hubcli.http import quote_segment
+    from hubcli.http import TRANSPORT_ERRORS, as_network_error
 
-    url = f"/{ref.url_prefix}{ref.repo_id}/resolve/{quote_segment(revision)}/{README}"
+    url = resolve_path(ref, revision, README)
     try:
         resp = session.request("GET", url, stream=True, what=f"{ref}@{revision}")
     except EntryNotFoundError as exc:
@@ -296,12 +297,8 @@ def fetch_card(session: HubSession, ref: RepoRef, revision: str) -> CardSource:
             if got > MAX_CARD_BYTES:
                 break
         commit = resp.headers.get("X-Repo-Commit")
-    except OSError as exc:
-        raise NetworkError(f"{ref}: the README download was cut off ({exc}).") from exc
-    except Exception as exc:  # requests' ChunkedEncodingError and friends
-        if exc.__class__.__module__.startswith(("requests", "urllib3")):
-            raise NetworkError(f"{ref}: the README download was cut off ({exc}).") from exc
-        raise
+    except TRANSPORT_ERRORS as exc:
+        raise as_network_error(exc, f"{ref}: the README download was cut off") from exc
     finally:
         resp.close()
     data = b"".join(chunks)

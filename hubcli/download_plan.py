@@ -1,8 +1,9 @@
 """Download plans: which commit, which files, what is already here (network, cache, offline).
 
-A plan comes from one repo-info request (``blobs=true``: the commit plus every file's size and
-etag), or from the cache alone: a commit whose ``trees/<commit>.json`` is cached and whose files
-are all present needs no request, and offline mode resolves through ``refs/`` and ``snapshots/``.
+A plan comes from the revision listing (:meth:`hubcli.client.HubClient.revision_listing`: the
+commit, every file's size and etag, and the mirror that answered), or from the cache alone: a
+commit whose ``trees/<commit>.json`` is cached and whose files are all present needs no request,
+and offline mode resolves through ``refs/`` and ``snapshots/``.
 """
 
 from __future__ import annotations
@@ -12,19 +13,15 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import Any
 
 from hubcli.cache import RepoCache
-from hubcli.errors import HubError, IntegrityError, OfflineError, ProtocolError
+from hubcli.errors import HubError, IntegrityError, OfflineError
 from hubcli.globs import filter_paths
-from hubcli.hashing import CommitSha, Sha256, git_blob_sha1, parse_commit, parse_etag
+from hubcli.hashing import Sha256, git_blob_sha1, parse_etag
 from hubcli.localdir import LocalDir
-from hubcli.models import FileEntry, parse_siblings
-from hubcli.repo import RepoRef, is_commit_sha
-
-if TYPE_CHECKING:
-    from hubcli.http import HubSession
+from hubcli.models import FileEntry
+from hubcli.repo import is_commit_sha
 
 
 @dataclass
@@ -83,23 +80,6 @@ def entries_from_tree(tree: dict[str, dict[str, Any]], *, what: str) -> list[Fil
 
 
 # -- planning ----------------------------------------------------------------------------------
-def fetch_listing(
-    session: HubSession, ref: RepoRef, revision: str
-) -> tuple[CommitSha, list[FileEntry]]:
-    """One request: the commit ``revision`` resolves to and every file's size and etag.
-
-    Mirrors are tried after the endpoint on connection failures, timeouts and 5xx. Every path is
-    validated (UnsafePathError refuses the whole listing). Raises the mapped HubError subclasses.
-    """
-    path = f"/api/{ref.api_plural}/{ref.repo_id}/revision/{quote(revision, safe='')}"
-    what = f"{ref}@{revision}"
-    data = session.request_json("GET", path, params={"blobs": "true"}, what=what, failover=True)
-    if not isinstance(data, dict):
-        raise ProtocolError(f"{what}: the repo info answer is not a JSON object.")
-    commit = parse_commit(data.get("sha"), what=f"{what}: commit")
-    return commit, parse_siblings(data, what=what)
-
-
 def single_file(files: Sequence[str] | None) -> str | None:
     if files and len(files) == 1 and not files[0].endswith("/"):
         return files[0]

@@ -1,4 +1,10 @@
-"""Content ids and file hashing: the validated hash types, streaming sha256 and git blob sha1.
+"""Content ids and hashing: the validated hash types, what an etag promises, and every hasher.
+
+The one answer to "what does this etag promise": :func:`etag_kind` (sha256 for 64 hex digits,
+git blob sha1 for 40), :func:`hasher_for` / :class:`ContentHasher` (hash bytes as they stream),
+:func:`file_digest` / :func:`verify_file` (a file on disk) and :class:`HashingReader` (a file
+object that hashes what is read through it). Download, verify, repair, import and upload use
+these; no other module spells a hex pattern or a ``blob <size>\\0`` header.
 
 Every hash that comes from the network or a bundle (blobId, lfs sha256/oid, the resolve etag,
 commit shas, manifest hashes) becomes a :class:`Sha256`, :class:`GitSha1` or :class:`CommitSha`
@@ -20,7 +26,7 @@ import threading
 from collections.abc import Callable, Generator, Mapping
 from io import BufferedReader
 from pathlib import Path
-from typing import ClassVar, TypeAlias
+from typing import IO, ClassVar, Literal, TypeAlias
 
 from hubcli.errors import HubError, ProtocolError
 
@@ -115,10 +121,23 @@ def parse_etag(value: object, *, what: str, error: type[HubError] = ProtocolErro
 
 def is_content_id(value: object) -> bool:
     """True when ``value`` is (or spells, in lowercase) a sha256 or git blob sha1."""
-    return isinstance(value, str) and (
-        Sha256._pattern.fullmatch(value) is not None
-        or GitSha1._pattern.fullmatch(value) is not None
-    )
+    return etag_kind(value) is not None
+
+
+EtagKind: TypeAlias = Literal["sha256", "git-sha1"]
+
+
+def etag_kind(value: object) -> EtagKind | None:
+    """What an etag promises: ``sha256`` (64 lowercase hex), ``git-sha1`` (40), else None."""
+    if isinstance(value, Sha256) or (
+        isinstance(value, str) and Sha256._pattern.fullmatch(value) is not None
+    ):
+        return "sha256"
+    if isinstance(value, GitSha1) or (
+        isinstance(value, str) and GitSha1._pattern.fullmatch(value) is not None
+    ):
+        return "git-sha1"
+    return None
 
 
 def etag_from_headers(headers: Mapping[str, str]) -> ContentId | None:
@@ -138,13 +157,63 @@ def etag_from_headers(headers: Mapping[str, str]) -> ContentId | None:
     return parse_etag(raw, what="etag")
 
 
+def _git_header(size: int) -> bytes:
+    return b"blob %d\0" % size
+
+
 def hasher_for(etag: ContentId, size: int) -> hashlib._Hash:
     """A fresh hash object for what ``etag`` promises (sha256, or git blob sha1 of ``size``)."""
     if isinstance(etag, Sha256):
         return hashlib.sha256()
     if isinstance(etag, GitSha1):
-        return hashlib.sha1(b"blob %d\0" % size)
+        return hashlib.sha1(_git_header(size))
     raise TypeError(f"not a content id: {etag!r}")
+
+
+class ContentHasher:
+    """Hashes bytes as they stream in and says whether they are what ``etag`` promises.
+
+    The etag is parsed (any case; anything but a sha256 or git sha1 raises ``error``, by default
+    ProtocolError): nothing is ever placed unverified.
+    """
+
+    def __init__(
+        self, etag: object, size: int, *, what: str = "etag", error: type[HubError] = ProtocolError
+    ) -> None:
+        self.etag: ContentId = parse_etag(etag, what=what, error=error)
+        self.size = size
+        self._h = hasher_for(self.etag, size)
+
+    @property
+    def algorithm(self) -> EtagKind:
+        return "sha256" if isinstance(self.etag, Sha256) else "git-sha1"
+
+    def reset(self) -> None:
+        self._h = hasher_for(self.etag, self.size)
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._h.update(data)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+    def matches(self) -> bool:
+        return self._h.hexdigest() == self.etag
+
+
+class HashingReader:
+    """A read-only file object that hashes everything read through it (tar export, import)."""
+
+    def __init__(self, fh: IO[bytes], hasher: ContentHasher) -> None:
+        self.fh = fh
+        self.hasher = hasher
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.hasher.update(data)
+        self.count += len(data)
+        return data
 
 
 class Hasher:
@@ -161,7 +230,7 @@ class Hasher:
         self.size = size
         self.count = 0
         if sha1 and size is not None:
-            self._sha1 = hashlib.sha1(f"blob {size}\0".encode())
+            self._sha1 = hashlib.sha1(_git_header(size))
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         if self._sha256 is not None:
@@ -288,6 +357,35 @@ def git_blob_sha1(path: str | os.PathLike[str]) -> str:
 
 def git_blob_sha1_bytes(data: bytes) -> str:
     """Git blob sha1 of in-memory bytes."""
-    h = hashlib.sha1(f"blob {len(data)}\0".encode())
+    h = hashlib.sha1(_git_header(len(data)))
     h.update(data)
     return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """sha256 hex of in-memory bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_digest(path: str | os.PathLike[str], etag: str) -> str | None:
+    """The file's digest in the flavour ``etag`` promises (sha256 or git blob sha1), streamed;
+    None when ``etag`` is not a content id. Raises OSError if the file cannot be read,
+    ValueError if it changed size while read."""
+    kind = etag_kind(etag)
+    if kind == "sha256":
+        return hash_file(path, sha1=False)[0]
+    if kind == "git-sha1":
+        return hash_file(path, sha256=False)[1]
+    return None
+
+
+def verify_file(path: str | os.PathLike[str], etag: str, *, size: int | None = None) -> bool:
+    """True when the file at ``path`` (of ``size`` bytes, if given) hashes to ``etag``.
+
+    An unreadable file, one that changes while read, or an etag that names no hash: False."""
+    try:
+        if size is not None and os.path.getsize(path) != size:
+            return False
+        return file_digest(path, etag) == etag
+    except (OSError, ValueError):
+        return False

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from hubcli.errors import (
 )
 from hubcli.globs import matches
 from hubcli.hash_cache import HashCache
-from hubcli.hashing import git_blob_sha1, git_blob_sha1_bytes, hash_file
+from hubcli.hashing import git_blob_sha1, git_blob_sha1_bytes, hash_file, sha256_bytes
 from hubcli.models import CommitResult
 from hubcli.progress import NullProgress, Progress
 from hubcli.repo import RepoRef, is_commit_sha
@@ -138,7 +137,7 @@ def _read_small(ctx: _Ctx, it: _Item, keep: bool) -> None:
     if len(data) != f.size:
         raise LocalFileError(f"{f.local_path}: the file changed while being read.")
     it.sample = data[:SAMPLE_SIZE]
-    it.sha256 = hashlib.sha256(data).hexdigest()
+    it.sha256 = sha256_bytes(data)
     it.sha1 = git_blob_sha1_bytes(data)
     if keep:
         it.data = data

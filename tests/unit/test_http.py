@@ -208,9 +208,11 @@ def test_mirror_failover_on_5xx_and_connection_error() -> None:
     responses.get(f"{EP}/org/m/resolve/main/f", status=503)
     responses.get("https://m1.example/org/m/resolve/main/f", body=requests.ConnectionError("down"))
     responses.get("https://m2.example/org/m/resolve/main/f", body=b"from m2")
-    resp = session.request("GET", "/org/m/resolve/main/f", failover=True)
+    mirrors = session.mirrors_order()
+    resp = session.request("GET", "/org/m/resolve/main/f", mirrors=mirrors)
     assert resp.content == b"from m2"
-    assert session.last_base == "https://m2.example"
+    assert mirrors.first == "https://m2.example" and mirrors.served == ["https://m2.example"]
+    assert mirrors.order() == ["https://m2.example", EP, "https://m1.example"]
 
 
 def test_offline_mode_refuses_any_request() -> None:

@@ -204,3 +204,20 @@ def test_hub_errors_all_have_documented_codes() -> None:
 
     for cls in walk(HubError):
         assert cls.exit_code in documented, cls
+
+
+def test_one_answer_to_what_an_etag_promises(tmp_path: Path) -> None:
+    import hashlib
+
+    from hubcli.hashing import etag_kind, file_digest, is_content_id
+
+    data = b"abc"
+    sha = hashlib.sha256(data).hexdigest()
+    git = hashlib.sha1(b"blob 3\0abc").hexdigest()
+    assert etag_kind(sha) == "sha256" and etag_kind(git) == "git-sha1"
+    for bad in (sha.upper(), sha + "\n", "x" * 40, "", None, 5):
+        assert etag_kind(bad) is None and not is_content_id(bad)
+    p = tmp_path / "f"
+    p.write_bytes(data)
+    assert file_digest(p, sha) == sha and file_digest(p, git) == git
+    assert file_digest(p, "opaque") is None

@@ -1,47 +1,38 @@
-"""The HTTP session: pooling, timeouts, retries with backoff, auth scoped to the Hub, error mapping.
+"""The sender: one pooled HTTP session that sends a request with retries, backoff, timeouts,
+mirror failover, auth scoped to the Hub, and reads bodies under the liveness rules.
 
-Every request hubcli sends goes through :class:`HubSession`. HTTP status codes are read in exactly
-one function, :func:`raise_for_hub_status`.
+HTTP status codes are read in exactly one function, :func:`hubcli.http.status.raise_for_hub_status`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json as jsonlib
 import random
-import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from hubcli import __version__
 from hubcli.config import Settings
-from hubcli.errors import (
-    AuthError,
-    ConflictError,
-    EntryNotFoundError,
-    GatedRepoError,
-    HTTPStatusError,
-    NetworkError,
-    OfflineError,
-    ProtocolError,
-    RepoNotFoundError,
-    RevisionNotFoundError,
-    ServerError,
+from hubcli.errors import NetworkError, OfflineError, ProtocolError, ServerError
+from hubcli.http.mirrors import Mirrors, NextMirror
+from hubcli.http.status import raise_for_hub_status
+from hubcli.http.transport import (
+    TRANSPORT_ERRORS,
+    ScopedAuthSession,
+    WatchedAdapter,
+    response_socket,
 )
+from hubcli.http.urls import origin
 from hubcli.liveness import (
     DEADLINE,
     STALL,
     StallMeter,
     Watch,
-    attach_current,
     current_watch,
     human_duration,
     parse_retry_after,
@@ -52,178 +43,22 @@ from hubcli.liveness import (
 USER_AGENT = f"hubcli/{__version__}"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 JSON_MAX_BYTES = 256 * 1024 * 1024  # the largest JSON answer hubcli reads (a huge repo's listing)
 ERROR_BODY_MAX = 64 * 1024  # the part of an error answer read for its message
 _BODY_READ = 64 * 1024
-_TRANSPORT_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
-def origin(url: str) -> tuple[str, str, int]:
-    """(scheme, lower-cased host, port with the scheme's default) of ``url``."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or _DEFAULT_PORTS.get(scheme, 0)
-    return scheme, (parts.hostname or "").lower(), port
-
-
-def quote_segment(value: str) -> str:
-    """Percent-encode a revision or tree path as one URL segment (no safe characters)."""
-    return quote(value, safe="")
-
-
-def quote_path(path: str) -> str:
-    """Percent-encode a file path for a resolve URL, keeping '/'."""
-    return quote(path, safe="/")
-
-
-class _ScopedAuthSession(requests.Session):
-    """A requests.Session that never carries Authorization to an origin other than the Hub's.
-
-    requests already strips auth on a host change; this also refuses to re-add credentials from
-    ~/.netrc and treats a port change or https->http as a different origin.
-    """
-
-    def __init__(self, trusted_origins: set[tuple[str, str, int]]) -> None:
-        super().__init__()
-        self.trusted_origins = trusted_origins
-
-    def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
-        if "Authorization" in prepared_request.headers and (
-            origin(prepared_request.url) not in self.trusted_origins
-        ):
-            del prepared_request.headers["Authorization"]
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    """Hands its socket to the calling thread's liveness watch (so a trickled header can be cut)."""
-
-    def connect(self) -> None:
-        super().connect()
-        attach_current(self.sock)
-
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        attach_current(self.sock)
-        return super().getresponse(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        attach_current(self.sock)
-
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        attach_current(self.sock)
-        return super().getresponse(*args, **kwargs)
-
-
-class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
-
-class _WatchedAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections (also through an HTTP proxy) report their sockets."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        if not proxy.lower().startswith("socks"):
-            manager.pool_classes_by_scheme = _WATCHED_POOLS
-        return manager
-
-
-def response_socket(resp: requests.Response) -> socket.socket | None:
-    """The socket a streamed response reads from (None once it was released)."""
-    conn = getattr(resp.raw, "connection", None)
-    sock = getattr(conn, "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
-
-
-class _BodyInterrupted(NetworkError):
+class BodyInterrupted(NetworkError):
     """A body stopped before its end: the connection dropped, stalled or ran out of time."""
 
 
-def _error_message(response: requests.Response) -> str:
-    msg = response.headers.get("X-Error-Message")
-    if msg:
-        return msg
-    ctype = response.headers.get("Content-Type", "")
-    if "json" in ctype:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            err = body.get("error") or body.get("message")
-            if isinstance(err, list):
-                err = "; ".join(str(e) for e in err)
-            if err:
-                return str(err)
-    if "html" not in ctype:
-        text = (response.text or "").strip()
-        if text and len(text) < 300:
-            return text.splitlines()[0]
-    return response.reason or f"HTTP {response.status_code}"
-
-
-def raise_for_hub_status(response: requests.Response, *, what: str | None = None) -> None:
-    """Translate a Hub error response into hubcli's exceptions; return quietly on success (<400)."""
-    status = response.status_code
-    if status < 400:
-        return
-    code = response.headers.get("X-Error-Code", "")
-    message = _error_message(response)
-    target = what or urlsplit(response.url).path
-    if code == "GatedRepo":
-        raise GatedRepoError(
-            f"{target}: gated repo, access not granted ({message}).",
-            hint="Request access on the repo page, then retry with a token that has it.",
-        )
-    if status == 401:
-        raise AuthError(
-            f"{target}: not found or not accessible without valid credentials (401: {message}).",
-            hint="Run 'hubcli auth login' or pass --token / set HF_TOKEN.",
-        )
-    if status == 403:
-        raise AuthError(
-            f"{target}: permission denied (403: {message}).",
-            hint="Check that your token has the right (write) permission for this repo.",
-        )
-    if code == "RevisionNotFound":
-        raise RevisionNotFoundError(f"{target}: revision not found ({message}).")
-    if code == "EntryNotFound":
-        raise EntryNotFoundError(
-            f"{target}: file not found ({message}).",
-            commit=response.headers.get("X-Repo-Commit"),
-        )
-    if code == "RepoNotFound" or status == 404:
-        raise RepoNotFoundError(f"{target}: repository not found ({message}).")
-    if status in (409, 412):
-        raise ConflictError(f"{target}: conflict ({status}: {message}).", status=status)
-    if status >= 500:
-        raise ServerError(f"{target}: server error {status} ({message}).", status=status)
-    if status == 429:
-        raise ServerError(f"{target}: rate limited (429: {message}).", status=status)
-    raise HTTPStatusError(f"{target}: request failed ({status}: {message}).", status=status)
-
-
-class HubSession:
+class Sender:
     """One pooled HTTP session for the whole process: retries, timeouts, scoped auth, failover.
 
     ``sleep`` and ``clock`` are injectable so tests can check backoff without waiting.
 
     Liveness (``settings``): a call made under a :class:`~hubcli.liveness.Watch` (every JSON call
-    through :meth:`request_json`, every file body through :class:`~hubcli.transfer.Transfer`) is
+    through ``HubSession.request_json``, every file body through ``hubcli.transfer.Transfer``) is
     cut when it stalls or passes its deadline; its socket read timeout is at most the stall window.
     A 429/503 asking to wait longer than ``max_retry_wait`` fails at once.
     """
@@ -258,23 +93,26 @@ class HubSession:
         self.clock = clock
         self.rng = rng or random.Random()
         self.trusted = {origin(self.endpoint)}
-        self.session = _ScopedAuthSession(self.trusted)
+        self.session = ScopedAuthSession(self.trusted)
         self.session.trust_env = True
-        adapter = _WatchedAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
+        adapter = WatchedAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
-        self.last_base: str = self.endpoint
 
     # -- plumbing -------------------------------------------------------------------------------
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> HubSession:
+    def __enter__(self) -> Sender:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def mirrors_order(self, *, first: str | None = None) -> Mirrors:
+        """A fresh failover order over the endpoint and the mirrors (``first`` tried first)."""
+        return Mirrors([self.endpoint, *self.mirrors], first=first)
 
     def url(self, path: str, base: str | None = None) -> str:
         """Join an absolute API path (``/api/...``) onto the endpoint (or ``base``)."""
@@ -327,12 +165,12 @@ class HubSession:
         raise_status: bool = True,
         what: str | None = None,
         timeout: tuple[float, float] | None = None,
-        failover: bool = False,
+        mirrors: Mirrors | None = None,
     ) -> requests.Response:
         """Send one request with retries (idempotent methods, or ``retry=True``) and map errors.
 
-        With ``failover`` and a relative path, the configured mirrors are tried in order after the
-        endpoint on connection failures, timeouts and 5xx. Raises HubError subclasses. Bodies are
+        With ``mirrors`` and a relative path, its bases are tried in order on connection failures,
+        timeouts and 5xx, and it is told which one answered. Raises HubError subclasses. Bodies are
         read under the stall rule (``stream=False``: the whole body, up to JSON_MAX_BYTES; an
         error answer: its first ERROR_BODY_MAX bytes).
         """
@@ -358,52 +196,56 @@ class HubSession:
                     raise_status=raise_status,
                     what=what,
                     timeout=timeout,
-                    failover=failover,
+                    mirrors=mirrors,
                 )
         do_retry = (method in IDEMPOTENT_METHODS) if retry is None else retry
         is_relative = not path_or_url.startswith(("http://", "https://"))
-        bases = [self.endpoint, *self.mirrors] if (failover and is_relative) else [None]
-        last_exc: Exception | None = None
-        for base in bases:
-            url = self.url(path_or_url, base) if (is_relative or base) else path_or_url
+
+        def send(url: str) -> requests.Response:
+            return self._send_with_retries(
+                method,
+                url,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
+                allow_redirects=allow_redirects,
+                do_retry=do_retry,
+                timeout=timeout,
+                what=what,
+            )
+
+        def attempt(base: str, is_last: bool) -> tuple[requests.Response, str]:
+            url = self.url(path_or_url, base)
             try:
-                resp = self._send_with_retries(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=headers,
-                    allow_redirects=allow_redirects,
-                    do_retry=do_retry,
-                    timeout=timeout,
-                    what=what,
-                )
+                resp = send(url)
             except NetworkError as exc:
                 if (w := current_watch()) is not None and w.reason == DEADLINE:
                     raise
-                last_exc = exc
-                continue
-            if failover and resp.status_code >= 500 and base != bases[-1]:
+                raise NextMirror(exc) from None
+            if resp.status_code >= 500 and not is_last:
                 resp.close()
-                last_exc = ServerError(f"{url}: server error {resp.status_code}", status=500)
-                continue
-            self.last_base = base or self.endpoint
-            if resp.status_code >= 400 and raise_status:
-                try:
-                    self.preload(resp, limit=ERROR_BODY_MAX, what=what or url, truncate=True)
-                    raise_for_hub_status(resp, what=what)
-                finally:
-                    resp.close()
-            if not stream:
-                try:
-                    self.preload(resp, limit=JSON_MAX_BYTES, what=what or url)
-                except BaseException:
-                    resp.close()
-                    raise
-            return resp
-        assert last_exc is not None
-        raise last_exc
+                raise NextMirror(ServerError(f"{url}: server error {resp.status_code}", status=500))
+            return resp, url
+
+        if mirrors is not None and is_relative:
+            resp, url = mirrors.call(attempt)
+        else:
+            url = self.url(path_or_url) if is_relative else path_or_url
+            resp = send(url)
+        if resp.status_code >= 400 and raise_status:
+            try:
+                self.preload(resp, limit=ERROR_BODY_MAX, what=what or url, truncate=True)
+                raise_for_hub_status(resp, what=what)
+            finally:
+                resp.close()
+        if not stream:
+            try:
+                self.preload(resp, limit=JSON_MAX_BYTES, what=what or url)
+            except BaseException:
+                resp.close()
+                raise
+        return resp
 
     # -- liveness -------------------------------------------------------------------------------
     def _timeouts(
@@ -535,7 +377,7 @@ class HubSession:
         truncate: bool = False,
     ) -> bytes:
         """Read a whole streamed body under ``watch``: at most ``limit`` bytes (more is a
-        ProtocolError unless ``truncate``). A drop, stall or deadline raises _BodyInterrupted."""
+        ProtocolError unless ``truncate``). A drop, stall or deadline raises BodyInterrupted."""
         declared = resp.headers.get("Content-Length", "")
         if not truncate and declared.isdigit() and int(declared) > limit:
             raise ProtocolError(
@@ -547,7 +389,7 @@ class HubSession:
         while True:
             try:
                 chunk = resp.raw.read1(_BODY_READ, decode_content=True)
-            except _TRANSPORT_ERRORS as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise self._interrupted(watch, label) from exc
             if not chunk:
                 break
@@ -569,12 +411,12 @@ class HubSession:
             raise self._interrupted(watch, label)
         return b"".join(chunks)
 
-    def _interrupted(self, watch: Watch, label: str) -> _BodyInterrupted:
+    def _interrupted(self, watch: Watch, label: str) -> BodyInterrupted:
         if watch.reason == DEADLINE:
-            return _BodyInterrupted(self.deadline_error(label).message)
+            return BodyInterrupted(self.deadline_error(label).message)
         if watch.reason == STALL:
-            return _BodyInterrupted(self.stall_error(label, watch.meter).message)
-        return _BodyInterrupted(f"{label}: the connection dropped in the middle of the answer.")
+            return BodyInterrupted(self.stall_error(label, watch.meter).message)
+        return BodyInterrupted(f"{label}: the connection dropped in the middle of the answer.")
 
     def preload(
         self, resp: requests.Response, *, limit: int, what: str, truncate: bool = False
@@ -587,113 +429,9 @@ class HubSession:
         try:
             with ctx as active:
                 body = self.read_body(resp, active, limit=limit, label=what, truncate=truncate)
-        except _BodyInterrupted:
+        except BodyInterrupted:
             if not truncate or (watch is not None and watch.reason == DEADLINE):
                 raise
             body = b""  # an error answer whose body stalls: its status alone tells the error
         resp._content = body
         resp._content_consumed = True  # type: ignore[attr-defined]
-
-    # -- JSON calls -----------------------------------------------------------------------------
-    def request_json(
-        self,
-        method: str,
-        path_or_url: str,
-        *,
-        params: Any = None,
-        json: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        retry: bool | None = None,
-        what: str | None = None,
-        failover: bool = False,
-        max_bytes: int = JSON_MAX_BYTES,
-    ) -> Any:
-        """A metadata call: send, read and parse one JSON answer, all within
-        ``settings.metadata_deadline`` seconds (retries included), under the stall rule, and at
-        most ``max_bytes`` (default 256 MiB) of body. Errors: the mapped HubError for an error
-        status, NetworkError (exit 5) for a stall, a drop or the deadline, ProtocolError (exit 5)
-        for invalid or oversized JSON."""
-        return self._json_call(
-            method,
-            path_or_url,
-            params=params,
-            json=json,
-            data=data,
-            headers=headers,
-            retry=retry,
-            what=what,
-            failover=failover,
-            max_bytes=max_bytes,
-        )[0]
-
-    def _json_call(
-        self,
-        method: str,
-        path_or_url: str,
-        *,
-        params: Any = None,
-        json: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        retry: bool | None = None,
-        what: str | None = None,
-        failover: bool = False,
-        max_bytes: int = JSON_MAX_BYTES,
-    ) -> tuple[Any, requests.Response]:
-        label = what or path_or_url
-        do_retry = (method.upper() in IDEMPOTENT_METHODS) if retry is None else retry
-        deadline = time.monotonic() + self.settings.metadata_deadline
-        watch = Watch(meter=self.stall_meter(), deadline=deadline, grace=self.stall_grace())
-        failures = 0
-        with watching(watch):
-            while True:
-                resp = self.request(
-                    method,
-                    path_or_url,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=headers,
-                    stream=True,
-                    retry=retry,
-                    what=what,
-                    failover=failover,
-                )
-                try:
-                    body = self.read_body(resp, watch, limit=max_bytes, label=label)
-                except _BodyInterrupted:
-                    failures += 1
-                    if watch.reason == DEADLINE or not do_retry or failures > self.max_retries:
-                        raise
-                    self._wait_before_retry(self.backoff_delay(failures - 1), watch, label)
-                    continue
-                finally:
-                    resp.close()
-                return parse_json(body, label), resp
-
-    def get_json(self, path: str, *, params: Any = None, what: str | None = None) -> Any:
-        return self.request_json("GET", path, params=params, what=what)
-
-    def paginate(self, path: str, *, params: Any = None, what: str | None = None) -> Iterator[Any]:
-        """Yield items of a JSON-array listing, following ``Link: <...>; rel="next"`` lazily.
-
-        Each page is one metadata call (its own deadline, stall rule and size cap)."""
-        url: str | None = self.url(path)
-        first = True
-        while url:
-            items, resp = self._json_call("GET", url, params=params if first else None, what=what)
-            first = False
-            if not isinstance(items, list):
-                raise ProtocolError(f"{what or path}: expected a JSON array from the server.")
-            yield from items
-            nxt = resp.links.get("next", {}).get("url")
-            url = urljoin(resp.url, nxt) if nxt else None
-
-
-def parse_json(body: bytes, label: str) -> Any:
-    """Parse a JSON answer; anything unparsable (also absurd nesting) is a ProtocolError."""
-    try:
-        return jsonlib.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"{label}: the server sent invalid JSON.") from exc

@@ -1,23 +1,21 @@
-"""Parallel ranges: one big file fetched as several concurrent Range requests into one file.
+"""Ranged fetch: one big file fetched as several concurrent Range requests into one file.
 
 The file is preallocated as ``<name>.incomplete``; each part's progress is kept in
 ``<name>.ranges.incomplete`` (written before the data file exists, rewritten twice a second) so a
 killed run resumes every part where it stopped. The content is hashed in order while the
-contiguous prefix grows, then verified against the etag like any other download.
+contiguous prefix grows, then verified against the etag like any other download. A server that
+ignores Range falls back to :func:`~hubcli.transfer.sequential.fetch_sequential`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -29,36 +27,28 @@ from hubcli.errors import (
     NotFoundError,
     ProtocolError,
 )
+from hubcli.hashing import ContentHasher
 from hubcli.liveness import Watch, watching
-from hubcli.transfer import (
+from hubcli.transfer.job import READ_SIZE, STATE_SAVE_INTERVAL, Cancelled, FetchJob, FetchResult
+from hubcli.transfer.partial import (
     O_NOFOLLOW,
-    READ_SIZE,
-    STATE_SAVE_INTERVAL,
-    Cancelled,
-    ContentHash,
-    FetchResult,
-    check_body_size,
-    content_range_start,
     discard_partial,
     disk_error,
+    load_range_state,
+    save_range_state,
     state_path_for,
+    verify_or_discard,
 )
-
-if TYPE_CHECKING:
-    from hubcli.transfer import Transfer
+from hubcli.transfer.sequential import fetch_sequential
+from hubcli.transfer.stream import Streams, check_body_size, content_range_start
 
 
 @dataclass
 class _Ranged:
     """Shared state of one ranged download (parts, progress per part, errors)."""
 
-    target: str
-    tmp: Path
-    size: int
+    job: FetchJob
     part_size: int
-    etag: str
-    key: str
-    label: str
     done: list[int]
     cond: threading.Condition = field(default_factory=threading.Condition)
     queue: deque[int] = field(default_factory=deque)
@@ -71,7 +61,7 @@ class _Ranged:
 
     def bounds(self, part: int) -> tuple[int, int]:
         start = part * self.part_size
-        return start, min(self.size, start + self.part_size)
+        return start, min(self.job.size, start + self.part_size)
 
     def frontier(self) -> int:
         """Bytes contiguous from offset 0 that are on disk. Caller holds ``cond``."""
@@ -84,93 +74,32 @@ class _Ranged:
             p += 1
         self.frontier_part = p
         if p >= n:
-            return self.size
+            return self.job.size
         return self.bounds(p)[0] + self.done[p]
 
 
 class RangedFetch:
-    """One ranged download run for a :class:`~hubcli.transfer.Transfer`."""
+    """One ranged download run over a run's :class:`~hubcli.transfer.stream.Streams`."""
 
-    def __init__(self, xfer: Transfer) -> None:
-        self.x = xfer
-
-    def _load_state(self, tmp: Path, size: int, etag: str) -> list[int] | None:
-        state = state_path_for(tmp)
-        try:
-            doc = json.loads(state.read_text(encoding="utf-8"))
-            if (
-                doc.get("version") == 1
-                and doc.get("etag") == etag
-                and doc.get("size") == size
-                and doc.get("part_size") == self.x.part_size
-                and os.path.getsize(tmp) == size
-            ):
-                done = [int(x) for x in doc["done"]]
-                nparts = -(-size // self.x.part_size)
-                if len(done) == nparts and all(
-                    0 <= d <= min(self.x.part_size, size - i * self.x.part_size)
-                    for i, d in enumerate(done)
-                ):
-                    return done
-            if doc.get("part_size") != self.x.part_size and doc.get("size") == size:
-                # A run with another part size: reuse what its parts say is contiguous.
-                return self._rechunk(doc, size)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        return None
-
-    def _rechunk(self, doc: dict[str, Any], size: int) -> list[int] | None:
-        try:
-            old_ps = int(doc["part_size"])
-            old = [int(x) for x in doc["done"]]
-        except (KeyError, TypeError, ValueError):
-            return None
-        spans = [(i * old_ps, i * old_ps + d) for i, d in enumerate(old)]
-        nparts = -(-size // self.x.part_size)
-        done = []
-        for p in range(nparts):
-            start = p * self.x.part_size
-            end = min(size, start + self.x.part_size)
-            reach = start
-            for s, e in spans:
-                if s <= reach < e:
-                    reach = min(end, e)
-            done.append(reach - start)
-        return done
+    def __init__(self, streams: Streams, *, part_size: int, workers: int) -> None:
+        self.x = streams
+        self.part_size = part_size
+        self.workers = workers
 
     def _save_state(self, ctx: _Ranged) -> None:
         with ctx.cond:
             done = list(ctx.done)
-        doc = {
-            "version": 1,
-            "etag": ctx.etag,
-            "size": ctx.size,
-            "part_size": ctx.part_size,
-            "done": done,
-        }
-        state = state_path_for(ctx.tmp)
-        tmp = state.with_name(
-            f"{state.name[: -len('.incomplete')]}.{os.urandom(4).hex()}.incomplete"
-        )
-        try:
-            tmp.write_text(json.dumps(doc), encoding="utf-8")
-            os.replace(tmp, state)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        job = ctx.job
+        save_range_state(job.tmp, etag=job.etag, size=job.size, part_size=ctx.part_size, done=done)
 
-    def run(
-        self,
-        target: str,
-        tmp: Path,
-        size: int,
-        etag: str,
-        key: str,
-        label: str,
-        result: FetchResult,
-    ) -> None:
+    def run(self, job: FetchJob, result: FetchResult) -> None:
+        tmp, size = job.tmp, job.size
         state = state_path_for(tmp)
-        done = self._load_state(tmp, size, etag) if tmp.exists() else None
+        done = (
+            load_range_state(tmp, size=size, etag=job.etag, part_size=self.part_size)
+            if tmp.exists()
+            else None
+        )
         prefix = 0
         if done is None and tmp.exists() and not state.exists():
             # A plain-stream partial from an earlier run: its bytes are a valid prefix.
@@ -179,14 +108,9 @@ class RangedFetch:
             if prefix > size:
                 prefix = 0
         ctx = _Ranged(
-            target=target,
-            tmp=tmp,
-            size=size,
-            part_size=self.x.part_size,
-            etag=etag,
-            key=key,
-            label=label,
-            done=done or [0] * (-(-size // self.x.part_size)),
+            job=job,
+            part_size=self.part_size,
+            done=done or [0] * (-(-size // self.part_size)),
         )
         if done is None:
             if prefix:
@@ -215,7 +139,7 @@ class RangedFetch:
         result.reused_bytes = reused
         result.ranged = True
         if reused:
-            self.x.progress.advance(key, reused)
+            self.x.progress.advance(job.key, reused)
         pending = [
             p for p in range(len(ctx.done)) if ctx.bounds(p)[0] + ctx.done[p] < ctx.bounds(p)[1]
         ]
@@ -224,21 +148,23 @@ class RangedFetch:
             p0 = pending[0]
             start, end = ctx.bounds(p0)
             pos = start + ctx.done[p0]
-            watch0 = self.x.session.file_watch()
+            watch0 = self.x.file_watch()
             with watching(watch0):
-                first = self.x.open(target, headers={"Range": f"bytes={pos}-{end - 1}"}, what=label)
+                first = self.x.open(
+                    job.target, headers={"Range": f"bytes={pos}-{end - 1}"}, what=job.label
+                )
             if first.status_code == 200:
                 # The server ignores Range: fall back to one plain stream of this full body.
                 discard_partial(tmp)
-                self.x.progress.advance(key, -reused)
+                self.x.progress.advance(job.key, -reused)
                 result.reused_bytes = 0
                 result.ranged = False
-                self.x.fetch_sequential(target, tmp, size, etag, key, label, result, first=first)
+                fetch_sequential(self.x, job, result, first=first)
                 return
             if first.history:
                 ctx.location = first.url  # the CDN URL: later parts go there directly
             ctx.queue.extend(pending[1:])
-            nworkers = min(self.x.range_workers, len(pending))
+            nworkers = min(self.workers, len(pending))
             ctx.live = nworkers
             for i in range(nworkers):
                 arg = (p0, first, watch0) if i == 0 else None
@@ -247,7 +173,7 @@ class RangedFetch:
                 )
                 threads.append(t)
                 t.start()
-        hasher = ContentHash(etag, size)
+        hasher = ContentHasher(job.etag, size)
         try:
             self._hash_frontier(ctx, hasher)
         except BaseException as exc:
@@ -262,15 +188,16 @@ class RangedFetch:
         if ctx.error is not None:
             self._save_state(ctx)
             raise ctx.error
-        self.x.verify_or_discard(tmp, hasher, size, label)
+        verify_or_discard(tmp, hasher, size, job.label)
 
-    def _hash_frontier(self, ctx: _Ranged, hasher: ContentHash) -> None:
+    def _hash_frontier(self, ctx: _Ranged, hasher: ContentHasher) -> None:
         """Hash the file in order as the contiguous prefix grows; save the state now and then."""
         hashed = 0
+        size = ctx.job.size
         last_save = time.monotonic()
-        rfd = os.open(ctx.tmp, os.O_RDONLY | O_NOFOLLOW)
+        rfd = os.open(ctx.job.tmp, os.O_RDONLY | O_NOFOLLOW)
         try:
-            while hashed < ctx.size:
+            while hashed < size:
                 with ctx.cond:
                     while True:
                         frontier = ctx.frontier()
@@ -280,11 +207,11 @@ class RangedFetch:
                     if ctx.error is not None:
                         return
                 if frontier <= hashed:
-                    raise NetworkError(f"{ctx.label}: the ranged download stopped early.")
+                    raise NetworkError(f"{ctx.job.label}: the ranged download stopped early.")
                 while hashed < frontier:
                     chunk = os.pread(rfd, min(READ_SIZE, frontier - hashed), hashed)
                     if not chunk:
-                        raise IntegrityError(f"{ctx.label}: the partial file shrank on disk.")
+                        raise IntegrityError(f"{ctx.job.label}: the partial file shrank on disk.")
                     hasher.update(chunk)
                     hashed += len(chunk)
                 now = time.monotonic()
@@ -307,12 +234,12 @@ class RangedFetch:
     ) -> None:
         fd = -1
         try:
-            fd = os.open(ctx.tmp, os.O_WRONLY | O_NOFOLLOW)
+            fd = os.open(ctx.job.tmp, os.O_WRONLY | O_NOFOLLOW)
             if first is not None:
                 with watching(first[2]) as watch:
                     self._run_part(ctx, fd, first[0], first[1], watch)
             while (part := self._next_part(ctx)) is not None:
-                with watching(self.x.session.file_watch()) as watch:
+                with watching(self.x.file_watch()) as watch:
                     self._run_part(ctx, fd, part, None, watch)
         except BaseException as exc:
             if first is not None:
@@ -332,10 +259,10 @@ class RangedFetch:
         headers = {"Range": f"bytes={pos}-{end - 1}"}
         if ctx.location:
             try:
-                return self.x.open(ctx.location, headers=headers, what=ctx.label)
+                return self.x.open(ctx.location, headers=headers, what=ctx.job.label)
             except (AuthError, NotFoundError, HTTPStatusError):
                 ctx.location = None  # a signed CDN URL expired: resolve again
-        resp = self.x.open(ctx.target, headers=headers, what=ctx.label)
+        resp = self.x.open(ctx.job.target, headers=headers, what=ctx.job.label)
         if resp.history:
             ctx.location = resp.url
         return resp
@@ -344,6 +271,7 @@ class RangedFetch:
         self, ctx: _Ranged, fd: int, part: int, resp: requests.Response | None, watch: Watch
     ) -> None:
         """Fetch one part under its own stall watch; a part's offset only moves forward."""
+        job = ctx.job
         start, end = ctx.bounds(part)
         failures = 0
         best = start + ctx.done[part]
@@ -370,14 +298,14 @@ class RangedFetch:
             try:
                 if resp.status_code != 206:
                     raise ProtocolError(
-                        f"{ctx.label}: the server stopped honouring Range (status "
+                        f"{job.label}: the server stopped honouring Range (status "
                         f"{resp.status_code}) in the middle of a ranged download."
                     )
-                check_body_size(resp, ctx.size, ctx.label)
+                check_body_size(resp, job.size, job.label)
                 cr_start = content_range_start(resp.headers.get("Content-Range"))
                 if cr_start != pos:
                     raise ProtocolError(
-                        f"{ctx.label}: asked for bytes from {pos}, the server sent "
+                        f"{job.label}: asked for bytes from {pos}, the server sent "
                         f"{resp.headers.get('Content-Range')!r}."
                     )
                 got, drop = self.x.stream_into(
@@ -385,9 +313,9 @@ class RangedFetch:
                     fd,
                     offset=pos,
                     limit=end - pos,
-                    path=ctx.tmp,
+                    path=job.tmp,
                     hasher=None,
-                    key=ctx.key,
+                    key=job.key,
                     on_write=on_write,
                 )
             finally:
@@ -397,4 +325,4 @@ class RangedFetch:
                 return
             failures = 0 if self.x.progressed(watch, pos + got, best) else failures + 1
             best = max(best, pos + got)
-            self.x.retry_or_raise(failures, ctx.label, drop, watch)
+            self.x.retry_or_raise(failures, job.label, drop, watch)

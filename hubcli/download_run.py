@@ -1,0 +1,369 @@
+"""Executing a download plan: files in parallel, each placed in the cache or a local dir.
+
+A cache blob is fetched (or hard-linked from another repo of the cache, verified) once per etag
+through a :class:`~hubcli.transfer.BlobSlot` (lock, partial, atomic replace) and linked from
+``snapshots/``; a local-dir file is fetched into its own partial and moved into place. Ctrl-C
+cancels the transfers and says whether a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hubcli.cache import RepoCache, find_blob
+from hubcli.client import resolve_path
+from hubcli.config import Settings
+from hubcli.download_plan import Plan
+from hubcli.errors import HubError, Interrupted, LocalFileError
+from hubcli.fsinfo import unique_partials
+from hubcli.hashing import verify_file
+from hubcli.localdir import LocalDir
+from hubcli.models import FileEntry
+from hubcli.progress import Progress
+from hubcli.repo import RepoRef
+from hubcli.transfer import (
+    BlobSlot,
+    Cancelled,
+    FetchJob,
+    Transfer,
+    discard_partial,
+    link_or_copy,
+    partial_name,
+)
+
+if TYPE_CHECKING:
+    from hubcli.http import HubSession
+
+STATUSES = ("downloaded", "cached", "deduplicated", "would_download", "would_deduplicate")
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file. ``status`` is one of :data:`STATUSES`."""
+
+    path: str
+    size: int
+    etag: str
+    status: str
+    local_path: Path | None = None
+    fetched_bytes: int = 0
+    resumed_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "etag": self.etag,
+            "status": self.status,
+            "local_path": str(self.local_path) if self.local_path else None,
+            "fetched_bytes": self.fetched_bytes,
+            "resumed_bytes": self.resumed_bytes,
+        }
+
+
+def record_revision(cache: RepoCache, revision: str, commit: str, entries: list[FileEntry]) -> None:
+    """refs/<rev>, an (at least empty) snapshot folder and trees/<commit>.json."""
+    cache.ensure_dirs()
+    try:
+        cache.snapshot_dir(commit).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LocalFileError(f"Cannot create {cache.snapshot_dir(commit)}: {exc}.") from exc
+    if revision != commit:
+        cache.write_ref(revision, commit)
+    cache.write_tree(commit, entries)
+
+
+class Run:
+    """One execution of a plan: parallel files, cache or local-dir placement."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session: HubSession | Callable[[], HubSession] | None,
+        ref: RepoRef,
+        cache: RepoCache,
+        ldir: LocalDir | None,
+        plan: Plan,
+        force: bool,
+        progress: Progress,
+        transfer_args: dict[str, Any],
+    ) -> None:
+        self.settings = settings
+        self.session = session
+        self.ref = ref
+        self.cache = cache
+        self.ldir = ldir
+        self.plan = plan
+        self.force = force
+        self.progress = progress
+        self.transfer_args = transfer_args
+        self.cancel = threading.Event()
+        self.served: list[str] = []
+        self._transfer: Transfer | None = None
+        self._unique: bool | None = None
+
+    # -- helpers ----------------------------------------------------------------------------
+    def transfer(self) -> Transfer:
+        if self._transfer is None:
+            if self.session is None:
+                raise ValueError("download: a session is needed to fetch files.")
+            live = self.session() if callable(self.session) else self.session
+            self.session = live
+            first = self.plan.served_by[0] if self.plan.served_by else None
+            self._transfer = Transfer(
+                live,
+                mirrors=live.mirrors_order(first=first),
+                progress=self.progress,
+                cancel=self.cancel,
+                **self.transfer_args,
+            )
+        return self._transfer
+
+    def label(self, entry: FileEntry) -> str:
+        return f"{self.ref}/{entry.path}"
+
+    def dedup_source(self, entry: FileEntry) -> Path | None:
+        exclude = None if self.ldir else self.cache.path
+        src = find_blob(self.settings.cache_dir, entry.etag, exclude=exclude)
+        if src is not None and verify_file(src, entry.etag, size=entry.size):
+            return src
+        return None
+
+    def _is_present(self, entry: FileEntry) -> bool:
+        if self.ldir:
+            return not self.force and self.ldir.is_current(entry)
+        return not self.force and self.cache.blob_path(entry.etag).is_file()
+
+    # -- dry run ----------------------------------------------------------------------------
+    def dry_run(self) -> list[FileResult]:
+        out = []
+        for e in self.plan.wanted:
+            if self._is_present(e):
+                status = "cached"
+            elif not self.settings.offline and find_blob(
+                self.settings.cache_dir, e.etag, exclude=None if self.ldir else self.cache.path
+            ):
+                status = "would_deduplicate"
+            else:
+                status = "would_download"
+            out.append(FileResult(e.path, e.size, e.etag, status, self._local_path(e)))
+        return out
+
+    def _local_path(self, e: FileEntry) -> Path:
+        if self.ldir:
+            return self.ldir.file_path(e.path)
+        return self.cache.snapshot_file(self.plan.commit, e.path)
+
+    # -- execution --------------------------------------------------------------------------
+    def execute(self, max_workers: int) -> list[FileResult]:
+        plan = self.plan
+        if self.ldir is not None:
+            self.ldir.prepare()
+            if plan.from_network:
+                self.ldir.write_tree(plan.commit, plan.entries)
+            groups: list[list[FileEntry]] = [[e] for e in plan.wanted]
+        else:
+            if plan.from_network:
+                record_revision(self.cache, self.ref.revision or "main", plan.commit, plan.entries)
+            by_etag: dict[str, list[FileEntry]] = {}
+            for e in plan.wanted:
+                by_etag.setdefault(e.etag, []).append(e)
+            groups = list(by_etag.values())
+        results: list[FileResult] = []
+        if self.ldir is None:
+            # Already linked in this snapshot: answered inline (a cached re-run starts no pool).
+            missing = []
+            for g in groups:
+                if self._already_linked(g):
+                    results.extend(self._cached_results(g))
+                else:
+                    missing.append(g)
+            groups = missing
+        self.check_space(groups)
+        todo = sum(g[0].size for g in groups if not self._is_present(g[0]))
+        self.progress.start(todo, files=len(plan.wanted))
+        task = self._local_task if self.ldir is not None else self._cache_task
+        errors: list[BaseException] = []
+        pool = cf.ThreadPoolExecutor(
+            max_workers=max(1, min(max_workers, len(groups))), thread_name_prefix="dl"
+        )
+        try:
+            futures = [pool.submit(task, g) for g in groups]
+            pending = set(futures)
+            while pending:
+                done, pending = cf.wait(pending, timeout=0.5)
+                for fut in done:
+                    exc = fut.exception()
+                    if exc is not None:
+                        errors.append(exc)
+                    else:
+                        results.extend(fut.result())
+        except KeyboardInterrupt:
+            self.cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise self.interrupted() from None
+        finally:
+            pool.shutdown(wait=True)
+            self.progress.done()
+        if self._transfer is not None:
+            self.served = list(self._transfer.served)
+        if errors:
+            if any(isinstance(e, Cancelled) for e in errors):
+                raise self.interrupted()
+            errors.sort(key=lambda e: 0 if isinstance(e, HubError) else 1)
+            raise errors[0]
+        return sorted(results, key=lambda r: r.path)
+
+    def interrupted(self) -> Interrupted:
+        where = self.ldir.root if self.ldir is not None else self.cache.cache_dir
+        if self._unique:
+            return Interrupted(
+                f"download of {self.ref} interrupted; nothing half-written is visible in {where}.",
+                hint="Rerun the same command; partial files are per process here (a network "
+                "filesystem, or HUBCLI_PARTIALS=unique), so unfinished files start again.",
+            )
+        return Interrupted(
+            f"download of {self.ref} interrupted; partial files are kept in {where}.",
+            hint="Rerun the same command: it resumes from the bytes already on disk.",
+        )
+
+    @property
+    def unique_partials(self) -> bool:
+        """Process-unique partial files (network filesystems: see :mod:`hubcli.fsinfo`)."""
+        if self._unique is None:
+            folder = self.ldir.root if self.ldir is not None else self.cache.cache_dir
+            self._unique = unique_partials(self.settings.partials, folder)
+        return self._unique
+
+    def partial_path(self, entry: FileEntry) -> Path:
+        """Where a local-dir file's bytes are written before they are verified and moved into
+        place (a cache blob's partial is its :class:`~hubcli.transfer.BlobSlot`'s)."""
+        assert self.ldir is not None
+        tmp = self.ldir.incomplete_path(entry.path, entry.etag)
+        return partial_name(tmp, unique=self.unique_partials)
+
+    def check_space(self, groups: list[list[FileEntry]]) -> None:
+        """Refuse up front (exit 8) when the files still to fetch cannot fit on the disk."""
+        need = sum(g[0].size for g in groups if not self._is_present(g[0]))
+        if not need:
+            return
+        folder = self.ldir.root if self.ldir is not None else self.cache.cache_dir
+        probe = folder
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            free = shutil.disk_usage(probe).free
+        except OSError:
+            return
+        if need > free:
+            raise LocalFileError(
+                f"Not enough disk space in {folder}: {self.ref} needs {need:,} more bytes, "
+                f"{free:,} are free.",
+                hint="Free some space, narrow the download with --include, or use --cache-dir.",
+            )
+
+    def _fetch(self, entry: FileEntry, tmp: Path) -> tuple[int, int]:
+        job = FetchJob(
+            target=resolve_path(self.ref, self.plan.commit, entry.path),
+            tmp=tmp,
+            size=entry.size,
+            etag=entry.etag,
+            key=entry.etag if self.ldir is None else entry.path,
+            label=self.label(entry),
+        )
+        r = self.transfer().fetch(job)
+        return r.fetched_bytes, r.reused_bytes
+
+    def _already_linked(self, group: list[FileEntry]) -> bool:
+        commit = self.plan.commit
+        return not self.force and all(self.cache.snapshot_has(commit, e.path) for e in group)
+
+    def _cached_results(self, group: list[FileEntry]) -> list[FileResult]:
+        commit = self.plan.commit
+        return [
+            FileResult(e.path, e.size, e.etag, "cached", self.cache.snapshot_file(commit, e.path))
+            for e in group
+        ]
+
+    def _cache_task(self, group: list[FileEntry]) -> list[FileResult]:
+        cache, first = self.cache, group[0]
+        etag, size = first.etag, first.size
+        status, fetched, resumed = "cached", 0, 0
+        if self._already_linked(group):
+            return self._cached_results(group)
+        blob = cache.blob_path(etag)
+        slot = BlobSlot(blob, lock=cache.lock(etag), unique=self.unique_partials)
+        with slot:
+            if self.force or not slot.present():
+                src = None if self.force else self.dedup_source(first)
+                if src is not None:
+                    slot.fill(lambda tmp: link_or_copy(src, tmp))
+                    status = "deduplicated"
+                    self.progress.advance(etag, size)
+                else:
+                    fetched, resumed = slot.fill(lambda tmp: self._fetch(first, tmp))
+                    status = "downloaded"
+            out = []
+            for e in group:
+                dest = cache.snapshot_file(self.plan.commit, e.path)
+                if self.force or not _link_ok(dest, blob):
+                    dest = cache.link_snapshot(
+                        self.plan.commit,
+                        e.path,
+                        etag,
+                        use_symlinks=not self.settings.disable_symlinks,
+                    )
+                out.append(FileResult(e.path, e.size, etag, status, dest, fetched, resumed))
+                fetched = resumed = 0
+        return out
+
+    def _local_task(self, group: list[FileEntry]) -> list[FileResult]:
+        assert self.ldir is not None
+        ldir, entry = self.ldir, group[0]
+        with ldir.lock(entry.path):
+            dest = ldir.file_path(entry.path)
+            fetched = resumed = 0
+            if not self.force and dest.is_file() and not dest.is_symlink():
+                meta = ldir.read_metadata(entry.path)
+                if (meta is not None and meta.etag == entry.etag) or (
+                    meta is None and verify_file(dest, entry.etag, size=entry.size)
+                ):
+                    if meta is None or meta.commit != self.plan.commit:
+                        ldir.write_metadata(entry.path, self.plan.commit, entry.etag)
+                    return [FileResult(entry.path, entry.size, entry.etag, "cached", dest)]
+            src = None if self.force else self.dedup_source(entry)
+            if src is None and self.settings.offline:
+                src = self.cache.snapshot_file(self.plan.commit, entry.path)
+            if src is not None:
+                ldir.place(entry.path, src, move=False)
+                self.progress.advance(entry.path, entry.size)
+                status = "deduplicated"
+            else:
+                tmp = self.partial_path(entry)
+                try:
+                    fetched, resumed = self._fetch(entry, tmp)
+                    ldir.place(entry.path, tmp, move=True)
+                finally:
+                    if self.unique_partials or not tmp.exists():
+                        discard_partial(tmp)
+                status = "downloaded"
+            ldir.write_metadata(entry.path, self.plan.commit, entry.etag)
+        return [FileResult(entry.path, entry.size, entry.etag, status, dest, fetched, resumed)]
+
+
+def _link_ok(dest: Path, blob: Path) -> bool:
+    """True when ``dest`` already points at ``blob`` (or is a full copy of the right size)."""
+    try:
+        if os.path.islink(dest):
+            return os.readlink(dest) == os.path.relpath(blob, dest.parent) and blob.is_file()
+        return dest.is_file() and dest.stat().st_size == blob.stat().st_size
+    except OSError:
+        return False

@@ -1,0 +1,44 @@
+"""One fetch: the frozen :class:`FetchJob` both fetch paths take, what it cost, and the sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MiB = 1024 * 1024
+READ_SIZE = 1 * MiB
+DEFAULT_RANGE_THRESHOLD = 64 * MiB
+DEFAULT_PART_SIZE = 16 * MiB
+DEFAULT_RANGE_WORKERS = 8
+STATE_SAVE_INTERVAL = 0.5
+
+
+class Cancelled(Exception):
+    """The transfer was cancelled (Ctrl-C in another thread); partial bytes are kept."""
+
+
+@dataclass(frozen=True)
+class FetchJob:
+    """One remote file to fetch into a partial file and verify.
+
+    ``target`` is a relative resolve path (tried against each mirror base) or an absolute URL;
+    ``tmp`` the partial file; ``size`` and ``etag`` what the listing promises; ``key`` names the
+    file for progress; ``label`` names it in messages.
+    """
+
+    target: str
+    tmp: Path
+    size: int
+    etag: str
+    key: str
+    label: str
+
+
+@dataclass
+class FetchResult:
+    """What one fetch cost: bytes over the network, bytes reused from disk, who served."""
+
+    fetched_bytes: int = 0
+    reused_bytes: int = 0
+    ranged: bool = False
+    served_by: str | None = None
