@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
+import re
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
 from concurrent.futures import Executor
 from email.message import Message
 from typing import Any, Protocol
@@ -32,7 +34,8 @@ Router = Callable[[Request], Response]
 """What the HTTP layer is handed: one request in, one answer out (or ``ApiError`` raised)."""
 
 SERVER = b"hubcli-serve/0.1"
-CHUNK = 1 << 20  # bytes of a file answer read (by a worker) and sent at a time
+CHUNK = 1 << 20  # bytes of a file answer read (by a worker, one ahead) and sent at a time
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SMALL_FILE = 256 * 1024  # file answers up to this size are read in one go
 
 
@@ -72,7 +75,7 @@ class HubAsgi:
         knobs = self.state.knobs
         if knobs.latency_ms > 0:
             await asyncio.sleep(knobs.latency_ms / 1000.0)
-        resp, close = await loop.run_in_executor(
+        resp, close, fd = await loop.run_in_executor(
             self.pool,
             self._answer,
             method,
@@ -83,7 +86,11 @@ class HubAsgi:
             is_cdn,
         )
         conn: Connection | None = scope.get("extensions", {}).get("hubcli.conn", {}).get("conn")
-        sent = await self._send(send, receive, conn, method, resp, close)
+        try:
+            sent = await self._send(send, receive, conn, method, resp, close, fd)
+        finally:
+            if fd >= 0:
+                os.close(fd)
         self.state.log.add(
             {
                 "t": round(time.time(), 3),
@@ -102,6 +109,33 @@ class HubAsgi:
 
     # ------------------------------------------------------------------ in a worker thread
     def _answer(
+        self,
+        method: str,
+        target: str,
+        headers: Message,
+        version: str,
+        body: BodyBridge,
+        is_cdn: bool,
+    ) -> tuple[Response, bool, int]:
+        """The router's answer (errors as their JSON answers), whether to close after it, and the
+        open file of a large file answer (-1: none; a small file's bytes are read here)."""
+        resp, close = self._route(method, target, headers, version, body, is_cdn)
+        fd = -1
+        if resp.file_path is not None and method != "HEAD" and resp.length > 0:
+            try:
+                fd = os.open(resp.file_path, os.O_RDONLY)
+                if resp.length <= SMALL_FILE:
+                    data = os.pread(fd, resp.length, resp.file_offset)
+                    os.close(fd)
+                    fd = -1
+                    resp = dataclasses.replace(resp, body=data, file_path=None)
+            except OSError:  # the blob went away between the answer and now
+                if fd >= 0:
+                    os.close(fd)
+                return error_response(404, "Blob not found"), True, -1
+        return resp, close, fd
+
+    def _route(
         self,
         method: str,
         target: str,
@@ -150,8 +184,9 @@ class HubAsgi:
         method: str,
         resp: Response,
         close: bool,
+        fd: int,
     ) -> int:
-        """Send ``resp``; return the body bytes sent."""
+        """Send ``resp`` (a file answer from ``fd``); return the body bytes sent."""
         length = resp.length
         hdrs = [(b"server", SERVER), (b"content-length", str(length).encode())]
         hdrs += [(_header(k).lower(), _header(v)) for k, v in resp.headers.items()]
@@ -165,50 +200,82 @@ class HubAsgi:
         if method == "HEAD" or length == 0:
             await send({"type": "http.response.body", "body": b""})
             return 0
+        if fail_at is None and fd < 0 and knobs.bandwidth_mbps <= 0:
+            await send({"type": "http.response.body", "body": resp.body})
+            return length
         count = length if fail_at is None else fail_at
         sent = 0
-        async for piece in self._pieces(resp, count, knobs.bandwidth_mbps):
-            sent += len(piece)
-            more = sent < length
-            await send({"type": "http.response.body", "body": piece, "more_body": more})
-            if conn is not None and conn.closing():
-                return sent
+        pieces = self._pieces(resp, fd, count, knobs.bandwidth_mbps)
+        async with contextlib.aclosing(pieces):
+            async for piece in pieces:
+                sent += len(piece)
+                more = sent < length
+                await send({"type": "http.response.body", "body": piece, "more_body": more})
+                if conn is not None and conn.closing():
+                    return sent
         if sent < length:  # the failure knob, or a file that shrank
             await _cut(receive, conn, self.state.limits.idle_timeout)
         return sent
 
     async def _pieces(
-        self, resp: Response, count: int, bandwidth_mbps: float
-    ) -> AsyncIterator[bytes]:
-        """The first ``count`` body bytes, in pieces, paced to ``bandwidth_mbps`` (0: no pace)."""
+        self, resp: Response, fd: int, count: int, bandwidth_mbps: float
+    ) -> AsyncGenerator[bytes | bytearray, None]:
+        """The first ``count`` body bytes (from ``fd`` for a file), in pieces, paced to
+        ``bandwidth_mbps`` (0: no pace)."""
         rate = bandwidth_mbps * 1_000_000
         step = CHUNK if rate <= 0 else max(16 * 1024, min(CHUNK, int(rate / 20)))
         start, done = time.monotonic(), 0
-        loop = asyncio.get_running_loop()
-        fd = -1
-        try:
-            if resp.file_path is not None:
-                fd = await loop.run_in_executor(self.pool, os.open, resp.file_path, os.O_RDONLY)
-                if count <= SMALL_FILE and rate <= 0:
-                    step = count
-            while done < count:
-                n = min(step, count - done)
-                if fd >= 0:
-                    off = resp.file_offset + done
-                    piece = await loop.run_in_executor(self.pool, os.pread, fd, n, off)
-                    if not piece:
-                        return  # the file shrank: the connection is cut short
-                else:
-                    piece = resp.body[done : done + n]
+        pieces: AsyncGenerator[bytes | bytearray, None]
+        if fd >= 0:
+            pieces = self._file_pieces(fd, resp.file_offset, count, step)
+        else:
+            pieces = _slices(resp.body, count, step)
+        async with contextlib.aclosing(pieces):
+            async for piece in pieces:
                 done += len(piece)
                 yield piece
                 if rate > 0:
                     ahead = done / rate - (time.monotonic() - start)
                     if ahead > 0:
                         await asyncio.sleep(ahead)
+
+    async def _file_pieces(
+        self, fd: int, offset: int, count: int, step: int
+    ) -> AsyncGenerator[bytes | bytearray, None]:
+        """``count`` bytes of ``fd`` from ``offset``, read by the workers one piece ahead of the
+        piece being sent (a thread hop per piece costs less when it overlaps the sending). The
+        buffers are allocated here, on the loop thread: allocations in the workers would grow a
+        malloc arena per thread. Ends early (short) if the file shrank."""
+        loop = asyncio.get_running_loop()
+
+        def read(pos: int) -> tuple[bytearray, asyncio.Future[int]]:
+            buf = bytearray(min(step, count - pos))
+            return buf, loop.run_in_executor(self.pool, os.preadv, fd, [buf], offset + pos)
+
+        pos = 0
+        ahead: tuple[bytearray, asyncio.Future[int]] | None = read(0)
+        try:
+            while ahead is not None:
+                buf, fut = ahead
+                ahead = None
+                got = await fut
+                if got <= 0:
+                    return
+                pos += got
+                if pos < count:
+                    ahead = read(pos)
+                if got < len(buf):
+                    del buf[got:]
+                yield buf
         finally:
-            if fd >= 0:
-                os.close(fd)
+            if ahead is not None:  # never leave a read of ``fd`` behind: the caller closes it
+                with contextlib.suppress(OSError):
+                    await ahead[1]
+
+
+async def _slices(body: bytes, count: int, step: int) -> AsyncGenerator[bytes | bytearray, None]:
+    for i in range(0, count, step):
+        yield body[i : min(count, i + step)]
 
 
 async def _cut(receive: Receive, conn: Connection | None, timeout: float) -> None:
@@ -228,5 +295,6 @@ async def _until_disconnect(receive: Receive) -> None:
 
 def _header(text: str) -> bytes:
     """A header name or value as bytes: latin-1, control characters replaced (no injection)."""
-    clean = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)
-    return clean.encode("latin-1", "replace")
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(" ", text)
+    return text.encode("latin-1", "replace")
