@@ -1,7 +1,7 @@
-"""Benchmark: the HTTP stack of `hubcli serve` under concurrency -- the stdlib threading server
-against uvicorn (uvloop + httptools) running an ASGI adapter over the *same* router, state and
-storage, so both columns do the same hub work per request (auth, repo and commit lookup, headers,
-request log) and differ only in the transport.
+"""Benchmark: the HTTP stack of `hubcli serve` under concurrency -- the server as it is (uvicorn
+with httptools and uvloop running ``hubcli.server.asgi``), optionally against the same server from
+an earlier commit (``--baseline REV``, e.g. ``83d6c7b``, the last stdlib ``ThreadingHTTPServer``),
+run from a ``git archive`` of that commit's ``hubcli/`` so both do the same hub work per request.
 
 Loads (loopback only, bounded request counts, one server process each):
 
@@ -10,31 +10,21 @@ Loads (loopback only, bounded request counts, one server process each):
   whole burst (median over the rounds; p50/p99 over all requests of all rounds).
 * ``large``: 16 concurrent 64 MiB GETs of one LFS object from the CDN listener (signed URL), read
   by 16 ``curl`` processes -- aggregate MB/s and how much the server's RSS grows during the run
-  (the in-memory request log grows over the rounds in both stacks, so the growth, not the peak,
-  is the transport's cost).
+  (the in-memory request log grows over the rounds, so the growth, not the peak, is the
+  transport's cost).
 * ``keepalive``: 8 clients, one persistent connection each, ``--requests`` sequential GETs of the
   4 KiB file each -- requests per second.
 * ``hold``: 1000 keep-alive connections opened at once, one GET each, then held open (many idle
   clients of a team hub) -- time to serve them all and the server's RSS growth while they are
-  open. The stdlib server runs with ``--max-connections 1100`` (default 256) for this.
+  open. Servers run with ``--max-connections 1100`` (default 256) for this.
 
-The ASGI adapter runs in two ways: ``inline`` calls the (blocking) router in the event loop --
-the best case for uvicorn, fine only while every answer comes from local disk; ``threads`` runs
-it in a 40-thread pool, as Starlette runs sync endpoints and as a pull-through mirror must (a miss
-blocks on the upstream fetch). File bodies are read in the event loop in both (1 MiB chunks).
-
-The load generator is a separate process (asyncio, raw sockets) so its cost is the same for both
-columns; on a 2-core machine client and server share the cores. Without uvicorn installed the ASGI
-column is skipped with a note (``pip install uvicorn uvloop httptools``).
-
-Every load runs ``--rounds`` times on every stack, interleaved (the order turning each round) so
-that other load on the machine falls on all columns alike; results go to
-``benchmarks/results/server_stack.json``.
+The load generator is a separate process (asyncio, raw sockets) so its cost is the same for every
+column; on a 2-core machine client and server share the cores. Every load runs ``--rounds`` times
+on every column, interleaved (the order turning each round) so that other load on the machine
+falls on all columns alike; results go to ``benchmarks/results/server_stack.json``.
 
     python benchmarks/bench_server_stack.py [--rounds 5] [--requests 1000] [--only small]
-
-The ASGI adapter here (``AsgiHub``) serves GET/HEAD only (no request bodies): enough to measure a
-mirror's read load, not a port of the server.
+                                            [--baseline 83d6c7b]
 """
 
 from __future__ import annotations
@@ -42,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import json
 import os
 import shutil
@@ -53,9 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from concurrent.futures import Executor, ThreadPoolExecutor
-from email.message import Message
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,9 +50,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 
-from hubcli.server.ids import StorageError  # noqa: E402
-from hubcli.server.request import Request  # noqa: E402
-from hubcli.server.response import ApiError, Response, error_response  # noqa: E402
 
 PY = sys.executable
 TOKEN, USER = "hf_bench_token", "bench"
@@ -74,138 +57,7 @@ REPO = "bench/m"
 SMALL_PATH = f"/{REPO}/resolve/main/small.txt"
 SMALL_SIZE = 4 * 1024
 LARGE_SIZE = 64 * 1024 * 1024
-CHUNK = 1 << 20  # ASGI body chunk for file answers
 HOLD = 1000  # connections held open by the "hold" load
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-
-# ---------------------------------------------------------------------------------- ASGI side
-class AsgiHub:
-    """An ASGI app over the hub's router: what plugging a production server in at the ``httpd``
-    seam looks like. GET/HEAD only (an empty body); a full adapter would bridge ``receive`` to
-    the blocking body reader of ``Request`` in a worker thread."""
-
-    def __init__(
-        self, state: Any, route: Callable[[Request], Response], pool: Executor | None = None
-    ) -> None:
-        self.state = state
-        self.route = route
-        self.pool = pool  # run the (blocking) router in these threads; None: in the event loop
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return  # run with lifespan="off": nothing else arrives
-        started = time.time()
-        headers = Message()
-        for k, v in scope["headers"]:
-            headers[k.decode("latin-1")] = v.decode("latin-1")
-        target = scope["raw_path"].decode("latin-1")
-        if scope["query_string"]:
-            target += "?" + scope["query_string"].decode("latin-1")
-        req = (scope["method"], target, headers, "HTTP/" + scope["http_version"], scope["server"])
-        if self.pool is None:
-            resp = self.answer(*req)
-        else:
-            resp = await asyncio.get_running_loop().run_in_executor(self.pool, self.answer, *req)
-        hdrs = [(b"content-length", str(resp.length).encode())]
-        hdrs += [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
-        ]
-        await send({"type": "http.response.start", "status": resp.status, "headers": hdrs})
-        if scope["method"] == "HEAD" or resp.length == 0:
-            await send({"type": "http.response.body", "body": b""})
-        elif resp.file_path is None:
-            await send({"type": "http.response.body", "body": resp.body})
-        else:
-            with open(resp.file_path, "rb") as f:
-                f.seek(resp.file_offset)
-                left = resp.file_count
-                while left > 0:
-                    buf = f.read(min(CHUNK, left))
-                    left -= len(buf)
-                    await send({"type": "http.response.body", "body": buf, "more_body": left > 0})
-        self.state.log.add(
-            {
-                "t": round(time.time(), 3),
-                "t0": round(started, 3),
-                "method": scope["method"],
-                "path": target,
-                "status": resp.status,
-                "bytes": resp.length,
-            }
-        )
-
-    def answer(
-        self, method: str, target: str, headers: Message, version: str, server: Any
-    ) -> Response:
-        """The router's answer (errors as their JSON answers), as the stdlib handler does."""
-        try:
-            req = Request(
-                method=method,
-                target=target,
-                headers=headers,
-                version=version,
-                rfile=io.BytesIO(b""),
-                wfile=io.BytesIO(),
-                state=self.state,
-                is_cdn=server[1] == self.state.cdn_port,
-            )
-            return self.route(req)
-        except ApiError as e:
-            return error_response(e.status, e.message, e.code, e.headers)
-        except StorageError as e:
-            return error_response(e.status, e.message, e.code)
-
-
-def serve_asgi(root: str, mode: str) -> None:
-    """Run uvicorn (one worker) with ``AsgiHub`` on an API and a CDN socket; print the URL.
-    ``mode``: ``inline`` (router in the event loop) or ``threads`` (router in a thread pool)."""
-    import uvicorn
-
-    from hubcli.server.knobs import Knobs, RequestLog
-    from hubcli.server.router import route
-    from hubcli.server.state import HubState
-    from hubcli.server.storage import Storage
-
-    state = HubState(Storage(Path(root)), Knobs(), RequestLog(None), {TOKEN: USER})
-    socks = []
-    for _ in range(2):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    state.api_port, state.cdn_port = (s.getsockname()[1] for s in socks)
-    loop = "uvloop" if _has("uvloop") else "asyncio"
-    http = "httptools" if _has("httptools") else "h11"
-    config = uvicorn.Config(
-        AsgiHub(state, route, ThreadPoolExecutor(40) if mode == "threads" else None),
-        loop=loop,
-        http=http,
-        log_level="warning",
-        access_log=False,
-        backlog=2048,
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    threading.Thread(target=_announce, args=(server, state.api_port, loop, http)).start()
-    server.run(sockets=socks)
-
-
-def _announce(server: Any, port: int, loop: str, http: str) -> None:
-    while not server.started:
-        time.sleep(0.01)
-    print(f"http://127.0.0.1:{port} {loop}+{http}", flush=True)
-
-
-def _has(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------------------------- load side
@@ -304,8 +156,14 @@ def load_main(args: list[str]) -> None:
 class Proc:
     """A server subprocess whose first stdout line is its URL."""
 
-    def __init__(self, cmd: list[str]) -> None:
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    def __init__(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+            cwd=(env or {}).get("PYTHONPATH"),  # `-m` looks in the working directory first
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().split()
         if not line or not line[0].startswith("http"):
@@ -486,9 +344,6 @@ class Column:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve-asgi":
-        serve_asgi(sys.argv[2], sys.argv[3])
-        return
     if len(sys.argv) > 1 and sys.argv[1] == "--load":
         load_main(sys.argv[2:])
         return
@@ -496,6 +351,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5, help="rounds of each load on each stack")
     p.add_argument("--requests", type=int, default=1000, help="keep-alive GETs per client")
     p.add_argument("--only", choices=("small", "large", "keepalive", "hold"))
+    p.add_argument("--baseline", metavar="REV", help="also run hubcli serve as of this commit")
     args = p.parse_args()
     if shutil.which("curl") is None and args.only in (None, "large"):
         sys.exit("curl is needed for the 64 MiB GETs")
@@ -507,35 +363,25 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     try:
         seed(tmp)
-        stacks = [
-            (
-                "stdlib ThreadingHTTPServer",
-                [
-                    PY,
-                    "-m",
-                    "hubcli.server",
-                    "--root",
-                    str(tmp),
-                    "--token",
-                    f"{TOKEN}:{USER}",
-                    "--max-connections",
-                    str(HOLD + 100),
-                ],
-            )
+        serve = [PY, "-m", "hubcli.server", "--root", str(tmp), "--token", f"{TOKEN}:{USER}"]
+        serve += ["--max-connections", str(HOLD + 100)]
+        stacks: list[tuple[str, list[str], dict[str, str]]] = [
+            ("hubcli serve (uvicorn)", serve, {"PYTHONPATH": str(ROOT)})
         ]
-        if _has("uvicorn"):
-            for mode in ("inline", "threads"):
-                cmd = [PY, __file__, "--serve-asgi", str(tmp), mode]
-                stacks.append((f"uvicorn ASGI, router {mode}", cmd))
-        else:
-            print(
-                "note: uvicorn is not installed: the ASGI column is skipped "
-                "(pip install uvicorn uvloop httptools)"
-            )
+        if args.baseline:
+            base = tmp / "baseline"
+            base.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.baseline, "hubcli"],
+                capture_output=True,
+                check=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+            stacks.append((f"hubcli serve at {args.baseline}", serve, {"PYTHONPATH": str(base)}))
         cols: list[Column] = []
         try:
-            for name, cmd in stacks:
-                cols.append(Column(name, Proc(cmd)))
+            for name, cmd, env in stacks:
+                cols.append(Column(name, Proc(cmd, env)))
             loads = [args.only] if args.only else ["small", "large", "keepalive", "hold"]
             for k in range(args.rounds):  # interleaved, the order turning each round
                 for load in loads:

@@ -1,5 +1,6 @@
-"""The HubServer: builds the shared state, hands the router to an API listener and a separate
-"CDN" listener (``httpd``), and offers seeding helpers for tests and benchmarks.
+"""The HubServer: builds the shared state, hands the router to the transport (``uvserver``:
+uvicorn running ``asgi.HubAsgi`` on an API listener and a separate "CDN" listener, in a background
+thread), and offers seeding helpers for tests and benchmarks.
 
 Usage from Python::
 
@@ -13,14 +14,11 @@ clients must drop the Authorization header when following them.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubcli.server.httpd import HubHTTPServer
 from hubcli.server.knobs import Knobs, RequestLog
 from hubcli.server.limits import Limits
 from hubcli.server.router import route
@@ -32,8 +30,6 @@ from hubcli.server.views import is_lfs_path
 
 if TYPE_CHECKING:
     from hubcli.server.uvserver import UvicornServer
-
-TRANSPORTS = ("stdlib", "asgi")
 
 _KNOB_NAMES = (
     "latency_ms",
@@ -62,7 +58,6 @@ class HubServer:
         seed: int | None = None,
         limits: Limits | None = None,
         secret_file: str | Path | None = None,
-        transport: str | None = None,
         **knobs: Any,
     ) -> None:
         self._own_root = root is None
@@ -88,54 +83,24 @@ class HubServer:
             secret=secret,
         )
         load_sessions(self.state)  # multipart uploads left open by an earlier run
-        self._servers: list[HubHTTPServer] = []
-        self._threads: list[threading.Thread] = []
-        self.transport = transport or os.environ.get("HUBCLI_SERVE_TRANSPORT") or "asgi"
-        if self.transport not in TRANSPORTS:
-            raise ValueError(f"unknown transport {self.transport!r} (one of {TRANSPORTS})")
         self._uv: UvicornServer | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> HubServer:
         if self.host not in ("0.0.0.0", "::", ""):
             self.state.default_host = self.host
-        if self.transport == "asgi":
-            from hubcli.server.uvserver import UvicornServer  # uvicorn only when serving
+        from hubcli.server.uvserver import UvicornServer  # uvicorn only when serving
 
-            self._uv = UvicornServer(self.state, route, self.host, self._port, self._cdn_port)
-            self._uv.start()
-            return self
-        api = HubHTTPServer((self.host, self._port), self.state, is_cdn=False, route=route)
-        cdn = HubHTTPServer((self.host, self._cdn_port), self.state, is_cdn=True, route=route)
-        self.state.api_port = api.server_address[1]
-        self.state.cdn_port = cdn.server_address[1]
-        if self.host not in ("0.0.0.0", "::", ""):
-            self.state.default_host = self.host
-        self._servers = [api, cdn]
-        for srv in self._servers:
-            t = threading.Thread(
-                target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-            )
-            t.start()
-            self._threads.append(t)
+        self._uv = UvicornServer(self.state, route, self.host, self._port, self._cdn_port)
+        self._uv.start()
         return self
 
     def stop(self) -> None:
+        """Stop accepting, let answers in flight finish (``Limits.shutdown_grace``), close."""
         if self._uv is not None:
             self._uv.stop()
             self._uv = None
-        stoppers = [threading.Thread(target=srv.shutdown) for srv in self._servers]
-        for t in stoppers:
-            t.start()
-        for t in stoppers:
-            t.join()
-        for srv in self._servers:
-            srv.close_all()
-            srv.server_close()
-        for t in self._threads:
-            t.join(timeout=5)
         close_sessions(self.state)
-        self._servers, self._threads = [], []
         self.state.log.close()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -153,10 +153,8 @@ class HubAsgi:
                 headers=headers,
                 version=version,
                 rfile=body,
-                wfile=None,
                 state=self.state,
                 is_cdn=is_cdn,
-                framed=False,
             )
             resp = self.route(req)
         except ApiError as e:

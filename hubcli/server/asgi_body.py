@@ -46,9 +46,6 @@ class BodyBridge:
             self._buf, self._pos = b"", 0
         return out
 
-    def readline(self, size: int = -1, /) -> bytes:
-        raise NotImplementedError("the transport removed the framing: nothing to read by line")
-
     def _next(self) -> bytes:
         fut = asyncio.run_coroutine_threadsafe(self._piece(), self._loop)
         try:

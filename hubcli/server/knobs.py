@@ -1,12 +1,11 @@
-"""Test and benchmark knobs: latency, per-connection bandwidth, failure injection, request log."""
+"""Test and benchmark knobs: latency, per-connection bandwidth, failure injection, request log.
+The transport (``asgi``) applies them; they are plain values here."""
 
 from __future__ import annotations
 
 import json
 import random
-import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,10 +44,6 @@ class Knobs:
         """How many body bytes to send before dropping the connection."""
         with self._lock:
             return int(length * self._rng.uniform(0.2, 0.8))
-
-    def sleep_latency(self) -> None:
-        if self.latency_ms > 0:
-            time.sleep(self.latency_ms / 1000.0)
 
 
 MAX_LOG_ITEMS = 100_000  # kept in memory (the oldest half is dropped past it)
@@ -93,40 +88,3 @@ class RequestLog:
             if self._fh:
                 self._fh.close()
                 self._fh = None
-
-
-def send_file_range(
-    sock: socket.socket, path: str, offset: int, count: int, bandwidth_mbps: float
-) -> int:
-    """Send ``count`` bytes of ``path`` from ``offset`` with sendfile, optionally throttled."""
-    sent_total = 0
-    with open(path, "rb") as f:
-        if bandwidth_mbps <= 0:
-            return sock.sendfile(f, offset, count)
-        rate = bandwidth_mbps * 1_000_000
-        chunk = max(16 * 1024, int(rate / 20))
-        start = time.monotonic()
-        while sent_total < count:
-            n = sock.sendfile(f, offset + sent_total, min(chunk, count - sent_total))
-            if n == 0:
-                break
-            sent_total += n
-            ahead = sent_total / rate - (time.monotonic() - start)
-            if ahead > 0:
-                time.sleep(ahead)
-    return sent_total
-
-
-def send_bytes_throttled(sock: socket.socket, data: bytes, bandwidth_mbps: float) -> None:
-    if bandwidth_mbps <= 0:
-        sock.sendall(data)
-        return
-    rate = bandwidth_mbps * 1_000_000
-    chunk = max(16 * 1024, int(rate / 20))
-    start = time.monotonic()
-    view = memoryview(data)
-    for i in range(0, len(data), chunk):
-        sock.sendall(view[i : i + chunk])
-        ahead = (i + chunk) / rate - (time.monotonic() - start)
-        if ahead > 0:
-            time.sleep(ahead)

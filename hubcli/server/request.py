@@ -1,10 +1,11 @@
 """One parsed request as the endpoints see it: method, raw path segments, query, headers, the
 caller (from the token), origins, and the body read at most once, as it arrives (sized or chunked,
-capped, paced, memory reserved from the shared budget).
+capped, paced, memory reserved from the shared budget). The transport has removed the framing
+(Content-Length or chunked, parsed by httptools) and sends ``100 Continue`` on the first read.
 
 The raw request path is split on ``/`` *before* percent-decoding each segment, so ``%2F`` inside a
 revision or path segment never changes the routing. A ``Request`` is built from plain values
-(method, target, headers, streams), not from a server object: the HTTP layer is replaceable.
+(method, target, headers, a body reader), not from a server object.
 """
 
 from __future__ import annotations
@@ -21,23 +22,14 @@ from urllib.parse import parse_qs, unquote
 from hubcli.server.response import ApiError
 from hubcli.server.state import HubState
 
-MAX_TRAILERS = 100
 _LENGTH_RE = re.compile(r"[0-9]{1,18}")
-_CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 
 
 class BodyReader(Protocol):
-    """Where a request body is read from (the connection's buffered reader)."""
+    """Where a request body is read from: its bytes without framing, ``b""`` at the end (a body
+    cut short raises ``ApiError`` rather than ending early)."""
 
     def read(self, size: int = ..., /) -> bytes: ...
-
-    def readline(self, size: int = ..., /) -> bytes: ...
-
-
-class InterimWriter(Protocol):
-    """Where an interim answer (``100 Continue``) is written to."""
-
-    def write(self, data: bytes, /) -> int: ...
 
 
 class Request:
@@ -51,16 +43,12 @@ class Request:
         headers: Message,
         version: str,
         rfile: BodyReader,
-        wfile: InterimWriter | None,
         state: HubState,
         is_cdn: bool,
-        framed: bool = True,
     ) -> None:
-        """Parse the request line's ``target`` and the framing headers (400 when malformed);
-        the body is read later from ``rfile``, ``wfile`` only carries ``100 Continue``.
-        ``framed``: ``rfile`` carries the body as sent (chunked framing included); otherwise the
-        transport has removed the framing and ``rfile`` yields the body's bytes, ``b""`` at its
-        end (and sends ``100 Continue`` itself on the first read: ``wfile`` is None)."""
+        """Parse the request line's ``target`` and the framing headers (400 when malformed, a
+        second line of defence behind the transport's parser); the body is read later from
+        ``rfile``."""
         self.method = method
         raw_path, _, query = target.partition("?")
         self.raw_path = raw_path
@@ -74,8 +62,6 @@ class Request:
         self.state = state
         self.is_cdn = is_cdn
         self.rfile = rfile
-        self._wfile = wfile
-        self._framed = framed
         # set when the connection must not be reused (body left unread, refused, cut off)
         self.close_connection = False
         self._user_checked = False
@@ -174,62 +160,14 @@ class Request:
         if limit is not None:
             self.expect_at_most(limit)
         self._body_state = "reading"
-        self._send_continue()
+        self._expects_continue = False  # the transport answers it on the first read
         total = 0
-        if not self._framed:
-            pieces = self._unframed(bufsize)
-        else:
-            pieces = self._chunks(bufsize) if self.chunked else self._sized(bufsize)
-        for buf in pieces:
+        while buf := self.rfile.read(bufsize):
             total += len(buf)
             if limit is not None and total > limit:
                 raise self.too_large(limit)
             yield buf
         self._body_state = "done"
-
-    def _send_continue(self) -> None:
-        """Answer ``Expect: 100-continue`` only once the body is wanted (an oversized one gets its
-        413 without the client sending it)."""
-        if self._expects_continue:
-            self._expects_continue = False
-            if self._wfile is not None:
-                self._wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-
-    def _unframed(self, bufsize: int) -> Iterator[bytes]:
-        while buf := self.rfile.read(bufsize):
-            yield buf
-
-    def _sized(self, bufsize: int) -> Iterator[bytes]:
-        rfile = self.rfile
-        left = self.length or 0
-        while left > 0:
-            buf = rfile.read(min(bufsize, left))
-            if not buf:
-                raise ApiError(400, "Truncated body")
-            left -= len(buf)
-            yield buf
-
-    def _chunks(self, bufsize: int) -> Iterator[bytes]:
-        rfile = self.rfile
-        while True:
-            line = rfile.readline(1026)
-            size_field = line.split(b";", 1)[0].strip()
-            if not line.endswith(b"\n") or not _CHUNK_SIZE_RE.fullmatch(size_field):
-                raise ApiError(400, "Malformed chunked body")
-            left = int(size_field, 16)
-            if left == 0:
-                for _ in range(MAX_TRAILERS + 1):
-                    if rfile.readline(65537) in (b"\r\n", b"\n", b""):
-                        return
-                raise ApiError(400, "Too many trailers in chunked body")
-            while left:
-                buf = rfile.read(min(bufsize, left))
-                if not buf:
-                    raise ApiError(400, "Truncated chunked body")
-                left -= len(buf)
-                yield buf
-            if rfile.readline(3) not in (b"\r\n", b"\n"):
-                raise ApiError(400, "Malformed chunked body")
 
     def iter_lines(self, line_cap: int, limit: int) -> Iterator[bytes]:
         """Yield the body's ``\\n``-separated lines (without the ``\\n``) as they arrive; 413 for
@@ -278,16 +216,15 @@ class Request:
         return n, h.hexdigest()
 
     def drain(self) -> None:
-        """Discard an unread small body; close the connection when the rest of a body is unknown
-        (half read, chunked, large, or never sent because 100-continue was not answered)."""
+        """Leave an unread small body to the transport (it discards it); close the connection
+        when the rest of a body is unknown (half read, chunked, large, or never sent because
+        100-continue was not answered)."""
         if self._body_state == "done":
             return
         unread = self._body_state == "unread"
         length = self.length or 0
         if not unread or self.chunked or length > 1 << 20 or self._expects_continue:
             self.close_connection = True
-        elif length and self._framed:  # (unframed: the transport discards an unread body)
-            self.rfile.read(length)
         self._body_state = "done"
 
 

@@ -1,5 +1,5 @@
 """The state every request handler shares: storage, knobs, log, users and orgs, limits, the URL
-signer, the body budget, the connection slots, the listeners' ports and the open upload sessions.
+signer, the body budget, the listeners' ports and the open upload sessions.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ class HubState:
         self.limits = limits or Limits()
         self.signer = UrlSigner(secret or random_secret(), self.limits.url_ttl)
         self.budget = ByteBudget(self.limits.body_budget)
-        self.slots = threading.BoundedSemaphore(max(1, self.limits.max_connections))
         self.api_port = 0
         self.cdn_port = 0
         self.default_host = "127.0.0.1"

@@ -22,8 +22,6 @@ import requests
 from hubcli.server.limits import Limits
 from tests.fixtures.hub import HubFixture
 
-ASGI = "asgi"
-
 
 def _connect(url: str) -> socket.socket:
     parts = urlsplit(url)
@@ -38,7 +36,7 @@ def _read_all(sock: socket.socket) -> bytes:
 
 
 def test_stop_finishes_answers_in_flight(tmp_path: Path) -> None:
-    hub = HubFixture(tmp_path, bandwidth_mbps=2.0, transport=ASGI).start()
+    hub = HubFixture(tmp_path, bandwidth_mbps=2.0).start()
     data = b"z" * 1_000_000  # 0.5 s at 2 MB/s
     hub.seed_repo("alice/m", {"big.txt": data})
     got: list[bytes] = []
@@ -61,9 +59,7 @@ def test_stop_finishes_answers_in_flight(tmp_path: Path) -> None:
 def test_stalled_body_neither_blocks_others_nor_outlives_the_idle_timeout(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    hub = HubFixture(
-        tmp_path, limits=Limits(idle_timeout=1.0, worker_threads=4), transport=ASGI
-    ).start()
+    hub = HubFixture(tmp_path, limits=Limits(idle_timeout=1.0, worker_threads=4)).start()
     try:
         hub.seed_repo("alice/m", {"a.txt": "a"})
         stalled = _connect(hub.url)
@@ -85,7 +81,7 @@ def test_stalled_body_neither_blocks_others_nor_outlives_the_idle_timeout(
 
 
 def test_idle_connection_before_any_request_is_closed(tmp_path: Path) -> None:
-    hub = HubFixture(tmp_path, limits=Limits(idle_timeout=0.3), transport=ASGI).start()
+    hub = HubFixture(tmp_path, limits=Limits(idle_timeout=0.3)).start()
     try:
         sock = _connect(hub.url)
         t0 = time.monotonic()
@@ -98,7 +94,7 @@ def test_idle_connection_before_any_request_is_closed(tmp_path: Path) -> None:
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[HubFixture]:
-    srv = HubFixture(tmp_path, transport=ASGI).start()
+    srv = HubFixture(tmp_path).start()
     yield srv  # type: ignore[misc]
     srv.stop()
 
@@ -131,7 +127,7 @@ def test_pipelined_requests_are_answered_in_order(hub: HubFixture) -> None:
 def test_fail_knob_cuts_the_body_without_an_error_log(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    hub = HubFixture(tmp_path, fail_rate=1.0, seed=3, transport=ASGI).start()
+    hub = HubFixture(tmp_path, fail_rate=1.0, seed=3).start()
     try:
         data = bytes(range(256)) * 4096  # 1 MiB
         hub.seed_repo("alice/m", {"w.txt": data})
