@@ -33,6 +33,9 @@ def lint(session: nox.Session) -> None:
     paths = ["hubcli", "tests", "benchmarks", "noxfile.py"]
     session.run(py, "-m", "ruff", "check", *paths)
     session.run(py, "-m", "ruff", "format", "--check", *paths)
+    # The layering contracts in pyproject's [tool.importlinter] (lint-imports, this Python).
+    lint_imports = "from importlinter.cli import lint_imports_command as c; c()"
+    session.run(py, "-c", lint_imports, "--no-cache", "--no-logo")
 
 
 @nox.session

@@ -215,7 +215,7 @@ def cached_paths(
     cache_dir: Path, ref: RepoRef, commit: str | None, files: list[FileEntry]
 ) -> set[str]:
     """Paths of ``files`` already in the local cache (in the snapshot, or as a blob by etag)."""
-    from hubcli.cache import RepoCache
+    from hubcli.cache.layout import RepoCache
 
     repo = RepoCache(cache_dir, ref)
     if not repo.path.is_dir():
@@ -248,7 +248,7 @@ def cached_card(cache_dir: Path, ref: RepoRef, revision: str) -> CardSource | No
 
     A ``.no_exist`` marker (the Hub said the file is absent at that commit) gives ``text=None``.
     """
-    from hubcli.cache import RepoCache
+    from hubcli.cache.layout import RepoCache
 
     repo = RepoCache(cache_dir, ref)
     try:
@@ -323,7 +323,7 @@ def download_card(
     from hubcli.errors import EntryNotFoundError, LocalFileError
 
     try:
-        from hubcli.downloader import download
+        from hubcli.download.engine import download
     except ImportError:  # pragma: no cover - the engine is optional for this module
         return fetch_card(session, ref, revision)
     try:

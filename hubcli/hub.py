@@ -21,19 +21,20 @@ from hubcli.config import Settings, resolve_settings
 from hubcli.repo import RepoRef, parse_repo_ref
 
 if TYPE_CHECKING:
-    from hubcli.bundle import BundleResult
-    from hubcli.bundle_import import ImportResult
-    from hubcli.cache_clean import DedupPlan, DeletionPlan
-    from hubcli.cache_list import CacheListing, SortKey, SortOrder
-    from hubcli.cache_ops import RepairResult, VerifyReport
+    from hubcli.cache.bundle import BundleResult
+    from hubcli.cache.bundle_import import ImportResult
+    from hubcli.cache.clean import DedupPlan, DeletionPlan
+    from hubcli.cache.listing import CacheListing, SortKey, SortOrder
+    from hubcli.cache.verify import VerifyReport
     from hubcli.card import Card
     from hubcli.client import HubClient
     from hubcli.discover import SearchHit
-    from hubcli.downloader import DownloadResult
+    from hubcli.download.engine import DownloadResult
+    from hubcli.download.repair import RepairResult
     from hubcli.http import HubSession
     from hubcli.models import RepoInfo
     from hubcli.progress import Progress
-    from hubcli.upload import UploadResult
+    from hubcli.upload.engine import UploadResult
 
 RepoLike = str | RepoRef
 
@@ -136,7 +137,7 @@ class Hub:
         """
         from dataclasses import replace
 
-        from hubcli.downloader import download
+        from hubcli.download.engine import download
 
         ref = self.ref(repo, repo_type)
         if revision:
@@ -172,7 +173,7 @@ class Hub:
         progress: Progress | None = None,
     ) -> UploadResult:
         """Upload a file or a folder (LFS where the Hub says so); resumable; no-op if unchanged."""
-        from hubcli.upload import plan_upload, upload
+        from hubcli.upload.engine import plan_upload, upload
 
         ref = self.ref(repo, repo_type)
         plan = plan_upload(
@@ -271,7 +272,7 @@ class HubCache:
         limit: int = 0,
     ) -> CacheListing:
         """Rows (one per repo, or per revision), filtered (``"accessed>30d"``), sorted, totals."""
-        from hubcli.cache_list import list_cache
+        from hubcli.cache.listing import list_cache
 
         return list_cache(
             self.dir,
@@ -292,7 +293,7 @@ class HubCache:
     ) -> VerifyReport:
         """Re-hash blobs against their names and check every link (``online``: and the Hub's
         listing). Problems are in the report, never raised."""
-        from hubcli.cache_ops import verify_cache
+        from hubcli.cache.verify import verify_cache
 
         return verify_cache(
             self.dir,
@@ -306,7 +307,7 @@ class HubCache:
         self, repos: Iterable[RepoLike] | None = None, *, revision: str | None = None
     ) -> RepairResult:
         """Fetch again (verified) what :meth:`verify` flags, relink what links astray."""
-        from hubcli.cache_ops import repair_cache
+        from hubcli.download.repair import repair_cache
 
         return repair_cache(
             self.dir, session=self._hub.session, repos=self._refs(repos), revision=revision
@@ -314,33 +315,33 @@ class HubCache:
 
     def rm(self, targets: Iterable[str], *, dry_run: bool = False) -> DeletionPlan:
         """Remove repos, ``repo@revision`` or ``repo@revision/path`` (blobs others use stay)."""
-        from hubcli.cache_clean import execute_plan, plan_rm
+        from hubcli.cache.clean import execute_plan, plan_rm
 
         plan = plan_rm(self.dir, list(targets))
         return plan if dry_run else execute_plan(plan)
 
     def prune(self, *, dry_run: bool = False) -> DeletionPlan:
         """Detached revisions, unreferenced blobs, stale partials, dangling links."""
-        from hubcli.cache_clean import execute_plan, plan_prune
+        from hubcli.cache.clean import execute_plan, plan_prune
 
         plan = plan_prune(self.dir)
         return plan if dry_run else execute_plan(plan)
 
     def dedup(self, *, dry_run: bool = False) -> DedupPlan:
         """Hard-link identical blobs across repos."""
-        from hubcli.cache_clean import execute_dedup, plan_dedup
+        from hubcli.cache.clean import execute_dedup, plan_dedup
 
         plan = plan_dedup(self.dir)
         return plan if dry_run else execute_dedup(self.dir, plan)
 
     def export(self, targets: Iterable[str], output: str | os.PathLike[str]) -> BundleResult:
         """Pack repos or revisions into a bundle for an air-gapped machine."""
-        from hubcli.bundle import export_bundle
+        from hubcli.cache.bundle import export_bundle
 
         return export_bundle(self.dir, list(targets), Path(output))
 
     def import_bundle(self, bundle: str | os.PathLike[str]) -> ImportResult | BundleResult:
         """Verify a bundle and merge it into the cache, all or nothing."""
-        from hubcli.bundle import import_bundle
+        from hubcli.cache.bundle import import_bundle
 
         return import_bundle(self.dir, Path(bundle))

@@ -27,15 +27,15 @@ from hubcli.cli.context import AppState
 from hubcli.units import human_size
 
 if TYPE_CHECKING:
-    from hubcli.cache_clean import DeletionPlan
-    from hubcli.cache_scan import CacheScan
+    from hubcli.cache.clean import DeletionPlan
+    from hubcli.cache.scan import CacheScan
     from hubcli.cli.output import Output
 
 cache_app = make_typer(name="cache", help="Inspect and manage the local Hugging Face cache.")
 
 
 def _scan(state: AppState, cache_dir: str | None) -> CacheScan:
-    from hubcli.cache_scan import scan_cache
+    from hubcli.cache.scan import scan_cache
 
     return scan_cache(_cache_dir(state, cache_dir), detail=False)
 
@@ -69,7 +69,7 @@ def ls(
     quiet: QuietOpt = False,
 ) -> None:
     """List cached repos (or revisions) with size, files, refs, last accessed and modified."""
-    from hubcli.cache_list import list_cache, parse_sort
+    from hubcli.cache.listing import list_cache, parse_sort
     from hubcli.cli.cache_view import render_listing
 
     state: AppState = ctx.obj
@@ -156,7 +156,7 @@ def verify(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-hash every blob against its etag and check every snapshot link; exit 6 on problems."""
-    from hubcli.cache_ops import verify_cache
+    from hubcli.cache.verify import verify_cache
     from hubcli.errors import IntegrityError, UsageError
 
     state: AppState = ctx.obj
@@ -205,7 +205,7 @@ def repair(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-fetch exactly the corrupt or missing blobs from the Hub (needs the network)."""
-    from hubcli.cache_ops import repair_cache
+    from hubcli.download.repair import repair_cache
     from hubcli.errors import IntegrityError
 
     state: AppState = ctx.obj
@@ -237,7 +237,7 @@ def _show_plan(out: Output, plan: DeletionPlan, *, verb: str) -> None:
 
 
 def _run_plan(out: Output, plan: DeletionPlan, *, dry_run: bool, yes: bool) -> None:
-    from hubcli.cache_clean import execute_plan
+    from hubcli.cache.clean import execute_plan
 
     if not plan.items:
         out.result(plan.to_json(executed=not dry_run), lambda: out.line("Nothing to delete."))
@@ -278,7 +278,7 @@ def rm(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove repos, revisions or files; frees only blobs no remaining snapshot uses."""
-    from hubcli.cache_clean import plan_rm
+    from hubcli.cache.clean import plan_rm
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out)
@@ -296,7 +296,7 @@ def prune(
 ) -> None:
     """Delete detached revisions, unreferenced blobs, stale .incomplete files, dangling links and
     empty folders (never anything a running download holds a lock on)."""
-    from hubcli.cache_clean import plan_prune
+    from hubcli.cache.clean import plan_prune
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out)
@@ -312,7 +312,7 @@ def dedup(
     json_out: JsonOpt = False,
 ) -> None:
     """Hardlink identical blobs across repos (content checked by hash first); report bytes saved."""
-    from hubcli.cache_clean import execute_dedup, plan_dedup
+    from hubcli.cache.clean import execute_dedup, plan_dedup
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out)
@@ -344,7 +344,7 @@ def export(
     json_out: JsonOpt = False,
 ) -> None:
     """Write cached repos into a bundle to carry to another (e.g. air-gapped) machine."""
-    from hubcli.bundle import export_bundle
+    from hubcli.cache.bundle import export_bundle
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out)
@@ -366,7 +366,7 @@ def import_(
     json_out: JsonOpt = False,
 ) -> None:
     """Verify every blob of a bundle, then merge it into the cache (existing blobs are reused)."""
-    from hubcli.bundle import import_bundle
+    from hubcli.cache.bundle import import_bundle
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out)

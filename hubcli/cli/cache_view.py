@@ -1,6 +1,6 @@
 """Presentation for `hubcli cache`: ages, aligned tables and the `cache ls` listing.
 
-The model (rows, filters, sort, totals) is :mod:`hubcli.cache_list`; sizes are
+The model (rows, filters, sort, totals) is :mod:`hubcli.cache.listing`; sizes are
 :func:`hubcli.units.human_size`. Nothing here decides what is shown, only how.
 """
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from hubcli.units import human_size
 
 if TYPE_CHECKING:
-    from hubcli.cache_list import CacheListing
+    from hubcli.cache.listing import CacheListing
     from hubcli.cli.output import Output
 
 

@@ -1,4 +1,4 @@
-"""The ``download`` command: parse flags, call :func:`hubcli.downloader.download`, render.
+"""The ``download`` command: parse flags, call :func:`hubcli.download.engine.download`, render.
 
 The local path (snapshot folder, the single file asked for, or the local dir) is the last line
 of stdout, so ``MODEL=$(hubcli download org/name -q)`` works in scripts.
@@ -25,7 +25,7 @@ from hubcli.cli.common import (
 from hubcli.units import human_rate, human_size
 
 if TYPE_CHECKING:
-    from hubcli.downloader import DownloadResult
+    from hubcli.download.engine import DownloadResult
 
 
 def _summary(result: DownloadResult) -> str:

@@ -64,7 +64,7 @@ def upload_command(
     """Upload a file or folder. Prints the commit URL (or the PR URL) as the last stdout line."""
     from hubcli.progress import BarProgress, NullProgress, Progress
     from hubcli.repo import parse_repo_ref
-    from hubcli.upload import plan_upload, upload
+    from hubcli.upload.engine import plan_upload, upload
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out, quiet=quiet)

@@ -7,29 +7,32 @@ on ``partial``. A resumed partial is hashed before more bytes are added; the con
 against its etag (:mod:`hubcli.hashing`) before anyone may move it into place.
 """
 
-from hubcli.transfer.engine import Transfer
-from hubcli.transfer.job import (
-    DEFAULT_PART_SIZE,
-    DEFAULT_RANGE_THRESHOLD,
-    DEFAULT_RANGE_WORKERS,
-    Cancelled,
-    FetchJob,
-    FetchResult,
-)
-from hubcli.transfer.partial import discard_partial, partial_name, state_path_for
-from hubcli.transfer.placement import BlobSlot, link_or_copy
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_PART_SIZE",
-    "DEFAULT_RANGE_THRESHOLD",
-    "DEFAULT_RANGE_WORKERS",
-    "BlobSlot",
-    "Cancelled",
-    "FetchJob",
-    "FetchResult",
-    "Transfer",
-    "discard_partial",
-    "link_or_copy",
-    "partial_name",
-    "state_path_for",
-]
+import importlib
+from typing import Any
+
+# Lazy re-exports: importing ``hubcli.transfer.placement`` (the cache's blob placement) must not
+# pull in the engine and the HTTP stack.
+_EXPORTS = {
+    "Transfer": "engine",
+    "DEFAULT_PART_SIZE": "job",
+    "DEFAULT_RANGE_THRESHOLD": "job",
+    "DEFAULT_RANGE_WORKERS": "job",
+    "Cancelled": "job",
+    "FetchJob": "job",
+    "FetchResult": "job",
+    "discard_partial": "partial",
+    "partial_name": "partial",
+    "state_path_for": "partial",
+    "BlobSlot": "placement",
+    "link_or_copy": "placement",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hubcli.transfer' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"hubcli.transfer.{module}"), name)

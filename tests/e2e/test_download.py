@@ -237,7 +237,7 @@ def test_mirror_failover(hub_server: Any, run_cli: Any, tmp_path: Path) -> None:
     assert res.stdout.splitlines()[-1].endswith(commit)
     # HUBCLI_MIRRORS (comma-separated), through the library with a short backoff.
     from hubcli.config import resolve_settings
-    from hubcli.downloader import download
+    from hubcli.download.engine import download
     from hubcli.http import HubSession
     from hubcli.repo import parse_repo_ref
 

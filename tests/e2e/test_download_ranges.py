@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hubcli.config import resolve_settings
-from hubcli.downloader import download
+from hubcli.download.engine import download
 from hubcli.http import HubSession
 from hubcli.repo import parse_repo_ref
 
@@ -62,7 +62,7 @@ def test_ranged_kill_9_resumes_parts(hub_server_factory: Any, tmp_path: Path) ->
     code = textwrap.dedent(
         f"""
         from hubcli.config import resolve_settings
-        from hubcli.downloader import download
+        from hubcli.download.engine import download
         from hubcli.http import HubSession
         from hubcli.repo import parse_repo_ref
         s = resolve_settings(endpoint={hub.url!r}, cache_dir={str(cache)!r}, env={{}})

@@ -20,8 +20,8 @@ def test_public_api_download_and_client(hub_server: Any, tmp_path: Path) -> None
         info = hubcli.HubClient(session).repo_info(ref, files_metadata=True)
         assert info.sha == commit
         assert {f.path for f in info.files} == {"config.json", "w.bin"}
-        result = hubcli.download(settings, session, ref)
-    assert callable(hubcli.download)
+    with hubcli.Hub(settings=settings) as hub:
+        result = hub.download(ref)
     assert result.commit == commit
     assert result.path == tmp_path / "cache" / "models--alice--lib" / "snapshots" / commit
     assert (result.path / "config.json").read_text() == '{"a": 1}'

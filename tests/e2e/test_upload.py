@@ -248,7 +248,7 @@ def test_readme_with_broken_metadata_fails_before_anything_is_sent(
 def test_no_op_rerun_of_a_large_file_reads_remembered_hashes(
     hub: Any, run_cli: Any, tmp_path: Path
 ):
-    from hubcli.hash_cache import MIN_SIZE
+    from hubcli.upload.hash_cache import MIN_SIZE
 
     folder = _tree(tmp_path / "d", {"big.bin": os.urandom(MIN_SIZE)})
     past = time.time() - 60

@@ -13,7 +13,7 @@ from hubcli.config import resolve_settings
 from hubcli.errors import ConflictError, HubError, LocalFileError, NetworkError
 from hubcli.http import HubSession
 from hubcli.repo import RepoRef
-from hubcli.upload import plan_upload, upload
+from hubcli.upload.engine import plan_upload, upload
 
 
 def _client(hub: Any, token: str | None = None) -> HubClient:
@@ -125,7 +125,7 @@ def test_file_changed_after_hashing_is_not_committed(hub_server: Any, tmp_path: 
     hub_server.seed_repo("alice/changing", {"a.txt": "a"})
     before = hub_server.head("alice/changing")
     folder, client = _edited_after_hashing(hub_server, tmp_path)
-    import hubcli.upload as engine
+    import hubcli.upload.engine as engine
 
     old = engine.KEEP_CONTENT_BUDGET
     engine.KEEP_CONTENT_BUDGET = 0  # commit re-reads the file from disk
@@ -187,8 +187,8 @@ def test_rerun_reuses_remembered_hashes_of_large_unchanged_files(
 ):
     import time
 
-    import hubcli.upload as engine
-    from hubcli.hash_cache import MIN_SIZE
+    import hubcli.upload.engine as engine
+    from hubcli.upload.hash_cache import MIN_SIZE
 
     hub_server.seed_repo("alice/big", {"a.txt": "a"})
     folder = tmp_path / "d"

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from hubcli import bundle_import
-from hubcli.bundle import MANIFEST, export_bundle, import_bundle
-from hubcli.cache import RepoCache
-from hubcli.cache_ops import verify_cache
+from hubcli.cache import bundle_import
+from hubcli.cache.bundle import MANIFEST, export_bundle, import_bundle
+from hubcli.cache.layout import RepoCache
+from hubcli.cache.verify import verify_cache
 from hubcli.errors import IntegrityError, LocalFileError, UnsafePathError
 from hubcli.repo import RepoRef
 from tests.fixtures.bundles import Members, listing, members_of, write_bundle
@@ -211,8 +211,8 @@ def test_failure_mid_publish_undoes_everything(
 CRASH = """
 import os, signal, sys
 from pathlib import Path
-from hubcli import bundle_import
-from hubcli.bundle import import_bundle
+from hubcli.cache import bundle_import
+from hubcli.cache.bundle import import_bundle
 real = bundle_import._place
 count = {"n": 0}
 def crash(entry):

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from hubcli.bundle import export_bundle, import_bundle
-from hubcli.bundle_manifest import parse_manifest
-from hubcli.cache import RepoCache
-from hubcli.cache_ops import verify_cache
+from hubcli.cache.bundle import export_bundle, import_bundle
+from hubcli.cache.bundle_manifest import parse_manifest
+from hubcli.cache.layout import RepoCache
+from hubcli.cache.verify import verify_cache
 from hubcli.errors import IntegrityError
 from tests.fixtures.bundles import Members, listing, members_of, write_bundle
 from tests.unit.test_bundle_import import write_tree

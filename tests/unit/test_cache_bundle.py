@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hubcli.bundle import MANIFEST, export_bundle, import_bundle
-from hubcli.cache import RepoCache
+from hubcli.cache.bundle import MANIFEST, export_bundle, import_bundle
+from hubcli.cache.layout import RepoCache
 from hubcli.errors import IntegrityError, UnsafePathError
 from hubcli.repo import RepoRef
 

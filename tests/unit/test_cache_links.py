@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from hubcli.bundle import export_bundle
-from hubcli.cache import RepoCache
-from hubcli.cache_links import LinkRoots, check_blob
-from hubcli.cache_ops import verify_cache
-from hubcli.cache_scan import scan_cache
+from hubcli.cache.bundle import export_bundle
+from hubcli.cache.layout import RepoCache
+from hubcli.cache.links import LinkRoots, check_blob
+from hubcli.cache.scan import scan_cache
+from hubcli.cache.verify import verify_cache
 from hubcli.errors import IntegrityError
 from tests.unit.test_cache_bundle import C1, FILES, build_cache, git_sha1
 

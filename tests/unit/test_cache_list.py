@@ -1,4 +1,4 @@
-"""hubcli.cache_list: the `cache ls` model (rows, filters, sort, totals) without the CLI."""
+"""hubcli.cache.listing: the `cache ls` model (rows, filters, sort, totals) without the CLI."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hubcli.cache import RepoCache
-from hubcli.cache_list import CacheFilter, CacheRow, list_cache, parse_sort
+from hubcli.cache.layout import RepoCache
+from hubcli.cache.listing import CacheFilter, CacheRow, list_cache, parse_sort
 from hubcli.cli.cache_view import human_age
 from hubcli.errors import UsageError
 from hubcli.repo import RepoRef

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hubcli.cache import RepoCache
-from hubcli.cache_clean import execute_plan, plan_prune, plan_rm
-from hubcli.cache_scan import scan_cache
+from hubcli.cache.clean import execute_plan, plan_prune, plan_rm
+from hubcli.cache.layout import RepoCache
+from hubcli.cache.scan import scan_cache
 from hubcli.repo import RepoRef
 from tests.unit.test_cache_bundle import C1, FILES, build_cache, git_sha1
 

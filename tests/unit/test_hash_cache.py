@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from hubcli.hash_cache import HashCache
+from hubcli.upload.hash_cache import HashCache
 
 SHA256 = "a" * 64
 SHA1 = "b" * 40

@@ -236,7 +236,7 @@ def test_a_dropped_json_answer_is_retried_then_network_error() -> None:
 
 # -- the attempt cap ----------------------------------------------------------------------------
 def test_transfer_attempt_cap_comes_from_settings(tmp_path: Path) -> None:
-    from hubcli.transfer import Transfer
+    from hubcli.transfer.engine import Transfer
 
     session, _ = make_session(HUBCLI_MAX_ATTEMPTS="7")
     assert Transfer(session).max_attempts == 7

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from hubcli.errors import UnsafePathError
-from hubcli.transfer import BlobSlot, link_or_copy, state_path_for
-from hubcli.transfer.partial import open_partial
+from hubcli.transfer.partial import open_partial, state_path_for
+from hubcli.transfer.placement import BlobSlot, link_or_copy
 
 ETAG = "a" * 64
 

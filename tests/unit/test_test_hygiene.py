@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hubcli.cache_scan import scan_cache
+from hubcli.cache.scan import scan_cache
 
 # TEST-NET-1 (RFC 5737): documentation-only. The guard refuses before any packet is sent.
 NOT_LOOPBACK = ("192.0.2.1", 9)

@@ -15,7 +15,9 @@ from hubcli.config import Settings
 from hubcli.errors import IntegrityError, ProtocolError
 from hubcli.hashing import ContentHasher, verify_file
 from hubcli.http import HubSession
-from hubcli.transfer import FetchJob, Transfer, state_path_for
+from hubcli.transfer.engine import Transfer
+from hubcli.transfer.job import FetchJob
+from hubcli.transfer.partial import state_path_for
 
 BASE = "https://hub.test"
 DATA = bytes(range(256)) * 4000  # 1,024,000 bytes

@@ -15,7 +15,7 @@ from hubcli.config import resolve_settings
 from hubcli.errors import AuthError, HTTPStatusError, NetworkError, ServerError
 from hubcli.http import HubSession
 from hubcli.repo import RepoRef
-from hubcli.upload_lfs import LfsObject, LfsUploader, fix_endpoint
+from hubcli.upload.lfs import LfsObject, LfsUploader, fix_endpoint
 
 EP = "https://hub.example"
 BATCH = f"{EP}/alice/m.git/info/lfs/objects/batch"

@@ -24,7 +24,7 @@ from hubcli.hashing import (
     hash_file,
     sha256_file,
 )
-from hubcli.upload_plan import plan_upload
+from hubcli.upload.plan import plan_upload
 
 
 def _touch(root: Path, *rels: str) -> None:

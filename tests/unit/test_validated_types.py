@@ -150,7 +150,7 @@ def test_malformed_listings_are_protocol_errors(siblings: Any, needle: str) -> N
 
 
 def test_corrupt_cached_tree_is_integrity_not_protocol() -> None:
-    from hubcli.download_plan import entries_from_tree
+    from hubcli.download.plan import entries_from_tree
 
     with pytest.raises(IntegrityError):
         entries_from_tree({"../x": {"size": 1, "blob_id": "a" * 40}}, what="cached")

@@ -17,26 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubcli.cache import RepoCache, find_blob
+from hubcli.cache.layout import RepoCache, find_blob
 from hubcli.client import resolve_path
 from hubcli.config import Settings
-from hubcli.download_plan import Plan
+from hubcli.download.localdir import LocalDir
+from hubcli.download.plan import Plan
 from hubcli.errors import HubError, Interrupted, LocalFileError
 from hubcli.fsinfo import unique_partials
 from hubcli.hashing import verify_file
-from hubcli.localdir import LocalDir
 from hubcli.models import FileEntry
 from hubcli.progress import Progress
 from hubcli.repo import RepoRef
-from hubcli.transfer import (
-    BlobSlot,
-    Cancelled,
-    FetchJob,
-    Transfer,
-    discard_partial,
-    link_or_copy,
-    partial_name,
-)
+from hubcli.transfer.engine import Transfer
+from hubcli.transfer.job import Cancelled, FetchJob
+from hubcli.transfer.partial import discard_partial, partial_name
+from hubcli.transfer.placement import BlobSlot, link_or_copy
 
 if TYPE_CHECKING:
     from hubcli.http import HubSession

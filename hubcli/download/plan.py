@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubcli.cache import RepoCache
+from hubcli.cache.layout import RepoCache
+from hubcli.download.localdir import LocalDir
 from hubcli.errors import HubError, IntegrityError, OfflineError
 from hubcli.globs import filter_paths
 from hubcli.hashing import Sha256, git_blob_sha1, parse_etag
-from hubcli.localdir import LocalDir
 from hubcli.models import FileEntry
 from hubcli.repo import is_commit_sha
 

@@ -1,9 +1,10 @@
 """``cache import``, step 1: receive a bundle into a private staging folder, verified whole.
 
 The tar is streamed; its manifest (first member) is validated whole before any blob is read
-(:mod:`hubcli.bundle_manifest`); each blob is hashed against its name while it is written into a
-staging folder inside the cache (``.hubcli-staging/<random>``, held by a lock; a folder whose lock
-is free belongs to a crashed import and is swept). Nothing in the cache is touched here.
+(:mod:`hubcli.cache.bundle_manifest`); each blob is hashed against its name while it is written
+into a staging folder inside the cache (``.hubcli-staging/<random>``, held by a lock; a folder
+whose lock is free belongs to a crashed import and is swept). Nothing in the cache is touched
+here.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from hubcli.bundle_manifest import Manifest, parse_manifest
-from hubcli.cache import RepoCache
-from hubcli.cache_links import LinkRoots, check_blob
+from hubcli.cache.bundle_manifest import Manifest, parse_manifest
+from hubcli.cache.layout import RepoCache
+from hubcli.cache.links import LinkRoots, check_blob
 from hubcli.errors import IntegrityError, LocalFileError, UnsafePathError
 from hubcli.hashing import ContentHasher
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubcli.cache import (
+from hubcli.cache.layout import (
     CACHEDIR_TAG,
     atomic_write_text,
     checked_commit,

@@ -1,11 +1,11 @@
 """Downloads for offline use: plan a revision, fetch only what is missing, place it the HF way.
 
-``download(settings, session, ref, ...)`` is the library entry (also ``hubcli.download``). A
+``download(settings, session, ref, ...)`` is the engine behind ``Hub.download``. A
 branch or tag costs one metadata request (repo info with ``blobs=true`` gives the commit and every
 file's size and etag); a fully cached commit costs none. Blobs are fetched once per etag under the
 same lock huggingface_hub takes, verified, renamed into ``blobs/`` and linked from ``snapshots/``;
 a blob already present in another repo of the cache is hard-linked instead of fetched (the
-execution lives in :mod:`hubcli.download_run`).
+execution lives in :mod:`hubcli.download.run`).
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubcli.cache import RepoCache
+from hubcli.cache.layout import RepoCache
 from hubcli.client import HubClient
 from hubcli.config import Settings
-from hubcli.download_plan import Plan, cached_plan, offline_plan, select_files, single_file
-from hubcli.download_run import STATUSES, FileResult, Run, record_revision
+from hubcli.download.localdir import LocalDir
+from hubcli.download.plan import Plan, cached_plan, offline_plan, select_files, single_file
+from hubcli.download.run import STATUSES, FileResult, Run, record_revision
 from hubcli.errors import EntryNotFoundError, HubError
-from hubcli.localdir import LocalDir
 from hubcli.progress import NullProgress, Progress
 from hubcli.repo import RepoRef, validate_repo_path
-from hubcli.transfer import DEFAULT_PART_SIZE, DEFAULT_RANGE_THRESHOLD, DEFAULT_RANGE_WORKERS
+from hubcli.transfer.job import DEFAULT_PART_SIZE, DEFAULT_RANGE_THRESHOLD, DEFAULT_RANGE_WORKERS
 
 if TYPE_CHECKING:
     from hubcli.http import HubSession

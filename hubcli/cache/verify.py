@@ -1,9 +1,9 @@
-"""Cache integrity: verify blobs against their etags and snapshot links, and repair what is broken.
+"""Cache integrity: verify blobs against their etags and snapshot links.
 
 ``verify_cache`` re-hashes each blob once (sha256 for 64-hex etags, git blob sha1 for 40-hex
 etags) in parallel threads, checks every snapshot link, compares with ``trees/<commit>.json`` when
-present and, online, with the Hub's tree. ``repair_cache`` re-fetches exactly the corrupt or
-missing blobs. Deletion (rm, prune, dedup) lives in ``cache_clean``.
+present and, online, with the Hub's tree (through a client it is handed). Repair (a download of
+chosen blobs) lives in ``download/repair``; deletion (rm, prune, dedup) in ``cache/clean``.
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubcli.cache import RepoCache
-from hubcli.cache_links import LinkRoots, blob_dir_problem, check_blob
-from hubcli.cache_scan import ScannedRepo, ScannedRevision, scan_cache
-from hubcli.errors import HubError, NotFoundError, UsageError
-from hubcli.hashing import file_digest, is_content_id, verify_file
+from hubcli.cache.layout import RepoCache
+from hubcli.cache.scan import ScannedRepo, ScannedRevision, scan_cache
+from hubcli.errors import NotFoundError, UsageError
+from hubcli.hashing import file_digest, is_content_id
 from hubcli.repo import RepoRef, is_commit_sha
 
 if TYPE_CHECKING:
     from hubcli.client import HubClient
-    from hubcli.http import HubSession
-    from hubcli.transfer import Transfer
 
 FAILING_KINDS = ("corrupt", "missing", "mismatch", "extra", "bad_link")
 
@@ -33,7 +30,7 @@ FAILING_KINDS = ("corrupt", "missing", "mismatch", "extra", "bad_link")
 @dataclass(frozen=True)
 class FileProblem:
     """One finding. Failing kinds: corrupt, missing, mismatch, extra, bad_link (an entry that
-    breaks the link rule of :mod:`hubcli.cache_links`, e.g. a link out of the cache);
+    breaks the link rule of :mod:`hubcli.cache.links`, e.g. a link out of the cache);
     ``not_downloaded`` and ``unverifiable`` are informational."""
 
     repo: str
@@ -270,180 +267,3 @@ def verify_cache(
                 )
     report.problems.sort(key=lambda p: (p.repo_type, p.repo, p.commit, p.path, p.kind))
     return report
-
-
-# -- repair -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RepairResult:
-    repaired: list[FileProblem]
-    failed: list[tuple[FileProblem, str]]
-    bytes_fetched: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": not self.failed,
-            "repaired": [p.to_json() for p in self.repaired],
-            "failed": [{**p.to_json(), "error": err} for p, err in self.failed],
-            "bytes_fetched": self.bytes_fetched,
-        }
-
-
-def fetch_blob(
-    session: HubSession,
-    rc: RepoCache,
-    *,
-    commit: str,
-    path: str,
-    etag: str,
-    size: int,
-    transfer: Transfer | None = None,
-    unique: bool | None = None,
-) -> int:
-    """Download ``path`` at ``commit`` into ``blobs/<etag>``, verified and atomically placed.
-
-    The download engine's :class:`~hubcli.transfer.Transfer` does the work (resume from a
-    partial ``<etag>.incomplete``, parallel ranges for big files, mirror failover, the token only
-    to the Hub), through the blob placement downloads use (:class:`~hubcli.transfer.BlobSlot`:
-    the blob lock huggingface_hub uses, process-unique partials where ``unique`` or the
-    ``partials`` setting says so). Raises IntegrityError on a hash mismatch (nothing is placed),
-    HubError subclasses for HTTP failures. Returns the bytes fetched.
-    """
-    from hubcli.client import resolve_path
-    from hubcli.fsinfo import unique_partials
-    from hubcli.transfer import BlobSlot, FetchJob, Transfer
-
-    xfer = transfer or Transfer(session)
-    rc.ensure_dirs()
-    if unique is None:
-        unique = unique_partials(session.settings.partials, rc.cache_dir)
-    target = resolve_path(rc.ref, commit, path)
-    with BlobSlot(rc.blob_path(etag), lock=rc.lock(etag, timeout=60), unique=unique) as slot:
-        result = slot.fill(
-            lambda tmp: xfer.fetch(FetchJob(target, tmp, size, etag, key=etag, label=path))
-        )
-    return result.fetched_bytes
-
-
-def _expected_content(
-    session: HubSession, problems: list[FileProblem]
-) -> dict[tuple[str, str, str, str], tuple[str, int] | str]:
-    """Ask the Hub (one paths-info call per repo and commit) for the etag and size of every file
-    to repair; the value is ``(etag, size)``, or why it cannot be repaired. A problem with no
-    expected etag (a bad link with no cached tree) takes the Hub's."""
-    from hubcli.client import HubClient
-
-    client = HubClient(session)
-    groups: dict[tuple[str, str, str], list[FileProblem]] = {}
-    for p in problems:
-        groups.setdefault((p.repo_type, p.repo, p.commit), []).append(p)
-    out: dict[tuple[str, str, str, str], tuple[str, int] | str] = {}
-    for (repo_type, repo, commit), items in groups.items():
-        ref = RepoRef(repo_id=repo, repo_type=repo_type)
-        try:
-            entries = client.paths_info(ref, revision=commit, paths=[p.path for p in items])
-        except HubError as exc:
-            for p in items:
-                out[(repo_type, repo, commit, p.path)] = str(exc)
-            continue
-        by_path = {e.path: e for e in entries}
-        for p in items:
-            e = by_path.get(p.path)
-            key = (repo_type, repo, commit, p.path)
-            if e is None:
-                out[key] = "the Hub no longer lists this file at this commit"
-            elif p.etag is not None and e.etag != p.etag:
-                out[key] = f"the Hub names other content for it ({e.etag[:12]}…)"
-            else:
-                out[key] = (str(e.etag), e.size)
-    return out
-
-
-def repair_cache(
-    cache_dir: Path,
-    *,
-    session: HubSession,
-    repos: Iterable[RepoRef] | None = None,
-    revision: str | None = None,
-    report: VerifyReport | None = None,
-) -> RepairResult:
-    """Re-fetch the blobs that ``verify_cache`` (run here unless ``report`` is given) flags."""
-    from hubcli.transfer import Transfer
-
-    if report is None:
-        report = verify_cache(cache_dir, repos=repos, revision=revision)
-    repaired: list[FileProblem] = []
-    failed: list[tuple[FileProblem, str]] = []
-    fixable = [
-        p
-        for p in report.failures
-        if p.kind != "extra" and (p.etag or p.kind == "bad_link") and is_commit_sha(p.commit)
-    ]
-    for problem in report.failures:
-        if problem not in fixable:
-            failed.append((problem, "cannot repair: no expected content for this file"))
-    expected = _expected_content(session, fixable) if fixable else {}
-    from hubcli.fsinfo import unique_partials
-
-    xfer = Transfer(session)
-    unique = unique_partials(session.settings.partials, cache_dir)
-    roots = LinkRoots.for_cache(cache_dir)
-    fetched: set[tuple[str, str]] = set()
-    total = 0
-    for problem in fixable:
-        ref = RepoRef(repo_id=problem.repo, repo_type=problem.repo_type)
-        rc = RepoCache(cache_dir, ref)
-        want = expected.get((problem.repo_type, problem.repo, problem.commit, problem.path))
-        if not isinstance(want, tuple):
-            failed.append((problem, f"cannot repair: {want}"))
-            continue
-        etag, size = want
-        unsafe = blob_dir_problem(rc.blobs_dir, rc.path)
-        if unsafe is not None:
-            failed.append((problem, f"cannot repair: {unsafe} (remove it first)"))
-            continue
-        try:
-            if (rc.folder, etag) not in fetched and not (
-                problem.kind == "bad_link" and _blob_is_sound(rc, etag, roots)
-            ):
-                total += fetch_blob(
-                    session,
-                    rc,
-                    commit=problem.commit,
-                    path=problem.path,
-                    etag=etag,
-                    size=size,
-                    transfer=xfer,
-                    unique=unique,
-                )
-                fetched.add((rc.folder, etag))
-            snap = rc.snapshot_file(problem.commit, problem.path)
-            if os.path.islink(snap) or not os.path.lexists(snap) or not _uses_copies(rc):
-                rc.link_snapshot(problem.commit, problem.path, etag)
-            else:
-                # a cache without symlinks: the snapshot holds the bytes itself
-                import shutil
-
-                tmp = snap.with_name(f".{snap.name}.{os.urandom(4).hex()}.tmp")
-                shutil.copyfile(rc.blob_path(etag), tmp)
-                os.replace(tmp, snap)
-            repaired.append(problem)
-        except Exception as exc:  # reported per file; the rest still gets repaired
-            failed.append((problem, str(exc)))
-    return RepairResult(repaired=repaired, failed=failed, bytes_fetched=total)
-
-
-def _blob_is_sound(rc: RepoCache, etag: str, roots: LinkRoots) -> bool:
-    """True when ``blobs/<etag>`` obeys the link rule and hashes to its name (a bad snapshot
-    link next to a good blob only needs relinking)."""
-    state = check_blob(rc.blob_path(etag), roots)
-    if not state.ok or state.target is None:
-        return False
-    return verify_file(state.target, etag)
-
-
-def _uses_copies(rc: RepoCache) -> bool:
-    """True when the repo's snapshots hold plain files (a cache written without symlinks)."""
-    try:
-        return not any(os.scandir(rc.blobs_dir))
-    except OSError:
-        return True

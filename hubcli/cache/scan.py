@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from hubcli.cache import parse_repo_folder
-from hubcli.cache_links import (
+from hubcli.cache.layout import parse_repo_folder
+from hubcli.cache.links import (
     SHARED_STORE_MARKER,
     LinkRoots,
     blob_dir_problem,
@@ -50,7 +50,7 @@ class ScannedBlob(NamedTuple):
 class ScannedFile(NamedTuple):
     """One file of a snapshot: a link to a blob (``etag`` set) or a plain copy (``etag`` None).
 
-    ``problem`` is set when the entry breaks the link rule of :mod:`hubcli.cache_links` (a link
+    ``problem`` is set when the entry breaks the link rule of :mod:`hubcli.cache.links` (a link
     leaving the repo's blobs, a blob resolving outside the cache's stores, a fifo...): such an
     entry is never followed (its ``size`` is 0)."""
 

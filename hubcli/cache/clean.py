@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubcli.cache import RepoCache
-from hubcli.cache_ops import select_revisions
-from hubcli.cache_scan import CacheScan, ScannedRepo, scan_cache, scan_repo
+from hubcli.cache.layout import RepoCache
+from hubcli.cache.scan import CacheScan, ScannedRepo, scan_cache, scan_repo
+from hubcli.cache.verify import select_revisions
 from hubcli.errors import NotFoundError, UsageError
 from hubcli.hashing import is_content_id, verify_file
 from hubcli.repo import RepoRef, parse_repo_ref
@@ -230,7 +230,7 @@ def plan_prune(cache_dir: Path, *, scan: CacheScan | None = None) -> DeletionPla
     for entry in (
         sorted(os.scandir(cache_dir), key=lambda e: e.name) if os.path.isdir(cache_dir) else []
     ):
-        from hubcli.cache import parse_repo_folder
+        from hubcli.cache.layout import parse_repo_folder
 
         ref = parse_repo_folder(entry.name)
         if ref is None or entry.path in known or not entry.is_dir(follow_symlinks=False):

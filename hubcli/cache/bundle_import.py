@@ -1,6 +1,6 @@
 """``cache import``: all or nothing, for bundles nobody vouches for.
 
-1. **Receive** (:mod:`hubcli.bundle_receive`): stream the tar; the manifest (first member) is
+1. **Receive** (:mod:`hubcli.cache.bundle_receive`): stream the tar; the manifest (first member) is
    validated whole before any blob is read; each blob is hashed against its name while it is
    written into a private staging folder inside the cache (``.hubcli-staging/<random>``).
 2. **Plan**: compare with what the cache holds. An existing good entry is never replaced: the same
@@ -25,16 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubcli.bundle_manifest import (
+from hubcli.cache.bundle_manifest import (
     Manifest,
     RepoPlan,
     RevisionPlan,
     check_files_match_tree,
     tree_etag,
 )
-from hubcli.bundle_receive import MANIFEST, STAGING, Received, Staging, receive
-from hubcli.cache import RepoCache
-from hubcli.cache_links import LinkRoots, blob_dir_problem, check_blob, first_hop
+from hubcli.cache.bundle_receive import MANIFEST, STAGING, Received, Staging, receive
+from hubcli.cache.layout import RepoCache
+from hubcli.cache.links import LinkRoots, blob_dir_problem, check_blob, first_hop
 from hubcli.errors import HubError, IntegrityError, LocalFileError
 from hubcli.fsinfo import unique_partials
 from hubcli.repo import is_commit_sha
@@ -204,7 +204,7 @@ class _Planner:
     # trees
     def _existing_tree(self, rc: RepoCache, rev: RevisionPlan) -> dict[str, Any] | None:
         """The cached tree of ``rev.commit`` when it is a good one (it is then kept)."""
-        from hubcli.bundle_manifest import parse_tree
+        from hubcli.cache.bundle_manifest import parse_tree
 
         path = rc.tree_path(rev.commit)
         st = _lstat(path)
@@ -338,7 +338,7 @@ class _Journal:
         download or import may have found it and linked it meanwhile)."""
         from filelock import Timeout
 
-        from hubcli.cache_scan import scan_repo
+        from hubcli.cache.scan import scan_repo
 
         rc = self.blobs[path]
         try:
@@ -416,7 +416,7 @@ def publish(
             raise LocalFileError(f"Cannot place imported files: {exc.strerror or exc}.") from exc
         raise
     if plan.blobs or plan.new_snapshots or plan.entries:
-        from hubcli.cache import ensure_cachedir_tag
+        from hubcli.cache.layout import ensure_cachedir_tag
 
         ensure_cachedir_tag(cache_dir)
     return result

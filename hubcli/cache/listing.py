@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from hubcli.errors import UsageError
 
 if TYPE_CHECKING:
-    from hubcli.cache_scan import CacheScan, ScannedRepo
+    from hubcli.cache.scan import CacheScan, ScannedRepo
 
 SortKey = Literal["size", "name", "accessed", "modified"]
 SortOrder = Literal["asc", "desc"]
@@ -231,7 +231,7 @@ def list_cache(
     """List a cache folder (or an existing scan): one row per repo (or per revision), kept by
     every filter (``repo_type`` is ``type=...``), sorted (``order`` defaults as in
     :func:`parse_sort`), at most ``limit`` rows (0 = all). Bad filters raise UsageError."""
-    from hubcli.cache_scan import CacheScan, scan_cache
+    from hubcli.cache.scan import CacheScan, scan_cache
 
     parsed = [f if isinstance(f, CacheFilter) else CacheFilter.parse(f) for f in filters]
     if repo_type:

@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from hubcli.cache import atomic_write_text
+from hubcli.cache.layout import atomic_write_text
 from hubcli.errors import LocalFileError
 
 MIN_SIZE = 16 * 1024 * 1024  # smaller files hash faster than their entry is worth

@@ -1,8 +1,8 @@
 """LFS object transfer: batch negotiation, basic PUT, parallel multipart with resumable part state.
 
-Used by :mod:`hubcli.upload`. Transfer hrefs may point to another origin (a CDN / object store):
-they are requested as absolute URLs through :class:`~hubcli.http.HubSession`, which only attaches
-the token to the Hub's own origin.
+Used by :mod:`hubcli.upload.engine`. Transfer hrefs may point to another origin (a CDN / object
+store): they are requested as absolute URLs through :class:`~hubcli.http.HubSession`, which only
+attaches the token to the Hub's own origin.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from hubcli.cache import atomic_write_text
+from hubcli.cache.layout import atomic_write_text
 from hubcli.client import HubClient
 from hubcli.config import DEFAULT_ENDPOINT
 from hubcli.errors import (

@@ -1,6 +1,6 @@
 """The upload engine: hash, preupload, send LFS objects, commit (in bounded atomic batches).
 
-Library entry points: :func:`plan_upload` (walk + globs, no network, in :mod:`hubcli.upload_plan`)
+Library entry points: :func:`plan_upload` (walk + globs, no network, in :mod:`hubcli.upload.plan`)
 and :func:`upload`. Both raise :mod:`hubcli.errors` subclasses and never print; progress goes to
 injected :class:`hubcli.progress.Progress` sinks and a ``say`` callback.
 """
@@ -27,13 +27,13 @@ from hubcli.errors import (
     TokenMissingError,
 )
 from hubcli.globs import matches
-from hubcli.hash_cache import HashCache
 from hubcli.hashing import git_blob_sha1, git_blob_sha1_bytes, hash_file, sha256_bytes
 from hubcli.models import CommitResult
 from hubcli.progress import NullProgress, Progress
 from hubcli.repo import RepoRef, is_commit_sha
-from hubcli.upload_lfs import LfsObject, LfsUploader
-from hubcli.upload_plan import LocalFile, UploadPlan, plan_upload
+from hubcli.upload.hash_cache import HashCache
+from hubcli.upload.lfs import LfsObject, LfsUploader
+from hubcli.upload.plan import LocalFile, UploadPlan, plan_upload
 
 __all__ = ["FileResult", "LocalFile", "UploadPlan", "UploadResult", "plan_upload", "upload"]
 
@@ -367,7 +367,7 @@ def upload(
     commit. Thousands of files are committed in batches (each batch one atomic commit).
     ``state_dir`` keeps the ETags of finished multipart parts (a rerun sends only the missing
     ones); ``hash_cache_dir`` remembers the hashes of large files, so a rerun does not read
-    unchanged ones again (see :mod:`hubcli.hash_cache`). Both are optional.
+    unchanged ones again (see :mod:`hubcli.upload.hash_cache`). Both are optional.
     Raises TokenMissingError / AuthError (3), RepoNotFoundError / RevisionNotFoundError (4),
     ConflictError (the branch moved and the commit deletes files), NetworkError (5), LocalFileError.
     """

@@ -1,6 +1,6 @@
 """Upload plans: which local files go where in the repo (walk, globs, default ignores, symlinks).
 
-No network here; :func:`hubcli.upload.upload` consumes the :class:`UploadPlan`.
+No network here; :func:`hubcli.upload.engine.upload` consumes the :class:`UploadPlan`.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 cached repos to another machine, and its safe, verifying, all-or-nothing import.
 
 Bundle layout (tar, optionally gzip): first member ``hubcli-bundle.json`` (the manifest, see
-:mod:`hubcli.bundle_manifest`), then one regular member ``blobs/<etag>`` per distinct blob.
-Export refuses a cache entry that breaks the link rule (:mod:`hubcli.cache_links`) and re-hashes
+:mod:`hubcli.cache.bundle_manifest`), then one regular member ``blobs/<etag>`` per distinct blob.
+Export refuses a cache entry that breaks the link rule (:mod:`hubcli.cache.links`) and re-hashes
 every blob as it packs it; the manifest it writes passes the importer's own validation. Import
-lives in :mod:`hubcli.bundle_import`.
+lives in :mod:`hubcli.cache.bundle_import`.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubcli.bundle_import import MANIFEST
-from hubcli.bundle_manifest import FORMAT, VERSION, parse_manifest, parse_tree
-from hubcli.cache import RepoCache
-from hubcli.cache_clean import parse_target
-from hubcli.cache_ops import select_revisions
-from hubcli.cache_scan import ScannedFile, ScannedRepo, ScannedRevision, scan_cache
+from hubcli.cache.bundle_import import MANIFEST
+from hubcli.cache.bundle_manifest import FORMAT, VERSION, parse_manifest, parse_tree
+from hubcli.cache.clean import parse_target
+from hubcli.cache.layout import RepoCache
+from hubcli.cache.scan import ScannedFile, ScannedRepo, ScannedRevision, scan_cache
+from hubcli.cache.verify import select_revisions
 from hubcli.errors import HubError, IntegrityError, LocalFileError, NotFoundError
 from hubcli.hashing import ContentHasher, HashingReader, file_digest, is_content_id, sha256_file
 from hubcli.repo import is_commit_sha
@@ -243,11 +243,11 @@ def _add_blob(tf: tarfile.TarFile, etag: str, path: str, size: int) -> int:
 # -- import -----------------------------------------------------------------------------------
 def import_bundle(cache_dir: Path, bundle: Path, *, partials: str = "auto") -> BundleResult:
     """Verify a whole bundle, then merge it into ``cache_dir``, all or nothing (see
-    :mod:`hubcli.bundle_import`). Raises IntegrityError / UnsafePathError (exit 6) for hostile
+    :mod:`hubcli.cache.bundle_import`). Raises IntegrityError / UnsafePathError (exit 6) for hostile
     or corrupt bundles and contradictions with the cache, LocalFileError (exit 8) for a missing
     bundle or a local I/O failure; in every case the cache is left as it was. ``partials``: the
     ``HUBCLI_PARTIALS`` setting (blob partials are process-unique where it says so)."""
-    from hubcli.bundle_import import import_into
+    from hubcli.cache.bundle_import import import_into
 
     manifest, res = import_into(Path(cache_dir), Path(bundle), partials=partials)
     return BundleResult(

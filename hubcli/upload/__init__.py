@@ -1,0 +1,1 @@
+"""Uploads: planning what to send, hashing (remembered), LFS transfers and commits."""
