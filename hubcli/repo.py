@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from hubcli.errors import InvalidRepoIdError, UnsafePathError, UsageError
 
-REPO_TYPES = ("model", "dataset", "space")
+RepoType = Literal["model", "dataset", "space"]
+REPO_TYPES: tuple[RepoType, ...] = get_args(RepoType)
 _TYPE_PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
 _URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 _PART_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
@@ -20,7 +22,7 @@ class RepoRef:
     """A repository on the Hub, optionally with a revision and a path inside it."""
 
     repo_id: str
-    repo_type: str = "model"
+    repo_type: RepoType = "model"
     revision: str | None = None
     path: str | None = None
 
@@ -51,7 +53,7 @@ def is_commit_sha(revision: str | None) -> bool:
     return bool(revision) and COMMIT_RE.fullmatch(revision or "") is not None
 
 
-def normalize_repo_type(repo_type: str | None) -> str:
+def normalize_repo_type(repo_type: str | None) -> RepoType:
     if repo_type is None:
         return "model"
     value = repo_type.strip().lower()
@@ -155,7 +157,9 @@ def parse_repo_ref(text: str, repo_type: str | None = None) -> RepoRef:
     validate_repo_id(repo_part)
     if path is not None:
         path = validate_repo_path(path, allow_trailing_slash=True)
-    return RepoRef(repo_id=repo_part, repo_type=rtype, revision=revision, path=path)
+    return RepoRef(
+        repo_id=repo_part, repo_type=normalize_repo_type(rtype), revision=revision, path=path
+    )
 
 
 def validate_repo_path(path: str, *, allow_trailing_slash: bool = False) -> str:

@@ -18,7 +18,14 @@ from typing import Any
 
 from hubcli.errors import HubError, IntegrityError, UnsafePathError
 from hubcli.hashing import parse_commit, parse_etag, parse_git_sha1, parse_sha256
-from hubcli.repo import REPO_TYPES, RepoRef, repo_folder_name, validate_repo_id, validate_repo_path
+from hubcli.repo import (
+    REPO_TYPES,
+    RepoRef,
+    normalize_repo_type,
+    repo_folder_name,
+    validate_repo_id,
+    validate_repo_path,
+)
 
 FORMAT = "hubcli-bundle"
 VERSION = 1
@@ -211,7 +218,7 @@ def _parse_repo(item: object, blobs: dict[str, int]) -> RepoPlan:
         repo_id = validate_repo_id(repo.get("repo_id"))  # type: ignore[arg-type]
     except HubError as exc:
         raise UnsafePathError(f"Refusing bundle: {exc}") from None
-    ref = RepoRef(repo_id=repo_id, repo_type=str(repo_type))
+    ref = RepoRef(repo_id=repo_id, repo_type=normalize_repo_type(str(repo_type)))
     where = f"{repo_type}/{repo_id}"
     revisions: dict[str, RevisionPlan] = {}
     for commit, rev in _obj(repo.get("revisions", {}), f"{where} revisions").items():

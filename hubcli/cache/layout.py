@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubcli.errors import LocalFileError, UnsafePathError
 from hubcli.hashing import is_content_id
-from hubcli.repo import RepoRef, repo_folder_name, validate_repo_path
+from hubcli.repo import RepoRef, normalize_repo_type, repo_folder_name, validate_repo_path
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
@@ -233,7 +233,7 @@ def parse_repo_folder(name: str) -> RepoRef | None:
     repo_type = prefix[:-1]
     if repo_type == "kernel":
         return None
-    return RepoRef(repo_id=rest.replace("--", "/"), repo_type=repo_type)
+    return RepoRef(repo_id=rest.replace("--", "/"), repo_type=normalize_repo_type(repo_type))
 
 
 def find_blob(cache_dir: Path, etag: str, *, exclude: Path | None = None) -> Path | None:

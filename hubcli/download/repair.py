@@ -16,7 +16,7 @@ from hubcli.cache.links import LinkRoots, blob_dir_problem, check_blob
 from hubcli.cache.verify import FileProblem, VerifyReport, verify_cache
 from hubcli.errors import HubError
 from hubcli.hashing import verify_file
-from hubcli.repo import RepoRef, is_commit_sha
+from hubcli.repo import RepoRef, is_commit_sha, normalize_repo_type
 
 if TYPE_CHECKING:
     from hubcli.http import HubSession
@@ -90,7 +90,7 @@ def _expected_content(
         groups.setdefault((p.repo_type, p.repo, p.commit), []).append(p)
     out: dict[tuple[str, str, str, str], tuple[str, int] | str] = {}
     for (repo_type, repo, commit), items in groups.items():
-        ref = RepoRef(repo_id=repo, repo_type=repo_type)
+        ref = RepoRef(repo_id=repo, repo_type=normalize_repo_type(repo_type))
         try:
             entries = client.paths_info(ref, revision=commit, paths=[p.path for p in items])
         except HubError as exc:
@@ -142,7 +142,7 @@ def repair_cache(
     fetched: set[tuple[str, str]] = set()
     total = 0
     for problem in fixable:
-        ref = RepoRef(repo_id=problem.repo, repo_type=problem.repo_type)
+        ref = RepoRef(repo_id=problem.repo, repo_type=normalize_repo_type(problem.repo_type))
         rc = RepoCache(cache_dir, ref)
         want = expected.get((problem.repo_type, problem.repo, problem.commit, problem.path))
         if not isinstance(want, tuple):

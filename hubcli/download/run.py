@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from hubcli.cache.layout import RepoCache, find_blob
 from hubcli.client import resolve_path
@@ -36,7 +36,10 @@ from hubcli.transfer.placement import BlobSlot, link_or_copy
 if TYPE_CHECKING:
     from hubcli.http import HubSession
 
-STATUSES = ("downloaded", "cached", "deduplicated", "would_download", "would_deduplicate")
+DownloadStatus = Literal[
+    "downloaded", "cached", "deduplicated", "would_download", "would_deduplicate"
+]
+STATUSES: tuple[DownloadStatus, ...] = get_args(DownloadStatus)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class FileResult:
     path: str
     size: int
     etag: str
-    status: str
+    status: DownloadStatus
     local_path: Path | None = None
     fetched_bytes: int = 0
     resumed_bytes: int = 0
@@ -139,6 +142,7 @@ class Run:
 
     # -- dry run ----------------------------------------------------------------------------
     def dry_run(self) -> list[FileResult]:
+        status: DownloadStatus
         out = []
         for e in self.plan.wanted:
             if self._is_present(e):
@@ -291,7 +295,8 @@ class Run:
     def _cache_task(self, group: list[FileEntry]) -> list[FileResult]:
         cache, first = self.cache, group[0]
         etag, size = first.etag, first.size
-        status, fetched, resumed = "cached", 0, 0
+        status: DownloadStatus = "cached"
+        fetched = resumed = 0
         if self._already_linked(group):
             return self._cached_results(group)
         blob = cache.blob_path(etag)
@@ -321,6 +326,7 @@ class Run:
         return out
 
     def _local_task(self, group: list[FileEntry]) -> list[FileResult]:
+        status: DownloadStatus
         assert self.ldir is not None
         ldir, entry = self.ldir, group[0]
         with ldir.lock(entry.path):
