@@ -125,15 +125,15 @@ def test_file_changed_after_hashing_is_not_committed(hub_server: Any, tmp_path: 
     hub_server.seed_repo("alice/changing", {"a.txt": "a"})
     before = hub_server.head("alice/changing")
     folder, client = _edited_after_hashing(hub_server, tmp_path)
-    import hubcli.upload.engine as engine
+    import hubcli.upload.items as items
 
-    old = engine.KEEP_CONTENT_BUDGET
-    engine.KEEP_CONTENT_BUDGET = 0  # commit re-reads the file from disk
+    old = items.KEEP_CONTENT_BUDGET
+    items.KEEP_CONTENT_BUDGET = 0  # commit re-reads the file from disk
     try:
         with pytest.raises(LocalFileError, match="changed"):
             upload(client, RepoRef("alice/changing"), plan_upload(folder))
     finally:
-        engine.KEEP_CONTENT_BUDGET = old
+        items.KEEP_CONTENT_BUDGET = old
     assert hub_server.head("alice/changing") == before
 
 
@@ -187,7 +187,7 @@ def test_rerun_reuses_remembered_hashes_of_large_unchanged_files(
 ):
     import time
 
-    import hubcli.upload.engine as engine
+    import hubcli.upload.items as items
     from hubcli.upload.hash_cache import MIN_SIZE
 
     hub_server.seed_repo("alice/big", {"a.txt": "a"})
@@ -198,13 +198,13 @@ def test_rerun_reuses_remembered_hashes_of_large_unchanged_files(
     past = time.time() - 60
     os.utime(big, (past, past))
     hashed: list[str] = []
-    real = engine.hash_file
+    real = items.hash_file
 
     def counting(path: Any, **kw: Any) -> Any:
         hashed.append(Path(path).name)
         return real(path, **kw)
 
-    monkeypatch.setattr(engine, "hash_file", counting)
+    monkeypatch.setattr(items, "hash_file", counting)
     cache = tmp_path / "hashes"
     ref = RepoRef("alice/big")
     first = upload(_client(hub_server), ref, plan_upload(folder), hash_cache_dir=cache)
