@@ -365,3 +365,29 @@ def load_card_source(
         if cached is None:
             raise
         return cached
+
+
+# -- suggestions ----------------------------------------------------------------------------------
+def close_matches(session: HubSession, repo_type: str, repo_id: str, *, n: int = 3) -> list[str]:
+    """Repo ids close to ``repo_id`` (a typo, another org), from exactly one search request.
+
+    The search text is the start of the name (``tiny`` for ``acme/tiny-bret``), so a typo in
+    the org or later in the name still finds the repo; difflib ranks what came back."""
+    import difflib
+
+    name = repo_id.rsplit("/", 1)[-1]
+    data = session.request_json(
+        "GET",
+        f"/api/{repo_type}s",
+        params={"search": name[:4], "limit": 100},
+        retry=False,
+        what="suggestions",
+    )
+    ids = [
+        str(item.get("id") or item.get("modelId"))
+        for item in (data if isinstance(data, list) else [])
+        if isinstance(item, dict) and (item.get("id") or item.get("modelId"))
+    ]
+    by_lower = {i.lower(): i for i in ids if i != repo_id}
+    found = difflib.get_close_matches(repo_id.lower(), list(by_lower), n=n, cutoff=0.6)
+    return [by_lower[f] for f in found]

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -34,6 +34,24 @@ COMMANDS: dict[str, str] = {
 }
 # Global options that take a value (so the command name is not mistaken for one).
 _VALUE_OPTIONS = frozenset({"--endpoint", "--token", "--cache-dir", "--color"})
+# Global settings: accepted anywhere; after the command they move before it unless the command
+# has an option of that name itself (``download --cache-dir``, ``serve --token``, ``auth login
+# --token``), which then keeps its own meaning (merged through ``AppState.with_flags``).
+_GLOBAL_SETTINGS: dict[str, bool] = {  # option -> takes a value
+    "--endpoint": True,
+    "--token": True,
+    "--cache-dir": True,
+    "--color": True,
+    "--offline": False,
+    "--debug": False,
+}
+# Output flags: every command that prints a result has its own; given before the command they
+# move to it.
+_OUTPUT_FLAGS = frozenset({"--json", "--quiet", "-q"})
+
+
+# The state the global flags resolved to, for the error handler (suggestions need a session).
+_ROOT_STATE: list[AppState | None] = [None]
 
 
 def _version_callback(value: bool) -> None:
@@ -69,7 +87,7 @@ def _global(
 ) -> None:
     if color not in ("auto", "always", "never"):
         raise typer.BadParameter("use auto, always or never", param_hint="--color")
-    ctx.obj = AppState.from_flags(
+    ctx.obj = _ROOT_STATE[0] = AppState.from_flags(
         endpoint=endpoint,
         token=token,
         cache_dir=cache_dir,
@@ -90,6 +108,82 @@ def command_name(args: list[str]) -> str | None:
         elif not arg.startswith("-"):
             return arg
     return None
+
+
+def _option_arity(cmd: Any) -> dict[str, bool]:
+    """Each option name of a click command -> whether it takes a value."""
+    arity: dict[str, bool] = {}
+    for param in getattr(cmd, "params", ()):
+        if getattr(param, "param_type_name", "") != "option":
+            continue
+        takes = not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+        for name in (*param.opts, *param.secondary_opts):
+            arity[name] = takes
+    return arity
+
+
+def normalize_args(root: Any, args: list[str]) -> list[str]:
+    """Put global options where click expects them, so they work before or after the command.
+
+    Settings (``--token X``, ``--endpoint=URL``, ``--offline``, ...) given after a (sub)command
+    that has no option of that name move before the command name; ``--json``/``-q`` given before
+    the command move after it. Option values and everything after ``--`` are left alone.
+    A flag the command does not have is a usage error naming the command.
+    """
+    front: list[str] = []
+    out: list[str] = []
+    carried: list[str] = []
+    cmd = root
+    path: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            out.extend(args[i:])
+            break
+        if arg.startswith("-") and arg != "-":
+            name, eq, _ = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+            arity = _option_arity(cmd)
+            if name not in arity and cmd is not root and name in _GLOBAL_SETTINGS:
+                if _GLOBAL_SETTINGS[name] and not eq:
+                    if i + 1 >= len(args):  # no value: let click say so
+                        out.append(arg)
+                        break
+                    front += [arg, args[i + 1]]
+                    i += 2
+                else:
+                    front.append(arg)
+                    i += 1
+                continue
+            if name not in arity and name in _OUTPUT_FLAGS and hasattr(cmd, "commands"):
+                carried.append(arg)
+                i += 1
+                continue
+            out.append(arg)
+            if arity.get(name) and not eq and i + 1 < len(args):
+                out.append(args[i + 1])
+                i += 1
+            i += 1
+            continue
+        out.append(arg)
+        i += 1
+        if not hasattr(cmd, "commands"):
+            continue
+        sub = cmd.commands.get(arg)
+        if sub is None:  # an unknown command: click reports it
+            out.extend(args[i:])
+            break
+        cmd = sub
+        path.append(arg)
+        if carried and not hasattr(cmd, "commands"):
+            missing = [f for f in carried if f not in _option_arity(cmd)]
+            if missing:
+                from hubcli.errors import UsageError
+
+                raise UsageError(f"'hubcli {' '.join(path)}' has no {missing[0]} option.")
+            out.extend(carried)
+            carried = []
+    return front + carried + out
 
 
 def build_app(args: list[str] | None = None) -> typer.Typer:
@@ -130,6 +224,46 @@ def _report(exc: BaseException, *, code: int, json_errors: bool, kind: str) -> N
     sys.stderr.flush()
 
 
+def _suggest_repos(exc: BaseException) -> None:
+    """For an anonymous 401 on a repo (unknown, or private): put close matches found with one
+    search request in front of the hint; never offline, and a failing search changes nothing."""
+    from hubcli.http.status import RepoHiddenError
+
+    state = _ROOT_STATE[0]
+    if not isinstance(exc, RepoHiddenError) or exc.repo is None or state is None:
+        return
+    if state.settings.offline:
+        return
+    from hubcli.discover import close_matches
+    from hubcli.errors import HubError
+
+    repo_type, repo_id = exc.repo
+    try:
+        found = close_matches(state.hub.session, repo_type, repo_id)
+    except (HubError, OSError):
+        return
+    if found:
+        prefix = "" if repo_type == "model" else f"{repo_type}s/"
+        names = " or ".join(prefix + f for f in found)
+        mark = "not found (or private)"
+        exc.message = exc.message.replace(mark, f"{mark}; did you mean {names}?", 1)
+
+
+def _report_usage(exc: Exception, *, json_errors: bool) -> None:
+    """A bad command line as one ``error:`` line (click's own are four, starting ``Usage:``)."""
+    from hubcli.errors import UsageError
+
+    fmt = getattr(exc, "format_message", None)
+    message = fmt() if fmt is not None else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    hint = None
+    if ctx is not None and getattr(ctx, "command_path", None):
+        hint = f"(see '{ctx.command_path} --help')"
+        message = f"{ctx.command_path}: {message}"
+    err = UsageError(" ".join(message.split()) or "bad command line", hint=hint)
+    _report(err, code=2, json_errors=json_errors, kind="usage")
+
+
 def _report_interrupt(args: list[str], json_errors: bool) -> None:
     """One line for a Ctrl-C that no engine turned into an Interrupted error of its own."""
     from hubcli.errors import Interrupted
@@ -163,6 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     json_errors = "--json" in args
     command = typer.main.get_command(build_app(args))
     try:
+        args = normalize_args(command, args)
         rv = command.main(args=args, prog_name="hubcli", standalone_mode=False)
         if isinstance(rv, int):
             sys.exit(rv)
@@ -174,15 +309,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("error: aborted.\n")
         sys.exit(EXIT_INTERRUPTED)
     except usage_error as exc:
-        show = getattr(exc, "show", None)  # click's own "Error: ..." lines, with the usage
-        if json_errors or show is None:
-            _report(exc, code=2, json_errors=json_errors, kind="usage")
+        if type(exc).__name__ == "NoArgsIsHelpError" and not json_errors:
+            exc.show()  # type: ignore[attr-defined]  # a group without its command: its help
         else:
-            show()
+            _report_usage(exc, json_errors=json_errors)
         sys.exit(2)
     except HubError as exc:
         if debug:
             traceback.print_exc(file=sys.stderr)
+        _suggest_repos(exc)
         _report(exc, code=exc.exit_code, json_errors=json_errors, kind=exc.code)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -193,15 +328,25 @@ def main(argv: list[str] | None = None) -> None:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         sys.exit(0)
-    except Exception as exc:
+    except OSError as exc:
+        if getattr(exc, "filename", None) is None:
+            _report_bug(exc, debug=debug, json_errors=json_errors)
+        from hubcli.errors import LocalFileError
+
+        err = LocalFileError(f"{exc.filename}: {exc.strerror or exc}.")
         if debug:
             traceback.print_exc(file=sys.stderr)
-        _report(
-            exc,
-            code=1,
-            json_errors=json_errors,
-            kind="internal",
-        )
-        sys.stderr.write("(this is a bug in hubcli; rerun with --debug for the traceback)\n")
-        sys.exit(1)
+        _report(err, code=err.exit_code, json_errors=json_errors, kind=err.code)
+        sys.exit(err.exit_code)
+    except Exception as exc:
+        _report_bug(exc, debug=debug, json_errors=json_errors)
     sys.exit(0)
+
+
+def _report_bug(exc: BaseException, *, debug: bool, json_errors: bool) -> NoReturn:
+    """An exception nobody turned into a HubError: a bug, exit 1."""
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+    _report(exc, code=1, json_errors=json_errors, kind="internal")
+    sys.stderr.write("(this is a bug in hubcli; rerun with --debug for the traceback)\n")
+    sys.exit(1)

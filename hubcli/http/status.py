@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -16,6 +16,38 @@ from hubcli.errors import (
     RevisionNotFoundError,
     ServerError,
 )
+
+
+class RepoHiddenError(AuthError):
+    """An anonymous 401 for a repo: it does not exist, or it is private. ``repo`` is
+    ``(repo_type, repo_id)`` when the URL names one, so the CLI can suggest close matches."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, repo: tuple[str, str] | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.repo = repo
+
+
+_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
+
+
+def repo_from_url(url: str) -> tuple[str, str] | None:
+    """``(repo_type, repo_id)`` named by a Hub API or resolve URL, else None."""
+    segs = [unquote(s) for s in urlsplit(url).path.split("/") if s]
+    if len(segs) >= 4 and segs[0] == "api" and segs[1] in _TYPES:
+        return _TYPES[segs[1]], f"{segs[2]}/{segs[3]}"
+    if len(segs) >= 4 and segs[0] in ("datasets", "spaces") and segs[3] == "resolve":
+        return _TYPES[segs[0]], f"{segs[1]}/{segs[2]}"
+    if len(segs) >= 3 and segs[2] == "resolve":
+        return "model", f"{segs[0]}/{segs[1]}"
+    return None
+
+
+def _sent_token(response: requests.Response) -> bool:
+    request = getattr(response, "request", None)
+    headers = getattr(request, "headers", None) or {}
+    return bool(headers.get("Authorization"))
 
 
 def _error_message(response: requests.Response) -> str:
@@ -55,9 +87,17 @@ def raise_for_hub_status(response: requests.Response, *, what: str | None = None
             hint="Request access on the repo page, then retry with a token that has it.",
         )
     if status == 401:
-        raise AuthError(
-            f"{target}: not found or not accessible without valid credentials (401: {message}).",
-            hint="Run 'hubcli auth login' or pass --token / set HF_TOKEN.",
+        if _sent_token(response):
+            parts = urlsplit(response.url)
+            raise AuthError(
+                f"token rejected by {parts.scheme}://{parts.netloc} (401: {message}).",
+                hint="Check HF_TOKEN, --token or the token file: the token is wrong or revoked.",
+            )
+        repo = repo_from_url(response.url)
+        raise RepoHiddenError(
+            f"{target}: not found (or private) (401: {message}).",
+            hint="If it is private, run 'hubcli auth login' or pass --token / set HF_TOKEN.",
+            repo=repo,
         )
     if status == 403:
         raise AuthError(

@@ -1,0 +1,158 @@
+"""Issue 13, the CLI surface: global options anywhere, one-line errors naming the real cause,
+offline answers from the cache, cards fit for copying code, words and colours."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CARD = (
+    "---\nlicense: apache-2.0\n---\n# tiny\n\n![logo](https://example.com/logo.png)\n\n"
+    "```python\nfrom transformers import AutoModel; model = AutoModel.from_pretrained("
+    '"alice/tiny-bert", trust_remote_code=False, revision="main")  # END-OF-LONG-LINE\n```\n'
+)
+
+
+@pytest.fixture
+def hub(hub_server: Any) -> Any:
+    hub_server.seed_repo(
+        "alice/tiny-bert",
+        {"README.md": CARD, "config.json": '{"hidden": 8}', "tokenizer/vocab.txt": "a\nb\n"},
+    )
+    hub_server.seed_repo("alice/secret", {"config.json": "{}"}, private=True)
+    return hub_server
+
+
+def one_error_line(res: Any) -> str:
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res
+    return str(lines[0])
+
+
+def error_line(res: Any) -> str:
+    """The one ``error:`` line (talk such as 'Uploading ...' may come before it)."""
+    lines = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and res.stderr.rstrip("\n").endswith(lines[0]), res
+    return str(lines[0])
+
+
+# -- item 2: global options before or after the command ----------------------------------------
+def test_token_and_endpoint_after_the_command(run_cli: Any, hub: Any, tmp_path: Path) -> None:
+    res = run_cli(
+        "download",
+        "alice/secret",
+        "config.json",
+        "--token",
+        hub.alice_token,
+        f"--endpoint={hub.url}",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-q",
+    )
+    assert res.returncode == 0, res
+    assert Path(res.stdout.strip()).read_text() == "{}"
+
+
+def test_settings_after_a_nested_command(run_cli: Any, hub: Any) -> None:
+    res = run_cli("auth", "whoami", "--token", hub.bob_token, "--endpoint", hub.url, "--debug")
+    assert res.returncode == 0, res
+    assert res.stdout.strip() == "bob"
+
+
+def test_json_and_quiet_before_the_command(run_cli: Any, hub: Any) -> None:
+    res = run_cli("--json", "--endpoint", hub.url, "files", "alice/tiny-bert")
+    assert res.returncode == 0, res
+    assert {e["path"] for e in json.loads(res.stdout)} >= {"config.json", "README.md"}
+    res = run_cli("-q", "files", "alice/tiny-bert", "--endpoint", hub.url)
+    assert res.returncode == 0, res
+    assert res.stdout.splitlines() == ["README.md", "config.json", "tokenizer/"]
+
+
+def test_values_and_double_dash_are_left_alone(run_cli: Any, hub: Any) -> None:
+    # "--json" is the value of --author here, not a flag to move
+    res = run_cli("search", "--author", "--json", "--endpoint", hub.url, "-q")
+    assert res.returncode == 0, res
+    assert res.stdout == ""
+
+
+def test_output_flag_a_command_lacks_is_a_usage_error(run_cli: Any) -> None:
+    res = run_cli("--json", "auth", "logout")
+    assert res.returncode == 2
+    assert "auth logout" in json.loads(res.stderr)["error"]["message"]
+
+
+def test_serve_keeps_its_own_token(run_cli: Any) -> None:
+    # after `serve`, --token is TOKEN:USERNAME for the server: a bad pair is its usage error
+    res = run_cli("serve", "--port", "0", "--token", "no-colon", timeout=30)
+    assert res.returncode == 2, res
+    assert "TOKEN:USERNAME" in res.stderr
+
+
+# -- item 6: one line, the documented code, the real cause ---------------------------------------
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("download",),
+        ("download", "alice/x", "--no-such-flag"),
+        ("no-such-command",),
+        ("cache", "ls", "--limit-nope"),
+        ("--color", "purple", "env"),
+    ],
+)
+def test_usage_errors_are_one_line(run_cli: Any, args: tuple[str, ...]) -> None:
+    res = run_cli(*args)
+    assert res.returncode == 2, res
+    line = one_error_line(res)
+    assert "Usage:" not in res.stderr and "Traceback" not in res.stderr
+    assert "help" in line
+
+
+def test_missing_upload_path_exits_8(run_cli: Any, hub: Any, tmp_path: Path) -> None:
+    env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": hub.alice_token}
+    res = run_cli("upload", "alice/new", str(tmp_path / "missing.bin"), env=env)
+    assert res.returncode == 8, res
+    assert "missing.bin" in one_error_line(res)
+
+
+def test_rejected_token_is_named(run_cli: Any, hub: Any) -> None:
+    res = run_cli("auth", "login", "--token", "hf_wrongtoken123", "--endpoint", hub.url)
+    assert res.returncode == 3, res
+    line = one_error_line(res)
+    assert f"token rejected by {hub.url}" in line and "auth login" not in line
+    env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_wrongtoken123"}
+    res = run_cli("info", "alice/tiny-bert", env=env)
+    assert res.returncode == 3, res
+    assert f"token rejected by {hub.url}" in one_error_line(res)
+
+
+def test_rejected_token_on_upload_is_not_a_metadata_error(
+    run_cli: Any, hub: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "README.md").write_text("---\nlicense: mit\n---\n# x\n")
+    env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_wrongtoken123"}
+    res = run_cli("upload", "alice/tiny-bert", str(tmp_path / "README.md"), env=env)
+    assert res.returncode == 3, res
+    line = error_line(res)
+    assert f"token rejected by {hub.url}" in line and "metadata" not in line
+
+
+def test_anonymous_unknown_repo_suggests_close_matches(run_cli: Any, hub: Any) -> None:
+    res = run_cli("info", "alice/tiny-bret", env={"HF_ENDPOINT": hub.url})
+    assert res.returncode == 3, res
+    line = one_error_line(res)
+    assert "not found (or private)" in line
+    assert line.index("not found (or private)") < line.index("did you mean alice/tiny-bert")
+    assert line.index("did you mean") < line.index("auth login")
+    # a typo in the org too; and offline never searches
+    res = run_cli("files", "alicee/tiny-bert", env={"HF_ENDPOINT": hub.url})
+    assert "did you mean alice/tiny-bert" in one_error_line(res)
+
+
+def test_no_suggestion_when_nothing_is_close(run_cli: Any, hub: Any) -> None:
+    res = run_cli("info", "zed/quantum-llama", env={"HF_ENDPOINT": hub.url})
+    assert res.returncode == 3, res
+    line = one_error_line(res)
+    assert "not found (or private)" in line and "did you mean" not in line
