@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubcli.errors import NetworkError, OfflineError, UnsafePathError, UsageError
+from hubcli.errors import (
+    IntegrityError,
+    NetworkError,
+    OfflineError,
+    UnsafePathError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from hubcli.client import HubClient
@@ -391,3 +397,77 @@ def close_matches(session: HubSession, repo_type: str, repo_id: str, *, n: int =
     by_lower = {i.lower(): i for i in ids if i != repo_id}
     found = difflib.get_close_matches(repo_id.lower(), list(by_lower), n=n, cutoff=0.6)
     return [by_lower[f] for f in found]
+
+
+# -- offline listings -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CachedListing:
+    """A revision's files as the local cache knows them: from ``trees/<commit>.json`` (every
+    file of the commit) or else from the snapshot (only the files downloaded)."""
+
+    commit: str
+    files: tuple[FileEntry, ...]
+    source: str  # "tree" or "snapshot"
+
+
+def cached_listing(cache_dir: Path, ref: RepoRef, revision: str) -> CachedListing | None:
+    """The files of ``ref@revision`` from the cache alone; None when the cache cannot tell."""
+    from hubcli.cache.layout import RepoCache
+
+    repo = RepoCache(cache_dir, ref)
+    try:
+        commit = repo.resolve_offline(revision)
+        if not commit:
+            return None
+        tree = repo.read_tree(commit)
+        if tree is not None:
+            return CachedListing(commit, tuple(_tree_entries(tree)), "tree")
+        snapshot = repo.path / "snapshots" / commit
+        if snapshot.is_dir():
+            return CachedListing(commit, tuple(_snapshot_entries(snapshot)), "snapshot")
+    except (IntegrityError, OSError, ValueError):
+        return None
+    return None
+
+
+def _tree_entries(tree: dict[str, dict[str, Any]]) -> list[FileEntry]:
+    from hubcli.models import FileEntry
+
+    entries = []
+    for path, item in sorted(tree.items()):
+        raw: dict[str, Any] = {"path": path, "size": item.get("size"), "oid": item.get("blob_id")}
+        if item.get("lfs_sha256"):
+            raw["lfs"] = {"oid": item["lfs_sha256"], "size": item.get("lfs_size", raw["size"])}
+        entries.append(FileEntry.from_tree_item(raw, what="cached tree", error=IntegrityError))
+    return entries
+
+
+def _snapshot_entries(snapshot: Path) -> list[FileEntry]:
+    import hashlib
+    import os
+
+    from hubcli.models import FileEntry
+
+    entries = []
+    for folder, dirs, names in os.walk(snapshot):
+        dirs.sort()
+        for name in sorted(names):
+            full = Path(folder) / name
+            rel = full.relative_to(snapshot).as_posix()
+            size = full.stat().st_size
+            etag = Path(os.readlink(full)).name if full.is_symlink() else None
+            if etag is None:  # a copy, not a link: its git blob id
+                digest = hashlib.sha1(f"blob {size}\0".encode())  # git's blob id
+                with open(full, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
+                etag = digest.hexdigest()
+            raw: dict[str, Any] = {"path": rel, "size": size}
+            if len(etag) == 64:
+                raw["lfs"] = {"oid": etag, "size": size}
+            else:
+                raw["oid"] = etag
+            entries.append(
+                FileEntry.from_tree_item(raw, what="cached snapshot", error=IntegrityError)
+            )
+    return entries

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hubcli.cli.common import JsonOpt, QuietOpt, RevisionOpt, TypeOpt
 from hubcli.cli.context import AppState
+from hubcli.cli.output import plural
 from hubcli.units import human_size
 
 if TYPE_CHECKING:
     from hubcli.cli.output import Output
-    from hubcli.models import RepoInfo
+    from hubcli.discover import CachedListing
+    from hubcli.models import DirEntry, FileEntry, RepoInfo
     from hubcli.repo import RepoRef
 
 RepoArg = Annotated[str, typer.Argument(help="Repo id (org/name), or datasets/org/name, hf://...")]
@@ -21,9 +24,7 @@ RepoArg = Annotated[str, typer.Argument(help="Repo id (org/name), or datasets/or
 
 def _fancy(out: Output) -> bool:
     """Boxes and colours for a terminal (or --color always); a plain look in pipes."""
-    if out.color == "always":
-        return True
-    return out.color != "never" and out.stdout_is_tty
+    return out.fancy
 
 
 # -- search -------------------------------------------------------------------------------------
@@ -92,13 +93,13 @@ def search(
     printer = None
     for hit in hits:
         if printer is None:
-            printer = search_printer(out.console(), fancy=_fancy(out))
+            printer = search_printer(out.console(), fancy=_fancy(out), repo_type=rtype)
             printer.header()
         printer.row(search_cells(hit))
     if printer is None:
         out.info("No results.")
     else:
-        out.info(f"{printer.rows} result{'s' if printer.rows != 1 else ''}.")
+        out.info(f"{plural(printer.rows, 'result')}.")
 
 
 # -- info ---------------------------------------------------------------------------------------
@@ -168,6 +169,32 @@ def _info_rows(ref: RepoRef, info: RepoInfo, revision: str | None) -> list[tuple
     return rows
 
 
+def _from_cache(state: AppState, ref: RepoRef, rev: str, out: Output) -> CachedListing:
+    """``ref@rev`` from the cache when offline (saying so on stderr); OfflineError (exit 7)
+    when the cache cannot answer."""
+    from hubcli.discover import cached_listing
+    from hubcli.errors import OfflineError
+
+    listing = cached_listing(state.settings.cache_dir, ref, rev)
+    if listing is None:
+        raise OfflineError(
+            f"{ref}@{rev}: not in the cache and offline mode is on.",
+            hint="Download it once online, or drop --offline / HF_HUB_OFFLINE.",
+        )
+    partial = "" if listing.source == "tree" else " (downloaded files only)"
+    out.stderr.write(f"offline: from the cache{partial}, commit {listing.commit[:12]}.\n")
+    out.stderr.flush()
+    return listing
+
+
+def _offline_info(state: AppState, ref: RepoRef, rev: str, out: Output) -> RepoInfo:
+    from hubcli.models import RepoInfo
+
+    listing = _from_cache(state, ref, rev, out)
+    raw = {"id": ref.repo_id, "sha": listing.commit, "offline": True}
+    return RepoInfo(ref.repo_id, ref.repo_type, listing.commit, raw=raw, files=listing.files)
+
+
 def info(
     ctx: typer.Context,
     repo: RepoArg,
@@ -183,7 +210,10 @@ def info(
     ref = parse_repo_ref(repo, repo_type)
     rev = revision or ref.revision
     out = state.output(json_mode=json_out)
-    data = state.client().repo_info(ref, revision=rev, files_metadata=True)
+    if state.settings.offline:
+        data = _offline_info(state, ref, rev or "main", out)
+    else:
+        data = state.client().repo_info(ref, revision=rev, files_metadata=True)
     files = list(data.files)
     cached = cached_paths(state.settings.cache_dir, ref, data.sha, files)
 
@@ -210,7 +240,12 @@ def info(
 
         fancy = _fancy(out)
         console = out.console()
-        meta = key_value_table(_info_rows(ref, data, rev), fancy=fancy)
+        if data.get("offline"):
+            rows = [("id", f"{data.repo_id} ({ref.repo_type})"), ("commit", f"{data.sha}")]
+            rows.append(("source", "the local cache (offline)"))
+        else:
+            rows = _info_rows(ref, data, rev)
+        meta = key_value_table(rows, fancy=fancy)
         if fancy:
             from rich.panel import Panel
 
@@ -218,7 +253,7 @@ def info(
         else:
             emit(console, meta, fancy=fancy)
         console.print()
-        title = f"{len(files)} files, {human_size(total_size(files))}"
+        title = f"{plural(len(files), 'file')}, {human_size(total_size(files))}"
         if cached:
             title += f" ({len(cached)} cached)"
         table = files_table(files, fancy=fancy, cached=cached, title=title if fancy else None)
@@ -230,6 +265,65 @@ def info(
 
 
 # -- files --------------------------------------------------------------------------------------
+def _cached_entries(
+    files: tuple[FileEntry, ...], folder: str, *, recursive: bool, where: str
+) -> list[FileEntry | DirEntry]:
+    """What the tree API would list for ``folder`` (files, and sub-folders unless recursive),
+    from a cached listing; a file's own path lists that file."""
+    from hubcli.errors import EntryNotFoundError
+    from hubcli.models import DirEntry
+
+    exact = [f for f in files if f.path == folder]
+    if folder and exact:
+        return list(exact)
+    prefix = f"{folder}/" if folder else ""
+    out: list[FileEntry | DirEntry] = []
+    dirs: set[str] = set()
+    for f in files:
+        if not f.path.startswith(prefix):
+            continue
+        rest = f.path[len(prefix) :]
+        if recursive or "/" not in rest:
+            out.append(f)
+        if "/" in rest:
+            parts = rest.split("/")[:-1]
+            tops = ["/".join(parts[: i + 1]) for i in range(len(parts))] if recursive else parts[:1]
+            dirs.update(prefix + d for d in tops)
+    if folder and not out:
+        raise EntryNotFoundError(
+            f"{where}: {folder}: no such file or folder in the cached listing."
+        )
+    out += [DirEntry(path=d) for d in dirs]
+    return sorted(out, key=lambda e: e.path)
+
+
+def _tree_or_file(
+    state: AppState, ref: RepoRef, rev: str, folder: str, *, recursive: bool
+) -> Iterator[FileEntry | DirEntry]:
+    """The tree under ``folder``; when ``folder`` is a file, that file's entry."""
+    from hubcli.errors import EntryNotFoundError, RepoNotFoundError, RevisionNotFoundError
+
+    client = state.client()
+    entries = client.list_tree(ref, revision=rev, path=folder, recursive=recursive)
+    try:
+        first = next(entries, None)
+    except (RepoNotFoundError, RevisionNotFoundError):
+        raise
+    except EntryNotFoundError:
+        if not folder:
+            raise
+        found = [
+            e for e in client.paths_info(ref, revision=rev, paths=[folder]) if e.path == folder
+        ]
+        if not found:
+            raise
+        yield from found
+        return
+    if first is not None:
+        yield first
+        yield from entries
+
+
 def files(
     ctx: typer.Context,
     repo: RepoArg,
@@ -252,7 +346,12 @@ def files(
     folder = path or ref.path or ""
     folder = validate_repo_path(folder.strip("/")) if folder.strip("/") else ""
     out = state.output(json_mode=json_out, quiet=quiet)
-    entries = state.client().list_tree(ref, revision=rev, path=folder, recursive=recursive)
+    entries: Iterable[FileEntry | DirEntry]
+    if state.settings.offline:
+        listing = _from_cache(state, ref, rev, out)
+        entries = _cached_entries(listing.files, folder, recursive=recursive, where=f"{ref}@{rev}")
+    else:
+        entries = _tree_or_file(state, ref, rev, folder, recursive=recursive)
     if quiet and not json_out:
         for entry in entries:
             out.line(entry.path + ("/" if isinstance(entry, DirEntry) else ""))
@@ -277,9 +376,9 @@ def files(
         fancy = _fancy(out)
         file_items = [e for e in items if isinstance(e, FileEntry)]
         n_dirs = len(items) - len(file_items)
-        summary = f"{len(file_items)} files"
+        summary = plural(len(file_items), "file")
         if n_dirs:
-            summary += f", {n_dirs} folder{'s' if n_dirs != 1 else ''}"
+            summary += f", {plural(n_dirs, 'folder')}"
         summary += f", {human_size(sum(f.size for f in file_items))}"
         where = f"{ref}@{rev}" + (f"/{folder}" if folder else "")
         table = files_table(items, fancy=fancy, title=where if fancy else None)

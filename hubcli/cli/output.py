@@ -19,6 +19,17 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
+def force_color() -> bool:
+    """``FORCE_COLOR`` set to anything but empty, ``0`` or ``false``."""
+    value = os.environ.get("FORCE_COLOR")
+    return value is not None and value.strip().lower() not in ("", "0", "false", "no")
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``0 items`` (``nouns`` for irregular plurals)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {nouns or noun + 's'}"
+
+
 class ToJson(Protocol):
     """A result that knows its JSON form (every engine result type has ``to_json``)."""
 
@@ -55,11 +66,21 @@ class Output:
 
     @property
     def use_color(self) -> bool:
-        if self.color == "always":
-            return True
-        if self.color == "never" or os.environ.get("NO_COLOR"):
+        """Colours: ``--color always/never`` wins; then ``NO_COLOR``, then ``FORCE_COLOR`` (what
+        CI systems set), then whether stdout is a terminal."""
+        if self.color in ("always", "never"):
+            return self.color == "always"
+        if os.environ.get("NO_COLOR"):
             return False
-        return self.stdout_is_tty
+        return force_color() or self.stdout_is_tty
+
+    @property
+    def fancy(self) -> bool:
+        """Boxes and styles (a terminal, ``--color always`` or ``FORCE_COLOR``); else a plain
+        look made for pipes."""
+        if self.color in ("always", "never"):
+            return self.color == "always"
+        return force_color() or self.stdout_is_tty
 
     @property
     def show_progress(self) -> bool:
@@ -75,7 +96,7 @@ class Output:
             width = None if self.stdout_is_tty else int(os.environ.get("COLUMNS", "0") or 0) or 100
             self._console = Console(
                 file=self.stdout,
-                force_terminal=fancy if self.color == "always" else None,
+                force_terminal=fancy or None,
                 no_color=not fancy,
                 color_system="auto" if fancy else None,
                 width=width,

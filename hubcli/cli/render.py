@@ -151,8 +151,12 @@ SEARCH_COLUMNS = (
 )
 
 
-def search_printer(console: Console, *, fancy: bool) -> RowPrinter:
-    return RowPrinter(console, SEARCH_COLUMNS, fancy=fancy)
+def search_printer(console: Console, *, fancy: bool, repo_type: str = "model") -> RowPrinter:
+    """Rows of search hits; for Spaces the second column is the SDK, and is labelled so."""
+    columns = SEARCH_COLUMNS
+    if repo_type == "space":
+        columns = (columns[0], Column("sdk", 10, style="magenta", drop=2), *columns[2:])
+    return RowPrinter(console, columns, fancy=fancy)
 
 
 def search_cells(hit: SearchHit) -> list[str]:

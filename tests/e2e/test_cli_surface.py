@@ -156,3 +156,100 @@ def test_no_suggestion_when_nothing_is_close(run_cli: Any, hub: Any) -> None:
     assert res.returncode == 3, res
     line = one_error_line(res)
     assert "not found (or private)" in line and "did you mean" not in line
+
+
+# -- item 7: offline answers from the cache -----------------------------------------------------
+def test_offline_info_and_files_answer_from_the_cache(
+    run_cli: Any, hub: Any, tmp_path: Path
+) -> None:
+    env = {"HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "c")}
+    res = run_cli("download", "alice/tiny-bert", "config.json", env=env)
+    assert res.returncode == 0, res
+    off = {**env, "HF_HUB_OFFLINE": "1"}
+    res = run_cli("files", "alice/tiny-bert", "-q", env=off)
+    assert res.returncode == 0, res
+    assert res.stdout.splitlines() == ["README.md", "config.json", "tokenizer/"]
+    assert "offline: from the cache" in res.stderr
+    res = run_cli("files", "alice/tiny-bert", "tokenizer", "--json", env=off)
+    assert res.returncode == 0, res
+    assert [e["path"] for e in json.loads(res.stdout)] == ["tokenizer/vocab.txt"]
+    res = run_cli("info", "alice/tiny-bert", "--json", env=off)
+    assert res.returncode == 0, res
+    doc = json.loads(res.stdout)
+    assert {f["path"]: f["cached"] for f in doc["files"]} == {
+        "README.md": False,
+        "config.json": True,
+        "tokenizer/vocab.txt": False,
+    }
+    assert "offline: from the cache" in res.stderr
+    res = run_cli("info", "alice/tiny-bert", env=off)
+    assert res.returncode == 0 and "3 files" in res.stdout, res
+
+
+def test_offline_info_from_a_snapshot_only(
+    run_cli: Any, hub: Any, hf_env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.fixtures.hub import run_hf
+
+    run_hf(
+        'from huggingface_hub import hf_hub_download\nhf_hub_download("alice/tiny-bert", '
+        '"config.json")',
+        hf_env,
+    )
+    off = {"HF_HUB_CACHE": hf_env["HF_HUB_CACHE"], "HF_HUB_OFFLINE": "1"}
+    res = run_cli("files", "alice/tiny-bert", "-q", env=off)
+    assert res.returncode == 0, res
+    assert "config.json" in res.stdout.splitlines()
+
+
+def test_offline_without_a_cache_exits_7(run_cli: Any, tmp_path: Path) -> None:
+    off = {"HF_HUB_CACHE": str(tmp_path / "empty"), "HF_HUB_OFFLINE": "1"}
+    for cmd in ("info", "files"):
+        res = run_cli(cmd, "alice/tiny-bert", env=off)
+        assert res.returncode == 7, res
+        assert "offline" in one_error_line(res)
+
+
+# -- item 10: words, colours, columns, a file's entry --------------------------------------------
+def test_files_of_a_file_prints_its_entry(run_cli: Any, hub: Any) -> None:
+    env = {"HF_ENDPOINT": hub.url}
+    res = run_cli("files", "alice/tiny-bert", "config.json", "--json", env=env)
+    assert res.returncode == 0, res
+    (entry,) = json.loads(res.stdout)
+    assert entry["path"] == "config.json" and entry["size"] == len('{"hidden": 8}')
+    res = run_cli("files", "alice/tiny-bert", "tokenizer/vocab.txt", env=env)
+    assert res.returncode == 0 and "vocab.txt" in res.stdout, res
+    assert "1 file," in res.stderr and "1 files" not in res.stderr
+    res = run_cli("files", "alice/tiny-bert", "nope.txt", env=env)
+    assert res.returncode == 4, res
+
+
+def test_plural_words(run_cli: Any, hub: Any) -> None:
+    hub.seed_repo("alice/one", {"only.txt": "x"})
+    res = run_cli("info", "alice/one", env={"HF_ENDPOINT": hub.url})
+    assert res.returncode == 0, res
+    assert "1 file," in res.stdout and "1 files" not in res.stdout
+
+
+def test_force_color_and_no_color(run_cli: Any, hub: Any) -> None:
+    env = {"HF_ENDPOINT": hub.url}
+    plain = run_cli("info", "alice/tiny-bert", env=env)
+    assert "\x1b[" not in plain.stdout
+    forced = run_cli("info", "alice/tiny-bert", env={**env, "FORCE_COLOR": "1"})
+    assert forced.returncode == 0 and "\x1b[" in forced.stdout, forced
+    res = run_cli("info", "alice/tiny-bert", env={**env, "FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert "\x1b[" not in res.stdout
+    res = run_cli("info", "alice/tiny-bert", "--color", "never", env={**env, "FORCE_COLOR": "1"})
+    assert "\x1b[" not in res.stdout
+    res = run_cli("--color", "always", "info", "alice/tiny-bert", env={**env, "NO_COLOR": "1"})
+    assert "\x1b[" in res.stdout
+
+
+def test_search_spaces_labels_the_sdk_column(run_cli: Any, hub: Any) -> None:
+    hub.seed_repo(
+        "alice/demo", {"README.md": "---\nsdk: gradio\n---\n", "app.py": ""}, repo_type="space"
+    )
+    res = run_cli("search", "--type", "space", env={"HF_ENDPOINT": hub.url, "COLUMNS": "120"})
+    assert res.returncode == 0, res
+    header = res.stdout.splitlines()[0].split()
+    assert header[:2] == ["id", "sdk"] and "task" not in header, res
