@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -11,6 +12,11 @@ from hubcli.errors import InvalidRepoIdError, UnsafePathError, UsageError
 RepoType = Literal["model", "dataset", "space"]
 REPO_TYPES: tuple[RepoType, ...] = get_args(RepoType)
 _TYPE_PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
+# Type prefixes a reference may start with: the Hub's plural (``datasets/org/y``) and the
+# singular that ``hf cache ls`` (and older hubcli) print (``dataset/org/y``).
+_TYPE_PREFIXES = {**_TYPE_PLURALS, "model": "model", "dataset": "dataset", "space": "space"}
+_URL_VIEWS = ("tree", "resolve", "blob", "raw", "commit", "edit")
+_HUB_ORIGINS = ("https://huggingface.co", "https://hf.co", "https://www.huggingface.co")
 _URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 _PART_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -41,8 +47,17 @@ class RepoRef:
         return repo_folder_name(self.repo_id, self.repo_type)
 
     def __str__(self) -> str:
-        prefix = "" if self.repo_type == "model" else self.api_plural + "/"
-        return prefix + self.repo_id
+        return display_id(self.repo_id, self.repo_type)
+
+    @property
+    def display(self) -> str:
+        """The Hub form with the revision: ``org/x``, ``datasets/org/y@<rev>`` (parses back)."""
+        return str(self) + (f"@{self.revision}" if self.revision else "")
+
+
+def display_id(repo_id: str, repo_type: str) -> str:
+    """The Hub's own form of an id: ``org/x`` for models, ``datasets/org/y``, ``spaces/org/z``."""
+    return _URL_PREFIX.get(repo_type, repo_type + "s/") + repo_id
 
 
 def repo_folder_name(repo_id: str, repo_type: str) -> str:
@@ -106,11 +121,78 @@ def _split_revision_and_path(rest: str) -> tuple[str, str | None]:
     return rev, tail or None
 
 
-def parse_repo_ref(text: str, repo_type: str | None = None) -> RepoRef:
-    """Parse ``org/name``, ``name``, ``datasets/org/name``, ``hf://datasets/org/name@rev/path``.
+def _endpoint_path(raw: str, endpoint: str | None) -> str | None:
+    """The path of a Hub URL below its endpoint (``--endpoint``/``HF_ENDPOINT`` or the Hub's own
+    origins), or None when ``raw`` is not under one of them."""
+    candidates = [endpoint, os.environ.get("HF_ENDPOINT"), *_HUB_ORIGINS]
+    for origin in candidates:
+        origin = (origin or "").strip().rstrip("/")
+        if not origin:
+            continue
+        for variant in {origin, origin.replace("https://", "http://", 1)}:
+            if raw == variant or raw.startswith(variant + "/"):
+                return raw[len(variant) :]
+    return None
 
-    ``repo_type`` (from ``--type``) applies when the text carries no type prefix; a conflict
-    between the two is a usage error. Raises InvalidRepoIdError / UsageError.
+
+def _parse_url(raw: str, explicit: RepoType | None, endpoint: str | None) -> RepoRef:
+    """``<endpoint>/[datasets/|spaces/]org/x[/(tree|resolve|blob|raw)/<rev>[/path]]``."""
+    from urllib.parse import unquote
+
+    rest = _endpoint_path(raw, endpoint)
+    if rest is None:
+        where = ", ".join(o for o in (endpoint, *_HUB_ORIGINS[:2]) if o)
+        raise InvalidRepoIdError(f"Invalid repo reference {raw!r}: not a URL of {where}.")
+    rest = rest.split("#", 1)[0].split("?", 1)[0]
+    segs = rest.strip("/").split("/") if rest.strip("/") else []
+    text_type: RepoType | None = None
+    if segs and segs[0] in _TYPE_PLURALS:
+        text_type = normalize_repo_type(segs.pop(0))
+    _check_types(raw, text_type, explicit)
+    if len(segs) >= 3 and segs[2] in _URL_VIEWS:
+        repo_part, tail = "/".join(segs[:2]), segs[2:]
+    elif len(segs) >= 2 and segs[1] in _URL_VIEWS:
+        repo_part, tail = segs[0], segs[1:]
+    elif 1 <= len(segs) <= 2:
+        repo_part, tail = "/".join(segs), []
+    else:
+        raise InvalidRepoIdError(f"Invalid repo reference {raw!r}: not a Hub repo URL.")
+    revision: str | None = None
+    path: str | None = None
+    if len(tail) > 1:
+        if "/" in unquote(tail[1]):  # an encoded revision: refs%2Fpr%2F1, feature%2Fx
+            revision, path = unquote(tail[1]), "/".join(tail[2:]) or None
+        else:
+            revision, path = _split_revision_and_path("/".join(tail[1:]))
+        path = unquote(path) if path else None
+    repo_part = unquote(repo_part)
+    validate_repo_id(repo_part)
+    if path is not None:
+        path = validate_repo_path(path, allow_trailing_slash=True)
+    return RepoRef(repo_part, text_type or explicit or "model", revision, path)
+
+
+def _check_types(raw: str, text_type: str | None, explicit: str | None) -> None:
+    if text_type and explicit and text_type != explicit:
+        raise UsageError(f"Repo reference {raw!r} names a {text_type} but --type says {explicit}.")
+
+
+def parse_repo_ref(
+    text: str,
+    repo_type: str | None = None,
+    *,
+    endpoint: str | None = None,
+    with_path: bool = False,
+) -> RepoRef:
+    """Parse every form a repo is written in (the one parser; docs/configuration.md lists them).
+
+    ``org/x``, ``name``, ``datasets/org/y`` / ``dataset/org/y`` (plural or singular type prefix),
+    ``org/x@rev``, ``hf://[datasets/]org/y[@rev][/path]`` and Hub URLs (``https://huggingface.co/
+    datasets/org/y/tree/main``, ``.../resolve/<rev>/<path>``, ``.../blob/...``, the same under
+    ``endpoint`` or ``HF_ENDPOINT``). ``with_path``: ``org/x@rev/path`` splits the path off as
+    ``hf://`` does (else everything after ``@`` is the revision, so branch names may hold ``/``).
+    ``repo_type`` (from ``--type``) applies when the text carries no type; a conflict between
+    the two is a usage error. Raises InvalidRepoIdError / UsageError.
     """
     if not isinstance(text, str) or not text.strip():
         raise InvalidRepoIdError("Repo id is empty.")
@@ -118,25 +200,26 @@ def parse_repo_ref(text: str, repo_type: str | None = None) -> RepoRef:
         raise InvalidRepoIdError("Invalid repo id: it contains a NUL character.")
     raw = text.strip()
     explicit_type = normalize_repo_type(repo_type) if repo_type else None
+    if raw.startswith(("https://", "http://")):
+        return _parse_url(raw, explicit_type, endpoint)
     is_uri = raw.startswith("hf://")
     body = raw[len("hf://") :] if is_uri else raw
     if "://" in body:
-        raise InvalidRepoIdError(f"Invalid repo reference {raw!r}: only hf:// URIs are understood.")
+        raise InvalidRepoIdError(
+            f"Invalid repo reference {raw!r}: only hf:// URIs and Hub URLs are understood."
+        )
 
     text_type: str | None = None
     head, sep, tail = body.partition("/")
-    if sep and head in _TYPE_PLURALS:
-        text_type = _TYPE_PLURALS[head]
+    if sep and tail and head in _TYPE_PREFIXES:
+        text_type = _TYPE_PREFIXES[head]
         body = tail
-    if text_type and explicit_type and text_type != explicit_type:
-        raise UsageError(
-            f"Repo reference {raw!r} names a {text_type} but --type says {explicit_type}."
-        )
+    _check_types(raw, text_type, explicit_type)
     rtype = text_type or explicit_type or "model"
 
     revision: str | None = None
     path: str | None = None
-    if is_uri:
+    if is_uri or with_path:
         parts = body.split("/", 2)
         if "@" in body.split("/")[0] or (len(parts) > 1 and "@" in parts[1]):
             # namespace/name@rev/path or name@rev/path
@@ -145,9 +228,11 @@ def parse_repo_ref(text: str, repo_type: str | None = None) -> RepoRef:
             revision, path = _split_revision_and_path(body[at + 1 :])
             if not revision:
                 raise InvalidRepoIdError(f"Invalid repo reference {raw!r}: empty revision.")
-        else:
+        elif is_uri:
             repo_part = "/".join(parts[:2])
             path = parts[2] if len(parts) > 2 and parts[2] else None
+        else:
+            repo_part = body
     else:
         repo_part = body
         if "@" in repo_part:

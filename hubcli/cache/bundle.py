@@ -29,7 +29,7 @@ from hubcli.cache.scan import ScannedFile, ScannedRepo, ScannedRevision, scan_ca
 from hubcli.cache.verify import select_revisions
 from hubcli.errors import HubError, IntegrityError, LocalFileError, NotFoundError
 from hubcli.hashing import ContentHasher, HashingReader, file_digest, is_content_id, sha256_file
-from hubcli.repo import is_commit_sha
+from hubcli.repo import display_id, is_commit_sha
 
 __all__ = ["MANIFEST", "BundleResult", "export_bundle", "import_bundle"]
 
@@ -63,7 +63,7 @@ class BundleResult:
 # -- export -----------------------------------------------------------------------------------
 def _refuse_entry(repo: ScannedRepo, rev: ScannedRevision, f: ScannedFile, why: str) -> None:
     raise IntegrityError(
-        f"Refusing to export {repo.display_id}@{rev.commit[:12]}/{f.path}: {why}.",
+        f"Refusing to export {repo.display_id}@{rev.commit}/{f.path}: {why}.",
         hint="Run `hubcli cache verify` / `hubcli cache repair` first.",
     )
 
@@ -114,10 +114,25 @@ def _local_tree(rc: RepoCache, commit: str) -> dict[str, Any] | None:
         ) from exc
 
 
+def _refuse_incomplete(repo: ScannedRepo, rev: ScannedRevision, missing: list[str]) -> None:
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    raise IntegrityError(
+        f"Refusing to export {display_id(repo.repo_id, repo.repo_type)}@{rev.commit}: "
+        f"{len(missing)} file(s) of this commit are not cached ({shown}); offline, "
+        "huggingface_hub would raise IncompleteSnapshotError.",
+        hint="Download the rest first, or pass --allow-incomplete to export what is cached.",
+    )
+
+
 def _collect(
-    cache_dir: Path, targets: Iterable[str], repo_type: str | None
+    cache_dir: Path,
+    targets: Iterable[str],
+    repo_type: str | None,
+    *,
+    allow_incomplete: bool = False,
+    endpoint: str | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, int]], int]:
-    refs = [parse_target(t, repo_type) for t in targets]
+    refs = [parse_target(t, repo_type, endpoint=endpoint) for t in targets]
     scan = scan_cache(cache_dir, only=refs)
     repos: dict[str, dict[str, Any]] = {}
     blobs: dict[str, tuple[str, int]] = {}
@@ -125,7 +140,7 @@ def _collect(
     for ref in refs:
         repo = scan.find(ref)
         if repo is None:
-            raise NotFoundError(f"{ref.repo_type}/{ref.repo_id} is not in the cache {cache_dir}.")
+            raise NotFoundError(f"{ref} is not in the cache {cache_dir}.")
         entry = repos.setdefault(
             repo.path,
             {"repo_id": ref.repo_id, "repo_type": ref.repo_type, "refs": {}, "revisions": {}},
@@ -142,6 +157,11 @@ def _collect(
                     f"{repo.display_id}: snapshot folder {rev.commit[:80]!r} is not a commit id."
                 )
             tree = _local_tree(rc, rev.commit)
+            if tree is not None and not allow_incomplete:
+                have = {f.path for f in rev.files}
+                missing = sorted(p for p in tree if p not in have)
+                if missing:
+                    _refuse_incomplete(repo, rev, missing)
             files: dict[str, str] = {}
             for f in rev.files:
                 etag = _file_etag(repo, rev, f, tree)
@@ -168,13 +188,19 @@ def export_bundle(
     output: Path,
     *,
     repo_type: str | None = None,
+    allow_incomplete: bool = False,
+    endpoint: str | None = None,
 ) -> BundleResult:
     """Write ``output`` (tar, gzip when it ends in .gz/.tgz) with the named repos / revisions.
 
     Raises NotFoundError for anything not cached, IntegrityError when an entry breaks the link
-    rule, a blob is missing or its content does not match its name (no bundle is left behind).
+    rule, a blob is missing or its content does not match its name, or (unless
+    ``allow_incomplete``) a revision lacks files its cached ``trees/<commit>.json`` lists (no
+    bundle is left behind).
     """
-    repos, blobs, n_files = _collect(cache_dir, targets, repo_type)
+    repos, blobs, n_files = _collect(
+        cache_dir, targets, repo_type, allow_incomplete=allow_incomplete, endpoint=endpoint
+    )
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -190,7 +216,7 @@ def export_bundle(
     total = _write_tar(Path(output), data, blobs)
     return BundleResult(
         path=str(output),
-        repos=[f"{r['repo_type']}/{r['repo_id']}" for r in repos.values()],
+        repos=[display_id(r["repo_id"], r["repo_type"]) for r in repos.values()],
         revisions=sum(len(r["revisions"]) for r in repos.values()),
         files=n_files,
         blobs=len(blobs),
@@ -252,7 +278,7 @@ def import_bundle(cache_dir: Path, bundle: Path, *, partials: str = "auto") -> B
     manifest, res = import_into(Path(cache_dir), Path(bundle), partials=partials)
     return BundleResult(
         path=str(bundle),
-        repos=[f"{p.ref.repo_type}/{p.ref.repo_id}" for p in manifest.repos],
+        repos=[str(p.ref) for p in manifest.repos],
         revisions=sum(len(p.revisions) for p in manifest.repos),
         files=res.files,
         blobs=res.blobs_added,

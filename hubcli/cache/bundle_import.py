@@ -239,7 +239,7 @@ class _Planner:
     # refs
     def _ref(self, rc: RepoCache, repo: RepoPlan, name: str, commit: str) -> None:
         final = rc.ref_path(name)
-        where = f"{repo.ref.repo_type}/{repo.ref.repo_id}"
+        where = str(repo.ref)
         blocked = self._ref_blocked(rc.path / "refs", name)
         st = _lstat(final) if blocked is None else None
         if blocked is None and st is not None:

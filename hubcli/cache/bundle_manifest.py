@@ -219,7 +219,7 @@ def _parse_repo(item: object, blobs: dict[str, int]) -> RepoPlan:
     except HubError as exc:
         raise UnsafePathError(f"Refusing bundle: {exc}") from None
     ref = RepoRef(repo_id=repo_id, repo_type=normalize_repo_type(str(repo_type)))
-    where = f"{repo_type}/{repo_id}"
+    where = str(ref)
     revisions: dict[str, RevisionPlan] = {}
     for commit, rev in _obj(repo.get("revisions", {}), f"{where} revisions").items():
         check_commit(commit, f"{where} revision")
@@ -255,6 +255,6 @@ def parse_manifest(data: bytes) -> Manifest:
     seen: set[str] = set()
     for plan in repos:
         if plan.folder in seen:
-            raise _fail(f"the manifest lists {plan.ref.repo_type}/{plan.ref.repo_id} twice.")
+            raise _fail(f"the manifest lists {plan.ref} twice.")
         seen.add(plan.folder)
     return Manifest(blobs, repos)

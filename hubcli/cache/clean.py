@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -126,19 +127,33 @@ class _RepoPlanner:
         return out
 
 
-def parse_target(text: str, repo_type: str | None) -> RepoRef:
-    """``org/name``, ``org/name@rev``, ``org/name@rev/path``, ``datasets/org/name@rev``, hf://..."""
+_CACHE_PATH_RE = re.compile(
+    r"(?:^|/)(models|datasets|spaces)--([^/]+)(?:/snapshots/([0-9a-f]{40})(?:/(.+?))?)?/*$"
+)
+
+
+def parse_target(text: str, repo_type: str | None, *, endpoint: str | None = None) -> RepoRef:
+    """What a cache command is given: any repo reference :func:`parse_repo_ref` reads (with
+    ``org/x@rev/path`` splitting the path off, as in ``hf://``), or a path the cache commands
+    print: a repo folder ``.../models--org--x`` or a snapshot ``.../snapshots/<commit>[/file]``."""
     raw = text.strip()
-    if "@" in raw and not raw.startswith("hf://"):
-        raw = "hf://" + raw
-    return parse_repo_ref(raw, repo_type)
+    folder = _CACHE_PATH_RE.search(raw) if "--" in raw else None
+    if folder is not None:
+        plural, name, commit, path = folder.groups()
+        ref = parse_repo_ref(f"{plural}/{name.replace('--', '/')}", repo_type)
+        return RepoRef(ref.repo_id, ref.repo_type, commit, path)
+    return parse_repo_ref(raw, repo_type, endpoint=endpoint, with_path=True)
 
 
 def plan_rm(
-    cache_dir: Path, targets: Iterable[str], *, repo_type: str | None = None
+    cache_dir: Path,
+    targets: Iterable[str],
+    *,
+    repo_type: str | None = None,
+    endpoint: str | None = None,
 ) -> DeletionPlan:
     """Plan removing repos, revisions or files. Raises NotFoundError for anything not cached."""
-    refs = [parse_target(t, repo_type) for t in targets]
+    refs = [parse_target(t, repo_type, endpoint=endpoint) for t in targets]
     if not refs:
         raise UsageError("Name at least one repo, repo@revision or repo@revision/path.")
     scan = scan_cache(cache_dir, only=refs)
@@ -146,7 +161,7 @@ def plan_rm(
     for ref in refs:
         repo = scan.find(ref)
         if repo is None:
-            raise NotFoundError(f"{ref.repo_type}/{ref.repo_id} is not in the cache {cache_dir}.")
+            raise NotFoundError(f"{ref} is not in the cache {cache_dir}.")
         planner = planners.setdefault(repo.path, _RepoPlanner(repo))
         if ref.revision is None and ref.path is None:
             planner.commits.update(r.commit for r in repo.revisions)

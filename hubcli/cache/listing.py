@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from hubcli.errors import UsageError
+from hubcli.repo import display_id
 
 if TYPE_CHECKING:
     from hubcli.cache.scan import CacheScan, ScannedRepo
@@ -61,10 +62,17 @@ class CacheRow:
 
     @property
     def display_id(self) -> str:
-        return f"{self.repo_type}/{self.repo_id}"
+        """The Hub form (``org/x``, ``datasets/org/y``): what every cache command accepts."""
+        return display_id(self.repo_id, self.repo_type)
+
+    @property
+    def id(self) -> str:
+        """What ``cache ls -q`` prints for this row: the display id, ``@<commit>`` for revisions."""
+        return self.display_id + (f"@{self.revision}" if self.revision else "")
 
     def to_json(self) -> dict[str, Any]:
         base: dict[str, Any] = {
+            "id": self.id,
             "repo_id": self.repo_id,
             "repo_type": self.repo_type,
             "path": self.path,
@@ -134,8 +142,9 @@ class CacheFilter:
         if self.key == "refs":
             hit = any(fnmatch.fnmatchcase(r, self.value) for r in row.refs)
         else:  # name / id: a glob on the repo id, with or without the type prefix
-            hit = fnmatch.fnmatchcase(row.repo_id, self.value) or fnmatch.fnmatchcase(
-                row.display_id, self.value
+            hit = any(
+                fnmatch.fnmatchcase(name, self.value)
+                for name in (row.repo_id, row.display_id, f"{row.repo_type}/{row.repo_id}")
             )
         return hit if self.op == "=" else not hit
 

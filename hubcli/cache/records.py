@@ -87,7 +87,8 @@ class ScannedRepo:
 
     @property
     def display_id(self) -> str:
-        return f"{self.ref.repo_type}/{self.ref.repo_id}"
+        """The Hub form (``org/x``, ``datasets/org/y``): what every cache command accepts."""
+        return str(self.ref)
 
     def referenced_etags(self) -> set[str]:
         return set().union(*(r.etags for r in self.revisions))

@@ -409,10 +409,7 @@ def scan_repo(
     known = {r.commit for r in revisions}
     for name, commit in sorted(refs.items()):
         if commit not in known:
-            warns.append(
-                f"Reference {name!r} of {ref.repo_type}/{ref.repo_id} refers to a missing commit "
-                f"{commit[:40]!r}."
-            )
+            warns.append(f"Reference {name!r} of {ref} refers to a missing commit {commit[:40]!r}.")
     return ScannedRepo(
         ref=ref,
         path=path,

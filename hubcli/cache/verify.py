@@ -9,7 +9,7 @@ chosen blobs) lives in ``download/repair``; deletion (rm, prune, dedup) in ``cac
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 from hubcli.cache.layout import RepoCache
 from hubcli.cache.scan import ScannedRepo, ScannedRevision, scan_cache
 from hubcli.errors import NotFoundError, UsageError
+from hubcli.globs import wanted
 from hubcli.hashing import file_digest, is_content_id
-from hubcli.repo import RepoRef, is_commit_sha
+from hubcli.repo import RepoRef, display_id, is_commit_sha
 
 if TYPE_CHECKING:
     from hubcli.client import HubClient
 
-FAILING_KINDS = ("corrupt", "missing", "mismatch", "extra", "bad_link")
+FAILING_KINDS = ("corrupt", "missing", "mismatch", "extra", "bad_link", "modified")
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,33 @@ def select_repos(cache_dir: Path, refs: Iterable[RepoRef] | None) -> list[Scanne
     if wanted:
         for ref in wanted:
             if scan.find(ref) is None:
-                raise NotFoundError(
-                    f"{ref.repo_type}/{ref.repo_id} is not in the cache {cache_dir}."
-                )
+                raise NotFoundError(f"{ref} is not in the cache {cache_dir}.")
     return scan.repos
+
+
+def _selected(
+    cache_dir: Path, refs: Iterable[RepoRef] | None, revision: str | None
+) -> list[tuple[ScannedRepo, ScannedRevision, str | None]]:
+    """(repo, revision, path prefix) for each named target (a ref's own ``@rev`` and ``/path``
+    win over ``revision``), each revision once; every revision of every repo when ``refs`` is
+    None."""
+    wanted_refs = list(refs) if refs is not None else None
+    repos = select_repos(cache_dir, wanted_refs)
+    if wanted_refs is None:
+        return [(repo, rev, None) for repo in repos for rev in select_revisions(repo, revision)]
+    by_key = {(r.ref.repo_type, r.ref.repo_id): r for r in repos}
+    out: dict[tuple[str, str, str | None], tuple[ScannedRepo, ScannedRevision, str | None]] = {}
+    for ref in wanted_refs:
+        repo = by_key[(ref.repo_type, ref.repo_id)]
+        for rev in select_revisions(repo, ref.revision or revision):
+            out.setdefault((repo.path, rev.commit, ref.path), (repo, rev, ref.path))
+    return list(out.values())
+
+
+def _in_path(path: str, prefix: str | None) -> bool:
+    if prefix is None:
+        return True
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
 def select_revisions(repo: ScannedRepo, revision: str | None) -> list[ScannedRevision]:
@@ -113,6 +137,13 @@ def select_revisions(repo: ScannedRepo, revision: str | None) -> list[ScannedRev
     if len(matches) > 1:
         raise UsageError(f"Revision {revision!r} is ambiguous in {repo.display_id}.")
     raise NotFoundError(f"Revision {revision!r} of {repo.display_id} is not in the cache.")
+
+
+def problem_id(p: FileProblem) -> str:
+    """How a problem's revision is printed: ``org/x@<commit>`` (what cache commands accept)."""
+    if p.repo_type == "local":
+        return p.repo
+    return f"{display_id(p.repo, p.repo_type)}@{p.commit}"
 
 
 def _expected_from_tree(repo: ScannedRepo, commit: str) -> dict[str, str] | None:
@@ -140,8 +171,11 @@ def verify_cache(
     client: HubClient | None = None,
     workers: int = 8,
     on_progress: Callable[[int], None] | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> VerifyReport:
-    """Verify the named repos (or the whole cache). ``client`` enables the online comparison.
+    """Verify the named repos (or the whole cache). ``client`` enables the online comparison;
+    ``include``/``exclude`` globs (:mod:`hubcli.globs`) limit the files checked and reported.
 
     Raises NotFoundError for a named repo or revision that is not cached; everything found on disk
     is reported in the returned VerifyReport, never raised.
@@ -149,96 +183,104 @@ def verify_cache(
     report = VerifyReport()
     to_hash: dict[str, tuple[str, str]] = {}  # blob path -> (etag, size key)
     users: dict[str, list[tuple[ScannedRepo, str, str]]] = {}
-    for repo in select_repos(cache_dir, repos):
-        report.repos += 1
+    seen_repos: set[str] = set()
+    for repo, rev, prefix in _selected(cache_dir, repos, revision):
+        if repo.path not in seen_repos:
+            seen_repos.add(repo.path)
+            report.repos += 1
         rtype, rid = repo.ref.repo_type, repo.ref.repo_id
-        for rev in select_revisions(repo, revision):
-            report.revisions += 1
-            expected = _expected_from_tree(repo, rev.commit)
-            remote: dict[str, str] | None = None
-            if client is not None:
-                remote = {
-                    e.path: e.etag
-                    for e in client.list_tree(repo.ref, revision=rev.commit, recursive=True)
-                    if hasattr(e, "etag")
-                }
-            local_paths = set()
-            for f in rev.files:
-                report.files += 1
-                local_paths.add(f.path)
-                want = (remote or {}).get(f.path) or (expected or {}).get(f.path)
-                if f.problem is not None:
-                    report.problems.append(
-                        FileProblem(rid, rtype, rev.commit, f.path, "bad_link", want, f.problem)
-                    )
-                    continue
-                if not f.exists:
-                    report.problems.append(
-                        FileProblem(
-                            rid,
-                            rtype,
-                            rev.commit,
-                            f.path,
-                            "missing",
-                            want or f.etag,
-                            "the snapshot link points at a blob that is not there",
-                        )
-                    )
-                    continue
-                if remote is not None and f.path not in remote:
-                    report.problems.append(
-                        FileProblem(
-                            rid,
-                            rtype,
-                            rev.commit,
-                            f.path,
-                            "extra",
-                            f.etag,
-                            "the Hub has no such file at this commit",
-                        )
-                    )
-                etag = f.etag if f.is_link else want
-                if f.is_link and want and f.etag != want:
-                    report.problems.append(
-                        FileProblem(
-                            rid,
-                            rtype,
-                            rev.commit,
-                            f.path,
-                            "mismatch",
-                            want,
-                            f"linked to blob {f.etag}, expected {want}",
-                        )
-                    )
-                    continue
-                if not etag or not is_content_id(etag):
-                    report.problems.append(
-                        FileProblem(
-                            rid,
-                            rtype,
-                            rev.commit,
-                            f.path,
-                            "unverifiable",
-                            etag,
-                            "no content hash known for this file",
-                        )
-                    )
-                    continue
-                to_hash[f.blob_path] = (etag, f.path)
-                users.setdefault(f.blob_path, []).append((repo, rev.commit, f.path))
-            reference = remote if remote is not None else expected
-            for path in sorted(set(reference or ()) - local_paths):
+
+        def selected(path: str, prefix: str | None = prefix) -> bool:
+            return _in_path(path, prefix) and wanted(path, include, exclude)
+
+        report.revisions += 1
+        expected = _expected_from_tree(repo, rev.commit)
+        remote: dict[str, str] | None = None
+        if client is not None:
+            remote = {
+                e.path: e.etag
+                for e in client.list_tree(repo.ref, revision=rev.commit, recursive=True)
+                if hasattr(e, "etag")
+            }
+        local_paths = set()
+        for f in rev.files:
+            if not selected(f.path):
+                continue
+            report.files += 1
+            local_paths.add(f.path)
+            want = (remote or {}).get(f.path) or (expected or {}).get(f.path)
+            if f.problem is not None:
+                report.problems.append(
+                    FileProblem(rid, rtype, rev.commit, f.path, "bad_link", want, f.problem)
+                )
+                continue
+            if not f.exists:
                 report.problems.append(
                     FileProblem(
                         rid,
                         rtype,
                         rev.commit,
-                        path,
-                        "not_downloaded",
-                        (reference or {}).get(path),
-                        "listed for this commit, not cached",
+                        f.path,
+                        "missing",
+                        want or f.etag,
+                        "the snapshot link points at a blob that is not there",
                     )
                 )
+                continue
+            if remote is not None and f.path not in remote:
+                report.problems.append(
+                    FileProblem(
+                        rid,
+                        rtype,
+                        rev.commit,
+                        f.path,
+                        "extra",
+                        f.etag,
+                        "the Hub has no such file at this commit",
+                    )
+                )
+            etag = f.etag if f.is_link else want
+            if f.is_link and want and f.etag != want:
+                report.problems.append(
+                    FileProblem(
+                        rid,
+                        rtype,
+                        rev.commit,
+                        f.path,
+                        "mismatch",
+                        want,
+                        f"linked to blob {f.etag}, expected {want}",
+                    )
+                )
+                continue
+            if not etag or not is_content_id(etag):
+                report.problems.append(
+                    FileProblem(
+                        rid,
+                        rtype,
+                        rev.commit,
+                        f.path,
+                        "unverifiable",
+                        etag,
+                        "no content hash known for this file",
+                    )
+                )
+                continue
+            to_hash[f.blob_path] = (etag, f.path)
+            users.setdefault(f.blob_path, []).append((repo, rev.commit, f.path))
+        reference = remote if remote is not None else expected
+        for path in sorted(p for p in set(reference or ()) - local_paths if selected(p)):
+            report.problems.append(
+                FileProblem(
+                    rid,
+                    rtype,
+                    rev.commit,
+                    path,
+                    "not_downloaded",
+                    (reference or {}).get(path),
+                    "listed for this commit, not cached",
+                )
+            )
 
     def work(item: tuple[str, tuple[str, str]]) -> tuple[str, str, str | None, int]:
         blob_path, (etag, _p) = item

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hubcli.cli.cache_view import plural
 from hubcli.cli.common import (
     CacheDirOpt,
     DryRunOpt,
@@ -24,6 +25,7 @@ from hubcli.cli.common import (
     max_workers,
 )
 from hubcli.cli.context import AppState
+from hubcli.repo import display_id
 from hubcli.units import human_size
 
 if TYPE_CHECKING:
@@ -120,7 +122,7 @@ def du(ctx: typer.Context, cache_dir: CacheDirOpt = None, json_out: JsonOpt = Fa
     def human() -> None:
         _warn_scan(out, scan.warnings)
         for r in repos:
-            out.line(f"{human_size(r['size']):>10}  {r['repo_type']}/{r['repo_id']}")
+            out.line(f"{human_size(r['size']):>10}  {display_id(r['repo_id'], r['repo_type'])}")
             for rev in r["revisions"]:
                 refs = f" ({', '.join(rev['refs'])})" if rev["refs"] else " (detached)"
                 out.line(f"{human_size(rev['size']):>10}    {rev['revision'][:12]}{refs}")
@@ -129,104 +131,188 @@ def du(ctx: typer.Context, cache_dir: CacheDirOpt = None, json_out: JsonOpt = Fa
         out.line(f"{human_size(scan.shared):>10}  shared between repos (counted once)")
         out.line(f"{human_size(unref_total):>10}  unreferenced blobs (cache prune frees them)")
         out.line(f"{human_size(incomplete):>10}  incomplete downloads")
-        out.line(f"{human_size(scan.size):>10}  total ({len(repos)} repos, {scan.cache_dir})")
+        out.line(
+            f"{human_size(scan.size):>10}  total ({plural(len(repos), 'repo')}, {scan.cache_dir})"
+        )
 
     out.result(doc, human)
 
 
-def _repo_refs(repo: str | None, repo_type: str | None) -> list[Any] | None:
-    from hubcli.repo import parse_repo_ref
+def _targets(targets: Sequence[str] | None) -> list[str]:
+    """The targets as given, ``-`` replaced by the ids read from stdin (whitespace-separated);
+    an empty stdin is a usage error, never "everything"."""
+    import sys
 
-    return [parse_repo_ref(repo, repo_type)] if repo else None
+    from hubcli.errors import UsageError
+
+    out: list[str] = []
+    for t in targets or ():
+        if t != "-":
+            out.append(t)
+            continue
+        read = sys.stdin.read().split()
+        if not read:
+            raise UsageError("`-` reads ids from stdin, and stdin held none: nothing to do.")
+        out.extend(read)
+    return out
+
+
+def _repo_refs(
+    state: AppState, targets: Sequence[str] | None, repo_type: str | None
+) -> list[Any] | None:
+    from hubcli.cache.clean import parse_target
+
+    given = _targets(targets)
+    if not given:
+        return None
+    return [parse_target(t, repo_type, endpoint=state.settings.endpoint) for t in given]
+
+
+IncludeOpt = Annotated[
+    list[str] | None, typer.Option("--include", help="Only files matching this glob.")
+]
+ExcludeOpt = Annotated[
+    list[str] | None, typer.Option("--exclude", help="Skip files matching this glob.")
+]
 
 
 @cache_app.command("verify")
 def verify(
     ctx: typer.Context,
-    repo: Annotated[
-        str | None, typer.Argument(help="Repo id (default: every cached repo).")
+    repos: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Repos, REPO@REVISION or REPO@REV/PATH (any form `cache ls` prints; `-` reads "
+            "them from stdin). Default: every cached repo."
+        ),
     ] = None,
     revision: OnlyRevisionOpt = None,
     all_repos: Annotated[bool, typer.Option("--all", help="Every cached repo (default).")] = False,
     online: Annotated[bool, typer.Option("--online", help="Also compare with the Hub.")] = False,
+    local_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--local-dir",
+            help="Verify a `download --local-dir` folder instead: re-hash each file against "
+            "its .cache/huggingface/download metadata.",
+        ),
+    ] = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
     repo_type: TypeOpt = None,
     workers: MaxWorkersOpt = None,
     workers_alias: WorkersAliasOpt = None,
     cache_dir: CacheDirOpt = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Re-hash every blob against its etag and check every snapshot link; exit 6 on problems."""
-    from hubcli.cache.verify import verify_cache
+    from hubcli.cache.verify import problem_id, verify_cache
     from hubcli.errors import IntegrityError, UsageError
 
     state: AppState = ctx.obj
-    out = state.output(json_mode=json_out)
-    if repo and all_repos:
+    out = state.output(json_mode=json_out, quiet=quiet)
+    if repos and all_repos:
         raise UsageError("Give a repo or --all, not both.")
-    if revision and not repo:
-        raise UsageError("--revision needs a repo.")
-    directory = _cache_dir(state, cache_dir)
-    report = verify_cache(
-        directory,
-        repos=_repo_refs(repo, repo_type),
-        revision=revision,
-        client=state.client() if online else None,
-        workers=max_workers(workers, workers_alias, default=state.settings.max_workers),
-    )
+    n_workers = max_workers(workers, workers_alias, default=state.settings.max_workers)
+    if local_dir is not None:
+        from hubcli.cache.verify_local import verify_local_dir
+
+        if repos or all_repos or revision or online:
+            raise UsageError("--local-dir takes no repo, --all, --revision or --online.")
+        report = verify_local_dir(
+            Path(local_dir), include=include or (), exclude=exclude or (), workers=n_workers
+        )
+    else:
+        refs = _repo_refs(state, repos, repo_type)
+        if revision and not refs:
+            raise UsageError("--revision needs a repo.")
+        report = verify_cache(
+            _cache_dir(state, cache_dir),
+            repos=refs,
+            revision=revision,
+            client=state.client() if online else None,
+            workers=n_workers,
+            include=include or (),
+            exclude=exclude or (),
+        )
 
     def human() -> None:
         for p in report.problems:
-            line = f"{p.kind:<14} {p.repo_type}/{p.repo}@{p.commit[:12]}  {p.path}  ({p.detail})"
+            if quiet and not p.failing:
+                continue
+            where = "" if local_dir is not None else f" {problem_id(p)} "
+            line = f"{p.kind:<14}{where} {p.path}  ({p.detail})"
             (out.line if p.failing else out.info)(line)
-        status = "OK" if report.ok else f"{len(report.failures)} problem(s)"
+        if quiet:
+            return
+        status = "OK" if report.ok else plural(len(report.failures), "problem")
+        what = (
+            f"in {local_dir}"
+            if local_dir is not None
+            else f"in {plural(report.revisions, 'revision')} of {plural(report.repos, 'repo')}"
+        )
         out.line(
-            f"Verified {report.files} files in {report.revisions} revisions of "
-            f"{report.repos} repos ({report.blobs_hashed} blobs, "
+            f"Verified {plural(report.files, 'file')} {what} "
+            f"({plural(report.blobs_hashed, 'blob' if local_dir is None else 'file')}, "
             f"{human_size(report.bytes_hashed)} hashed): {status}"
         )
 
     out.result(report, human)
     if not report.ok:
+        where = local_dir if local_dir is not None else "the cache"
         raise IntegrityError(
-            f"{len(report.failures)} corrupt or missing file(s) in the cache.",
-            hint="Run `hubcli cache repair` to re-fetch them.",
+            f"{plural(len(report.failures), 'corrupt, modified or missing file')} in {where}.",
+            hint=(
+                "Run `hubcli cache repair` to re-fetch them."
+                if local_dir is None
+                else "Download them again (`hubcli download ... --local-dir`)."
+            ),
         )
 
 
 @cache_app.command("repair")
 def repair(
     ctx: typer.Context,
-    repo: Annotated[
-        str | None, typer.Argument(help="Repo id (default: every cached repo).")
+    repos: Annotated[
+        list[str] | None,
+        typer.Argument(help="Repos or REPO@REVISION (`-` reads them from stdin; default: all)."),
     ] = None,
     revision: OnlyRevisionOpt = None,
     repo_type: TypeOpt = None,
     cache_dir: CacheDirOpt = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Re-fetch exactly the corrupt or missing blobs from the Hub (needs the network)."""
+    from hubcli.cache.verify import problem_id
     from hubcli.download.repair import repair_cache
     from hubcli.errors import IntegrityError
 
     state: AppState = ctx.obj
-    out = state.output(json_mode=json_out)
+    out = state.output(json_mode=json_out, quiet=quiet)
     directory = _cache_dir(state, cache_dir)
     result = repair_cache(
-        directory, session=state.session(), repos=_repo_refs(repo, repo_type), revision=revision
+        directory,
+        session=state.session(),
+        repos=_repo_refs(state, repos, repo_type),
+        revision=revision,
     )
 
     def human() -> None:
         for p in result.repaired:
-            out.line(f"repaired  {p.repo_type}/{p.repo}@{p.commit[:12]}  {p.path}")
+            out.line(f"repaired  {problem_id(p)}  {p.path}")
         for p, err in result.failed:
-            out.warn(f"cannot repair {p.repo_type}/{p.repo}@{p.commit[:12]} {p.path}: {err}")
-        out.line(
-            f"Repaired {len(result.repaired)} file(s), fetched {human_size(result.bytes_fetched)}."
-        )
+            out.warn(f"cannot repair {problem_id(p)} {p.path}: {err}")
+        if not quiet:
+            out.line(
+                f"Repaired {plural(len(result.repaired), 'file')}, "
+                f"fetched {human_size(result.bytes_fetched)}."
+            )
 
     out.result(result, human)
     if result.failed:
-        raise IntegrityError(f"{len(result.failed)} file(s) could not be repaired.")
+        raise IntegrityError(f"{plural(len(result.failed), 'file')} could not be repaired.")
 
 
 def _show_plan(out: Output, plan: DeletionPlan, *, verb: str) -> None:
@@ -240,20 +326,24 @@ def _run_plan(out: Output, plan: DeletionPlan, *, dry_run: bool, yes: bool) -> N
     from hubcli.cache.clean import execute_plan
 
     if not plan.items:
-        out.result(plan.to_json(executed=not dry_run), lambda: out.line("Nothing to delete."))
+        out.result(plan.to_json(executed=not dry_run), lambda: out.info("Nothing to delete."))
         return
     if dry_run:
 
         def would() -> None:
             _show_plan(out, plan, verb="would delete")
-            out.line(f"Would free {human_size(plan.freed)} ({len(plan.items)} items; dry run).")
+            if not out.quiet:
+                out.line(
+                    f"Would free {human_size(plan.freed)} "
+                    f"({plural(len(plan.items), 'item')}; dry run)."
+                )
 
         out.result(plan.to_json(executed=False), would)
         return
-    if not out.json_mode:
+    if not out.quiet:
         _show_plan(out, plan, verb="delete")
     confirm(
-        f"delete {len(plan.items)} items, freeing {human_size(plan.freed)}",
+        f"delete {plural(len(plan.items), 'item')}, freeing {human_size(plan.freed)}",
         yes=yes,
         hint="Pass --yes to confirm, or --dry-run to only look.",
     )
@@ -262,7 +352,10 @@ def _run_plan(out: Output, plan: DeletionPlan, *, dry_run: bool, yes: bool) -> N
     def done() -> None:
         for d, why in plan.skipped:
             out.warn(f"skipped {d.path}: {why}")
-        out.line(f"Deleted {len(plan.done)} items, freed {human_size(plan.freed_done)}.")
+        if not out.quiet:
+            out.line(
+                f"Deleted {plural(len(plan.done), 'item')}, freed {human_size(plan.freed_done)}."
+            )
 
     out.result(plan.to_json(executed=True), done)
 
@@ -270,19 +363,31 @@ def _run_plan(out: Output, plan: DeletionPlan, *, dry_run: bool, yes: bool) -> N
 @cache_app.command("rm")
 def rm(
     ctx: typer.Context,
-    targets: Annotated[list[str], typer.Argument(help="REPO, REPO@REVISION or REPO@REV/PATH.")],
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            help="REPO, REPO@REVISION or REPO@REV/PATH: any form `cache ls` prints (also Hub "
+            "URLs and cache folders); `-` reads them from stdin."
+        ),
+    ],
     repo_type: TypeOpt = None,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     cache_dir: CacheDirOpt = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Remove repos, revisions or files; frees only blobs no remaining snapshot uses."""
     from hubcli.cache.clean import plan_rm
 
     state: AppState = ctx.obj
-    out = state.output(json_mode=json_out)
-    plan = plan_rm(_cache_dir(state, cache_dir), targets, repo_type=repo_type)
+    out = state.output(json_mode=json_out, quiet=quiet)
+    plan = plan_rm(
+        _cache_dir(state, cache_dir),
+        _targets(targets),
+        repo_type=repo_type,
+        endpoint=state.settings.endpoint,
+    )
     _run_plan(out, plan, dry_run=dry_run, yes=yes)
 
 
@@ -293,13 +398,14 @@ def prune(
     yes: YesOpt = False,
     cache_dir: CacheDirOpt = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Delete detached revisions, unreferenced blobs, stale .incomplete files, dangling links and
     empty folders (never anything a running download holds a lock on)."""
     from hubcli.cache.clean import plan_prune
 
     state: AppState = ctx.obj
-    out = state.output(json_mode=json_out)
+    out = state.output(json_mode=json_out, quiet=quiet)
     plan = plan_prune(_cache_dir(state, cache_dir))
     _run_plan(out, plan, dry_run=dry_run, yes=yes)
 
@@ -310,12 +416,13 @@ def dedup(
     dry_run: DryRunOpt = False,
     cache_dir: CacheDirOpt = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Hardlink identical blobs across repos (content checked by hash first); report bytes saved."""
     from hubcli.cache.clean import execute_dedup, plan_dedup
 
     state: AppState = ctx.obj
-    out = state.output(json_mode=json_out)
+    out = state.output(json_mode=json_out, quiet=quiet)
     directory = _cache_dir(state, cache_dir)
     plan = plan_dedup(directory)
     if not dry_run:
@@ -323,13 +430,15 @@ def dedup(
 
     def human() -> None:
         verb = "would link" if dry_run else "linked"
-        for link in plan.links if dry_run else plan.done:
+        for link in () if quiet else plan.links if dry_run else plan.done:
             out.line(f"{verb} {link.replace} -> {link.keep}")
         for path, why in plan.skipped:
             out.warn(f"skipped {path}: {why}")
+        if quiet:
+            return
         saved = plan.saved if dry_run else sum(lk.size for lk in plan.done)
         prefix = "Would save" if dry_run else "Saved"
-        out.line(f"{prefix} {human_size(saved)} ({len(plan.links)} duplicate blobs).")
+        out.line(f"{prefix} {human_size(saved)} ({plural(len(plan.links), 'duplicate blob')}).")
 
     out.result(plan.to_json(executed=not dry_run), human)
 
@@ -337,25 +446,52 @@ def dedup(
 @cache_app.command("export")
 def export(
     ctx: typer.Context,
-    targets: Annotated[list[str], typer.Argument(help="REPO or REPO@REVISION (one or more).")],
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            help="REPO or REPO@REVISION (one or more; any form `cache ls` prints; `-` reads "
+            "them from stdin)."
+        ),
+    ],
     output: Annotated[str, typer.Option("--output", "-o", help="Bundle file (.tar or .tar.gz).")],
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="Export a revision even when files its cached tree lists are not cached "
+            "(offline, huggingface_hub then raises IncompleteSnapshotError).",
+        ),
+    ] = False,
     repo_type: TypeOpt = None,
     cache_dir: CacheDirOpt = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write cached repos into a bundle to carry to another (e.g. air-gapped) machine."""
     from hubcli.cache.bundle import export_bundle
 
     state: AppState = ctx.obj
-    out = state.output(json_mode=json_out)
-    res = export_bundle(_cache_dir(state, cache_dir), targets, Path(output), repo_type=repo_type)
-    out.result(
-        res,
-        lambda: out.line(
-            f"Exported {', '.join(res.repos)}: {res.revisions} revisions, {res.files} files, "
-            f"{res.blobs} blobs ({human_size(res.bytes)}) -> {res.path}"
-        ),
+    out = state.output(json_mode=json_out, quiet=quiet)
+    res = export_bundle(
+        _cache_dir(state, cache_dir),
+        _targets(targets),
+        Path(output),
+        repo_type=repo_type,
+        allow_incomplete=allow_incomplete,
+        endpoint=state.settings.endpoint,
     )
+
+    def human() -> None:
+        if quiet:
+            out.line(res.path)
+            return
+        out.line(
+            f"Exported {', '.join(res.repos)}: {plural(res.revisions, 'revision')}, "
+            f"{plural(res.files, 'file')}, {plural(res.blobs, 'blob')} "
+            f"({human_size(res.bytes)}) -> {res.path}"
+        )
+
+    out.result(res, human)
 
 
 @cache_app.command("import")
@@ -364,20 +500,26 @@ def import_(
     bundle: Annotated[str, typer.Argument(help="Bundle written by `hubcli cache export`.")],
     cache_dir: CacheDirOpt = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Verify every blob of a bundle, then merge it into the cache (existing blobs are reused)."""
     from hubcli.cache.bundle import import_bundle
 
     state: AppState = ctx.obj
-    out = state.output(json_mode=json_out)
+    out = state.output(json_mode=json_out, quiet=quiet)
     res = import_bundle(_cache_dir(state, cache_dir), Path(bundle))
 
     def human() -> None:
         for note in res.kept:
             out.warn(note)
+        if quiet:
+            for repo in res.repos:
+                out.line(repo)
+            return
         out.line(
-            f"Imported {', '.join(res.repos)}: {res.revisions} revisions, {res.files} files; "
-            f"{res.blobs} new blobs ({human_size(res.bytes)}), {res.blobs_skipped} already present."
+            f"Imported {', '.join(res.repos)}: {plural(res.revisions, 'revision')}, "
+            f"{plural(res.files, 'file')}; {plural(res.blobs, 'new blob')} "
+            f"({human_size(res.bytes)}), {res.blobs_skipped} already present."
         )
 
     out.result(res, human)

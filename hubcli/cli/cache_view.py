@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from hubcli.cli.output import Output
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``, ``0 repos`` (``noun`` is the singular)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def human_age(ts: float, now: float) -> str:
     """``3 days ago``, ``1 hour ago``, ``just now``; ``-`` for never."""
     if not ts:
@@ -48,7 +53,7 @@ def render_listing(out: Output, listing: CacheListing, now: float, *, quiet: boo
     per_rev = listing.per_revision
     if quiet:
         for r in listing.rows:
-            out.line(f"{r.display_id}@{r.revision}" if per_rev else r.display_id)
+            out.line(r.id)
         return
     grid: list[list[str]] = []
     for r in listing.rows:
@@ -68,8 +73,5 @@ def render_listing(out: Output, listing: CacheListing, now: float, *, quiet: boo
     header += [*([] if per_rev else ["REVS"]), "REFS", "ACCESSED", "MODIFIED"]
     size_col = 2 if per_rev else 1
     table(out, header, grid, {size_col, size_col + 1, size_col + 2})
-    what = "revisions" if per_rev else "repos"
-    out.line(
-        f"Total: {len(listing.rows)} {what}, {human_size(listing.size)} on disk "
-        f"({listing.cache_dir})"
-    )
+    what = plural(len(listing.rows), "revision" if per_rev else "repo")
+    out.line(f"Total: {what}, {human_size(listing.size)} on disk ({listing.cache_dir})")

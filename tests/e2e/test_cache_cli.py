@@ -104,8 +104,8 @@ def test_ls_revisions_filters_and_du(cached: Cached, run_cli: Any) -> None:
     assert bad.returncode == 2 and "Invalid filter" in bad.stderr
 
     human = run_cli("cache", "ls", env=cached.env)
-    assert human.returncode == 0 and "model/alice/m" in human.stdout
-    assert human.stdout.strip().splitlines()[-1].startswith("Total: 1 repos")
+    assert human.returncode == 0 and "alice/m " in human.stdout
+    assert human.stdout.strip().splitlines()[-1].startswith("Total: 1 repo,")
 
     du = _json(run_cli("cache", "du", "--json", env=cached.env))
     assert du["size"] == row["size"] and du["unreferenced"] == 0 and du["incomplete"] == 0

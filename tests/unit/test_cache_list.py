@@ -107,9 +107,9 @@ def cache(tmp_path: Path) -> Path:
 def test_list_cache_rows_sort_and_total(cache: Path) -> None:
     listing = list_cache(cache, now=NOW)
     assert [r.display_id for r in listing.rows] == [
-        "dataset/bob/d",
-        "model/alice/big",
-        "model/alice/m",
+        "datasets/bob/d",
+        "alice/big",
+        "alice/m",
     ]
     m = listing.rows[2]
     assert m.revisions == 2 and m.refs == ("dev", "main", "refs/pr/1") and m.revision is None

@@ -126,3 +126,66 @@ def test_path_validator_never_accepts_escapes(path: str) -> None:
 
 def test_invalid_repo_id_error_is_usage() -> None:
     assert issubclass(InvalidRepoIdError, UsageError)
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    ("text", "repo_id", "kind", "rev", "path"),
+    [
+        ("model/acme/x", "acme/x", "model", None, None),
+        ("dataset/org/y", "org/y", "dataset", None, None),
+        ("space/org/z", "org/z", "space", None, None),
+        (f"dataset/org/y@{SHA}", "org/y", "dataset", SHA, None),  # never a model `dataset/org`
+        ("hf://dataset/org/y@main/a.csv", "org/y", "dataset", "main", "a.csv"),
+        ("https://huggingface.co/org/x", "org/x", "model", None, None),
+        ("https://huggingface.co/gpt2/tree/main", "gpt2", "model", "main", None),
+        ("https://huggingface.co/datasets/org/y/tree/main", "org/y", "dataset", "main", None),
+        ("https://huggingface.co/datasets/org/y/tree/main/d/", "org/y", "dataset", "main", "d"),
+        (f"https://hf.co/org/x/resolve/{SHA}/a/b.json", "org/x", "model", SHA, "a/b.json"),
+        ("https://huggingface.co/spaces/o/z/blob/main/app.py", "o/z", "space", "main", "app.py"),
+        ("https://huggingface.co/org/x/tree/refs%2Fpr%2F2/s", "org/x", "model", "refs/pr/2", "s"),
+        ("https://huggingface.co/org/x/tree/refs/pr/2", "org/x", "model", "refs/pr/2", None),
+        ("https://huggingface.co/org/x?library=t#top", "org/x", "model", None, None),
+    ],
+)
+def test_parse_accepts_printed_forms_and_urls(
+    text: str, repo_id: str, kind: str, rev: str | None, path: str | None
+) -> None:
+    ref = parse_repo_ref(text)
+    assert (ref.repo_id, ref.repo_type, ref.revision, (ref.path or "").rstrip("/") or None) == (
+        repo_id,
+        kind,
+        rev,
+        path,
+    )
+
+
+def test_configured_endpoint_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "http://127.0.0.1:8080/hub/datasets/org/y/resolve/main/a.csv"
+    with pytest.raises(UsageError):
+        parse_repo_ref(url)
+    ref = parse_repo_ref(url, endpoint="http://127.0.0.1:8080/hub/")
+    assert (str(ref), ref.revision, ref.path) == ("datasets/org/y", "main", "a.csv")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:8080/hub")
+    assert parse_repo_ref(url) == ref
+
+
+_PART = st.from_regex(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,8}[A-Za-z0-9_])?", fullmatch=True)
+
+
+@given(
+    st.lists(_PART, min_size=1, max_size=2),
+    st.sampled_from(["model", "dataset", "space"]),
+    st.one_of(st.none(), st.from_regex(r"[0-9a-f]{40}", fullmatch=True)),
+)
+def test_printed_form_round_trips(parts: list[str], kind: str, rev: str | None) -> None:
+    from hubcli.repo import RepoRef
+
+    ref = RepoRef("/".join(parts), kind, rev)  # type: ignore[arg-type]
+    assert parse_repo_ref(ref.display) == ref
+    singular = f"{kind}/{ref.repo_id}" + (f"@{rev}" if rev else "")
+    assert parse_repo_ref(singular) == ref
+    bare = RepoRef(ref.repo_id, ref.repo_type)
+    assert parse_repo_ref("https://huggingface.co/" + str(ref)) == bare
