@@ -33,7 +33,8 @@ def _rows(run_cli: Any, env: dict[str, str], *extra: str) -> tuple[list[str], li
     doc = run_cli("cache", "ls", "--json", *extra, env=env)
     assert doc.returncode == 0, doc
     rows = json.loads(doc.stdout)["rows"]
-    return quiet.stdout.split(), [r["id"] for r in rows] + [r["path"] for r in rows]
+    paths = [r[k] for r in rows for k in ("path", "snapshot_path") if r.get(k)]
+    return quiet.stdout.split(), [r["id"] for r in rows] + paths
 
 
 def test_ls_prints_the_hubs_own_forms(env: dict[str, str], run_cli: Any) -> None:
