@@ -9,10 +9,17 @@ from __future__ import annotations
 import json as jsonlib
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from hubcli.errors import ConflictError, ProtocolError, ServerError, UsageError
+from hubcli.errors import (
+    ConflictError,
+    HubError,
+    ProtocolError,
+    RevisionNotFoundError,
+    ServerError,
+    UsageError,
+)
 from hubcli.hashing import CommitSha, parse_commit
 from hubcli.http import HubSession, quote_path, quote_segment, raise_for_hub_status
 from hubcli.models import (
@@ -40,6 +47,89 @@ class Listing:
     commit: CommitSha
     entries: list[FileEntry]
     served_by: str
+
+
+@dataclass(frozen=True)
+class GitRef:
+    """One ref of a repo (field names as huggingface_hub's ``GitRefInfo``)."""
+
+    name: str
+    ref: str
+    target_commit: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "ref": self.ref, "target_commit": self.target_commit}
+
+
+@dataclass(frozen=True)
+class GitRefs:
+    """A repo's refs, as huggingface_hub's ``list_repo_refs`` returns them:
+    ``pull_requests`` is None unless they were asked for."""
+
+    branches: tuple[GitRef, ...] = ()
+    tags: tuple[GitRef, ...] = ()
+    converts: tuple[GitRef, ...] = ()
+    pull_requests: tuple[GitRef, ...] | None = None
+
+    def kind_of(self, revision: str) -> str | None:
+        """ "branch", "tag" or "pull_request" for a name or full ref the repo has, else None."""
+        groups = (("branch", self.branches), ("tag", self.tags))
+        for kind, refs in (*groups, ("pull_request", self.pull_requests or ())):
+            if any(revision in (r.name, r.ref) for r in refs):
+                return kind
+        return None
+
+    def names(self) -> list[str]:
+        return [r.name for r in (*self.branches, *self.tags, *(self.pull_requests or ()))]
+
+    def close_to(self, revision: str, n: int = 3) -> list[str]:
+        """The refs named most like ``revision`` (a typo, another version of a tag)."""
+        import difflib
+
+        names = self.names()
+        close = difflib.get_close_matches(revision, names, n=n, cutoff=0.5)
+        return close or names[:n]
+
+    def to_json(self) -> dict[str, Any]:
+        def items(refs: tuple[GitRef, ...]) -> list[dict[str, str]]:
+            return [r.to_json() for r in refs]
+
+        prs = self.pull_requests
+        return {
+            "branches": items(self.branches),
+            "converts": items(self.converts),
+            "tags": items(self.tags),
+            "pull_requests": None if prs is None else items(prs),
+        }
+
+
+def _parse_refs(data: Any, *, what: str, include_prs: bool) -> GitRefs:
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{what}: the refs answer is not a JSON object.")
+
+    def group(key: str) -> tuple[GitRef, ...]:
+        items = data.get(key) or []
+        if not isinstance(items, list):
+            raise ProtocolError(f"{what}: refs {key!r} is not a list.")
+        out = []
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise ProtocolError(f"{what}: a ref in {key!r} has no name.")
+            out.append(
+                GitRef(
+                    name=item["name"],
+                    ref=str(item.get("ref") or ""),
+                    target_commit=parse_commit(item.get("targetCommit"), what=f"{what}: ref"),
+                )
+            )
+        return tuple(out)
+
+    return GitRefs(
+        branches=group("branches"),
+        tags=group("tags"),
+        converts=group("converts"),
+        pull_requests=group("pullRequests") if include_prs else None,
+    )
 
 
 class HubClient:
@@ -103,7 +193,12 @@ class HubClient:
         if rev:
             path += f"/revision/{quote_segment(rev)}"
         params = {"blobs": "true"} if files_metadata else None
-        data = self.session.get_json(path, params=params, what=str(ref))
+        try:
+            data = self.session.get_json(path, params=params, what=str(ref))
+        except RevisionNotFoundError as exc:
+            if not rev:
+                raise
+            raise self.revision_not_found(ref, rev, exc)  # noqa: B904
         if not isinstance(data, dict):
             raise ServerError(f"{ref}: unexpected repo info answer.")
         files: tuple[FileEntry, ...] = ()
@@ -128,9 +223,12 @@ class HubClient:
         path = f"/api/{ref.api_plural}/{ref.repo_id}/revision/{quote_segment(revision)}"
         what = f"{ref}@{revision}"
         mirrors = self.session.mirrors_order()
-        data = self.session.request_json(
-            "GET", path, params={"blobs": "true"}, what=what, mirrors=mirrors
-        )
+        try:
+            data = self.session.request_json(
+                "GET", path, params={"blobs": "true"}, what=what, mirrors=mirrors
+            )
+        except RevisionNotFoundError as exc:
+            raise self.revision_not_found(ref, revision, exc)  # noqa: B904
         if not isinstance(data, dict):
             raise ProtocolError(f"{what}: the repo info answer is not a JSON object.")
         commit = parse_commit(data.get("sha"), what=f"{what}: commit")
@@ -164,12 +262,30 @@ class HubClient:
         out = [parse_tree_item(i, what=str(ref)) for i in items]
         return [e for e in out if isinstance(e, FileEntry)]
 
-    def list_refs(self, ref: RepoRef, *, include_prs: bool = False) -> dict[str, Any]:
+    def list_refs(self, ref: RepoRef, *, include_prs: bool = False) -> GitRefs:
+        """GET /api/{types}/{id}/refs: branches, tags (and pull requests if asked)."""
         params = {"include_prs": "1"} if include_prs else None
         data = self.session.get_json(
             f"/api/{ref.api_plural}/{ref.repo_id}/refs", params=params, what=str(ref)
         )
-        return data if isinstance(data, dict) else {}
+        return _parse_refs(data, what=str(ref), include_prs=include_prs)
+
+    def revision_not_found(
+        self, ref: RepoRef, revision: str, exc: RevisionNotFoundError
+    ) -> RevisionNotFoundError:
+        """``exc`` again, naming the repo's refs closest to ``revision`` (one refs call)."""
+        try:
+            close = self.list_refs(ref).close_to(revision)
+        except HubError:
+            return exc
+        if not close:
+            return exc
+        err = RevisionNotFoundError(
+            f"{ref}: revision {revision!r} not found; close refs: {', '.join(close)}.",
+            hint=exc.hint or f"See them all with 'hubcli repo refs {ref}'.",
+        )
+        err.__cause__ = exc
+        return err
 
     def list_commits(self, ref: RepoRef, *, revision: str = "main") -> Iterator[dict[str, Any]]:
         url = f"/api/{ref.api_plural}/{ref.repo_id}/commits/{quote_segment(revision)}"
@@ -187,6 +303,14 @@ class HubClient:
         if not isinstance(data, dict) or "name" not in data:
             raise ServerError("whoami: unexpected answer from the server.")
         return data
+
+    def owned_ref(self, ref: RepoRef) -> RepoRef:
+        """For writes: a bare repo name (no namespace) is the token user's, as huggingface_hub
+        does (one whoami call); reads keep a bare id as is (legacy models like ``gpt2``)."""
+        if "/" in ref.repo_id:
+            return ref
+        user = self.whoami()["name"]
+        return replace(ref, repo_id=f"{user}/{ref.repo_id}")
 
     # -- repo administration --------------------------------------------------------------------
     def create_repo(

@@ -171,8 +171,12 @@ class Hub:
         exclude: Iterable[str] = (),
         delete: Iterable[str] = (),
         progress: Progress | None = None,
+        dry_run: bool = False,
     ) -> UploadResult:
-        """Upload a file or a folder (LFS where the Hub says so); resumable; no-op if unchanged."""
+        """Upload a file or a folder (LFS where the Hub says so); resumable; no-op if unchanged.
+
+        A bare repo name is the token user's; ``revision`` is a branch (not a tag or commit);
+        ``dry_run`` reports added/changed/unchanged/deleted files and sends nothing."""
         from hubcli.upload.engine import plan_upload, upload
 
         ref = self.ref(repo, repo_type)
@@ -195,6 +199,7 @@ class Hub:
             state_dir=self.settings.state_dir / "upload-parts",
             hash_cache_dir=self.settings.state_dir / "upload-hashes",
             progress=progress,
+            dry_run=dry_run,
         )
 
     # -- discovery ------------------------------------------------------------------------------

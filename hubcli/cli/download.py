@@ -131,8 +131,8 @@ def register(app: typer.Typer) -> None:
                         f"{len(result.files)} files, {human_size(result.total_size)} total, "
                         f"{human_size(fetch)} to fetch"
                     )
-            else:
-                out.info(_summary(result))
+                return  # a dry run prints the plan, never a path it did not create
+            out.info(_summary(result))
             out.line(str(result.path))  # the last stdout line, also with --quiet
 
         out.result(result, human)

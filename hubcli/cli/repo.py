@@ -2,18 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hubcli.cli.common import JsonOpt, RevisionOpt, TypeOpt, YesOpt, confirm, make_typer
 from hubcli.cli.context import AppState
 
-repo_app = make_typer(help="Create and delete repos, branches and tags.")
+if TYPE_CHECKING:
+    from hubcli.repo import RepoRef
+
+repo_app = make_typer(help="Create and delete repos, branches and tags; list refs.")
 branch_app = make_typer(help="Create and delete branches.")
 tag_app = make_typer(help="Create and delete tags.")
 repo_app.add_typer(branch_app, name="branch")
 repo_app.add_typer(tag_app, name="tag")
+
+
+def _write_ref(state: AppState, repo: str, repo_type: str | None) -> RepoRef:
+    """The repo a write names: a bare name (no namespace) is the token user's (one whoami call,
+    before anything is created), as huggingface_hub does."""
+    from hubcli.repo import parse_repo_ref
+
+    ref = parse_repo_ref(repo, repo_type)
+    if "/" in ref.repo_id or not state.settings.token:
+        return ref
+    return state.client().owned_ref(ref)
+
+
+@repo_app.command("refs")
+def refs(
+    ctx: typer.Context,
+    repo: Annotated[str, typer.Argument(help="Repo id: org/name.")],
+    repo_type: TypeOpt = None,
+    include_prs: Annotated[
+        bool, typer.Option("--include-prs", help="Also list pull requests (refs/pr/N).")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """List a repo's branches and tags (and PRs): name, full ref and commit."""
+    from hubcli.repo import parse_repo_ref
+
+    state: AppState = ctx.obj
+    out = state.output(json_mode=json_out)
+    ref = parse_repo_ref(repo, repo_type)
+    result = state.client().list_refs(ref, include_prs=include_prs)
+
+    def human() -> None:
+        groups = [("branch", result.branches), ("tag", result.tags)]
+        if result.pull_requests is not None:
+            groups.append(("pr", result.pull_requests))
+        for kind, items in groups:
+            for r in items:
+                out.line(f"{kind:<7} {r.target_commit[:12]}  {r.name}")
+
+    out.result(result, human)
 
 
 @repo_app.command("create")
@@ -33,11 +76,10 @@ def create(
 ) -> None:
     """Create a repo and print its URL."""
     from hubcli.errors import ConflictError, TokenMissingError, UsageError
-    from hubcli.repo import parse_repo_ref
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out)
-    ref = parse_repo_ref(repo, repo_type)
+    ref = _write_ref(state, repo, repo_type)
     if space_sdk is not None:
         if ref.repo_type != "space":
             raise UsageError("--space-sdk only applies to Spaces (--type space).")
@@ -74,11 +116,10 @@ def delete(
 ) -> None:
     """Delete a repo (asks first; --yes when not in a terminal)."""
     from hubcli.errors import RepoNotFoundError
-    from hubcli.repo import parse_repo_ref
 
     state: AppState = ctx.obj
     out = state.output()
-    ref = parse_repo_ref(repo, repo_type)
+    ref = _write_ref(state, repo, repo_type)
     confirm(f"delete the {ref.repo_type} repo {ref.repo_id} and all its history", yes=yes)
     try:
         state.client().delete_repo(ref)
@@ -103,10 +144,9 @@ def branch_create(
 ) -> None:
     """Create a branch."""
     from hubcli.errors import ConflictError
-    from hubcli.repo import parse_repo_ref
 
     state: AppState = ctx.obj
-    ref = parse_repo_ref(repo, repo_type)
+    ref = _write_ref(state, repo, repo_type)
     try:
         state.client().create_branch(ref, branch, start=revision)
     except ConflictError as exc:
@@ -128,10 +168,8 @@ def branch_delete(
     yes: YesOpt = False,
 ) -> None:
     """Delete a branch (asks first; --yes when not in a terminal)."""
-    from hubcli.repo import parse_repo_ref
-
     state: AppState = ctx.obj
-    ref = parse_repo_ref(repo, repo_type)
+    ref = _write_ref(state, repo, repo_type)
     confirm(f"delete branch {branch!r} of {ref}", yes=yes)
     state.client().delete_branch(ref, branch)
     state.output().info(f"Deleted branch {branch!r} of {ref}.")
@@ -148,10 +186,9 @@ def tag_create(
 ) -> None:
     """Create a tag."""
     from hubcli.errors import ConflictError
-    from hubcli.repo import parse_repo_ref
 
     state: AppState = ctx.obj
-    ref = parse_repo_ref(repo, repo_type)
+    ref = _write_ref(state, repo, repo_type)
     try:
         state.client().create_tag(ref, tag, revision=revision or "main", message=message)
     except ConflictError as exc:
@@ -168,10 +205,8 @@ def tag_delete(
     yes: YesOpt = False,
 ) -> None:
     """Delete a tag (asks first; --yes when not in a terminal)."""
-    from hubcli.repo import parse_repo_ref
-
     state: AppState = ctx.obj
-    ref = parse_repo_ref(repo, repo_type)
+    ref = _write_ref(state, repo, repo_type)
     confirm(f"delete tag {tag!r} of {ref}", yes=yes)
     state.client().delete_tag(ref, tag)
     state.output().info(f"Deleted tag {tag!r} of {ref}.")

@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from hubcli.cli.common import (
+    DryRunOpt,
     JsonOpt,
     MaxWorkersOpt,
     QuietOpt,
-    RevisionOpt,
     TypeOpt,
     WorkersAliasOpt,
     max_workers,
@@ -24,7 +24,10 @@ from hubcli.units import human_rate, human_size
 
 def upload_command(
     ctx: typer.Context,
-    repo: Annotated[str, typer.Argument(help="Repo id (org/name), created if missing.")],
+    repo: Annotated[
+        str,
+        typer.Argument(help="Repo id (org/name; a bare name is yours), created if missing."),
+    ],
     local_path: Annotated[
         str, typer.Argument(help="File or folder to upload (default: current folder).")
     ] = ".",
@@ -33,7 +36,13 @@ def upload_command(
         typer.Argument(help="Where in the repo (default: the root, or the file's name)."),
     ] = None,
     repo_type: TypeOpt = None,
-    revision: RevisionOpt = None,
+    revision: Annotated[
+        str | None,
+        typer.Option(
+            "--revision",
+            help="Branch to commit to, created if missing (default: main); not a tag or commit.",
+        ),
+    ] = None,
     include: Annotated[
         list[str] | None, typer.Option("--include", help="Only upload paths matching this glob.")
     ] = None,
@@ -56,6 +65,7 @@ def upload_command(
     create_pr: Annotated[
         bool, typer.Option("--create-pr", help="Open a pull request instead of pushing.")
     ] = False,
+    dry_run: DryRunOpt = False,
     workers: MaxWorkersOpt = None,
     workers_alias: WorkersAliasOpt = None,
     json_out: JsonOpt = False,
@@ -70,6 +80,8 @@ def upload_command(
     out = state.output(json_mode=json_out, quiet=quiet)
     n_workers = max_workers(workers, workers_alias, default=state.settings.max_workers, maximum=64)
     ref = parse_repo_ref(repo, repo_type)
+    if "/" not in ref.repo_id and state.settings.token:
+        ref = state.client().owned_ref(ref)  # a bare name is the token user's
     if ref.path:
         path_in_repo = path_in_repo or ref.path
     plan = plan_upload(
@@ -81,7 +93,8 @@ def upload_command(
     )
     if (include or exclude) and os.path.isfile(local_path):
         out.warn("--include/--exclude are ignored when uploading a single file.")
-    out.info(f"Uploading {len(plan.files)} file(s) to {ref}…")
+    verb = "Checking" if dry_run else "Uploading"
+    out.info(f"{verb} {len(plan.files)} file(s) to {ref}…")
     hash_bar: Progress = NullProgress()
     up_bar: Progress = NullProgress()
     if out.show_progress:
@@ -105,6 +118,7 @@ def upload_command(
             progress=up_bar,
             hash_progress=hash_bar,
             say=out.info,
+            dry_run=dry_run,
         )
     except KeyboardInterrupt:
         raise Interrupted(
@@ -118,6 +132,14 @@ def upload_command(
         for f in result.files:
             counts[f.status] = counts.get(f.status, 0) + 1
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no files"
+        if result.dry_run:
+            if not quiet:
+                for f in result.files:
+                    out.line(f"{f.status:<10} {human_size(f.size):>10}  {f.path}")
+            out.info(
+                f"Dry run, nothing sent: {summary}; {human_size(result.bytes_to_send)} to send."
+            )
+            return
         if result.nothing_to_commit:
             out.info(f"Nothing to commit: {ref} is up to date ({summary}).")
         else:

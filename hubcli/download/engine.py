@@ -21,7 +21,16 @@ from hubcli.cache.layout import RepoCache
 from hubcli.client import HubClient
 from hubcli.config import Settings
 from hubcli.download.localdir import LocalDir
-from hubcli.download.plan import Plan, cached_plan, offline_plan, select_files, single_file
+from hubcli.download.plan import (
+    Plan,
+    cached_plan,
+    folder_error,
+    folder_names,
+    offline_plan,
+    require_selection,
+    select_files,
+    single_file,
+)
 from hubcli.download.run import STATUSES, FileResult, Run, record_revision
 from hubcli.errors import EntryNotFoundError, HubError
 from hubcli.progress import NullProgress, Progress
@@ -37,7 +46,8 @@ DEFAULT_MAX_WORKERS = 8
 
 @dataclass(frozen=True)
 class DownloadResult:
-    """The outcome of :func:`download`. ``path`` is what a script wants (snapshot, file or dir)."""
+    """The outcome of :func:`download`. ``path`` is what a script wants (snapshot, file or dir);
+    after a dry run it is only where the files would go (nothing was created)."""
 
     repo_id: str
     repo_type: str
@@ -68,7 +78,9 @@ class DownloadResult:
             "type": self.repo_type,
             "revision": self.revision,
             "commit": self.commit,
-            "path": str(self.path),
+            # a dry run creates nothing: the path it would fill is only "planned_path"
+            "path": None if self.dry_run else str(self.path),
+            "planned_path": str(self.path),
             "local_dir": str(self.local_dir) if self.local_dir else None,
             "dry_run": self.dry_run,
             "offline": self.offline,
@@ -132,6 +144,9 @@ def download(
             commit, entries = listing.commit, listing.entries
             wanted, missing = select_files(entries, files=files, include=include, exclude=exclude)
             plan = Plan(commit, entries, wanted, single_file(files), True, [listing.served_by])
+            folders = folder_names(entries, missing)
+            if folders:
+                raise folder_error(f"{ref}@{revision}", folders, commit)
             if missing:
                 if not dry_run and ldir is None:
                     record_revision(cache, revision, commit, entries)
@@ -143,6 +158,15 @@ def download(
                     + ", ".join(missing),
                     commit=commit,
                 )
+            require_selection(
+                entries,
+                wanted,
+                files=files,
+                include=include,
+                exclude=exclude,
+                where=f"{ref}@{revision}",
+                commit=commit,
+            )
 
     run = Run(
         settings=settings,

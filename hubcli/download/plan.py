@@ -17,7 +17,7 @@ from typing import Any
 
 from hubcli.cache.layout import RepoCache
 from hubcli.download.localdir import LocalDir
-from hubcli.errors import HubError, IntegrityError, OfflineError
+from hubcli.errors import EntryNotFoundError, HubError, IntegrityError, OfflineError
 from hubcli.globs import filter_paths
 from hubcli.hashing import Sha256, git_blob_sha1, parse_etag
 from hubcli.models import FileEntry
@@ -79,6 +79,65 @@ def entries_from_tree(tree: dict[str, dict[str, Any]], *, what: str) -> list[Fil
     return out
 
 
+def folder_names(entries: Sequence[FileEntry], missing: Sequence[str]) -> list[str]:
+    """The names in ``missing`` that are folders of the repo named without a trailing '/'."""
+    dirs = {p.rsplit("/", 1)[0] for p in (e.path for e in entries) if "/" in p}
+    folders: set[str] = set()
+    for d in dirs:
+        parts = d.split("/")
+        folders.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return [m for m in missing if not m.endswith("/") and m.rstrip("/") in folders]
+
+
+def folder_error(where: str, names: Sequence[str], commit: str | None) -> EntryNotFoundError:
+    shown = ", ".join(names)
+    return EntryNotFoundError(
+        f"{where}: {shown} is a folder, not a file; name it "
+        + ", ".join(f"{n}/" for n in names)
+        + " to download what is in it.",
+        commit=commit,
+    )
+
+
+def require_selection(
+    entries: Sequence[FileEntry],
+    wanted: Sequence[FileEntry],
+    *,
+    files: Sequence[str] | None,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    where: str,
+    commit: str | None = None,
+) -> None:
+    """A selection (files, --include, --exclude) that matches no file is an error (exit 4)
+    naming the pattern that matched nothing and a few real paths; an empty repo asked for as a
+    whole is not."""
+    if wanted or not (files or include or exclude):
+        return
+    candidates, _ = select_files(entries, files=files, include=(), exclude=())
+    paths = [e.path for e in candidates]
+    dead = [p for p in include if not filter_paths(paths, include=[p], key=str)]
+    if files and not candidates:
+        what = "the files named match nothing"
+    elif dead:
+        what = "--include " + ", ".join(repr(p) for p in dead) + " matched nothing"
+    elif include and exclude:
+        what = (
+            "--exclude " + ", ".join(repr(p) for p in exclude) + " removed every file "
+            "--include " + ", ".join(repr(p) for p in include) + " matched"
+        )
+    elif exclude:
+        what = "--exclude " + ", ".join(repr(p) for p in exclude) + " removed every file"
+    else:
+        what = "no file matched --include " + ", ".join(repr(p) for p in include)
+    if files and candidates:
+        what += " among " + ", ".join(files)
+    pool = paths or [e.path for e in entries]
+    some = ", ".join(pool[:5]) + (f" (+{len(pool) - 5} more)" if len(pool) > 5 else "")
+    real = f"; files there include {some}" if some else "; the repo has no files"
+    raise EntryNotFoundError(f"{where}: nothing to download: {what}{real}.", commit=commit)
+
+
 # -- planning ----------------------------------------------------------------------------------
 def single_file(files: Sequence[str] | None) -> str | None:
     if files and len(files) == 1 and not files[0].endswith("/"):
@@ -108,6 +167,15 @@ def cached_plan(
     wanted, missing = select_files(entries, files=files, include=include, exclude=exclude)
     if missing:
         return None
+    require_selection(
+        entries,
+        wanted,
+        files=files,
+        include=include,
+        exclude=exclude,
+        where=f"{cache.ref}@{revision}",
+        commit=revision,
+    )
     for e in wanted:
         ok = ldir.is_current(e) if ldir else cache.snapshot_has(revision, e.path)
         if not ok:
@@ -156,6 +224,19 @@ def offline_plan(
     else:
         raise OfflineError(f"Offline: {where} (commit {commit[:12]}) has no snapshot in the cache.")
     wanted, missing = select_files(entries, files=files, include=include, exclude=exclude)
+    folders = folder_names(entries, missing)
+    if folders:
+        raise folder_error(where, folders, commit)
+    if not missing:
+        require_selection(
+            entries,
+            wanted,
+            files=files,
+            include=include,
+            exclude=exclude,
+            where=where,
+            commit=commit,
+        )
     if tree is None and files:
         # No listing cached: a named file that is not on disk cannot be told apart from absent.
         missing = [f for f in files if not f.endswith("/") and not cache.snapshot_has(commit, f)]

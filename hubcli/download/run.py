@@ -9,6 +9,7 @@ cancels the transfers and says whether a rerun resumes.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
 import shutil
 import threading
@@ -107,6 +108,8 @@ class Run:
         self.served: list[str] = []
         self._transfer: Transfer | None = None
         self._unique: bool | None = None
+        self._recorded = False
+        self._record_lock = threading.Lock()
 
     # -- helpers ----------------------------------------------------------------------------
     def transfer(self) -> Transfer:
@@ -170,8 +173,6 @@ class Run:
                 self.ldir.write_tree(plan.commit, plan.entries)
             groups: list[list[FileEntry]] = [[e] for e in plan.wanted]
         else:
-            if plan.from_network:
-                record_revision(self.cache, self.ref.revision or "main", plan.commit, plan.entries)
             by_etag: dict[str, list[FileEntry]] = {}
             for e in plan.wanted:
                 by_etag.setdefault(e.etag, []).append(e)
@@ -215,11 +216,34 @@ class Run:
         if self._transfer is not None:
             self.served = list(self._transfer.served)
         if errors:
+            self._forget_if_empty()
             if any(isinstance(e, Cancelled) for e in errors):
                 raise self.interrupted()
             errors.sort(key=lambda e: 0 if isinstance(e, HubError) else 1)
             raise errors[0]
+        if self.ldir is None:
+            self._record()
         return sorted(results, key=lambda r: r.path)
+
+    def _record(self) -> None:
+        """refs/, the snapshot folder and the listing, written once the first file is here
+        (never before: a refused download, 401 or gated, leaves no trace in the cache)."""
+        with self._record_lock:
+            if self._recorded or not self.plan.from_network:
+                return
+            record_revision(
+                self.cache, self.ref.revision or "main", self.plan.commit, self.plan.entries
+            )
+            self._recorded = True
+
+    def _forget_if_empty(self) -> None:
+        """After a failure before anything was recorded: remove the folders the transfers
+        made (``blobs/``, the repo folder) when they hold nothing."""
+        if self.ldir is not None or self._recorded:
+            return
+        for folder in (self.cache.blobs_dir, self.cache.path):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def interrupted(self) -> Interrupted:
         where = self.ldir.root if self.ldir is not None else self.cache.cache_dir
@@ -311,6 +335,7 @@ class Run:
                 else:
                     fetched, resumed = slot.fill(lambda tmp: self._fetch(first, tmp))
                     status = "downloaded"
+            self._record()
             out = []
             for e in group:
                 dest = cache.snapshot_file(self.plan.commit, e.path)

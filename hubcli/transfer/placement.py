@@ -4,15 +4,16 @@ The one owner of how a verified blob appears at its final name, used by download
 repair`` and ``cache import``. Under the blob's lock, :meth:`BlobSlot.fill` lets a producer write
 the bytes into the partial (a fetch verifies them against the etag; a link or copy comes from a
 blob already verified), moves the partial into place in one ``os.replace`` and removes what is
-left of it. A partial is deterministic (``<etag>.incomplete``: a failed fetch keeps it and the
-next run resumes it) unless partials are process-unique (network filesystems,
-:func:`hubcli.fsinfo.unique_partials`: then it is always removed). It is never written through
-a link planted at its name.
+left of it. A partial is deterministic (``<etag>.incomplete``: a failed fetch keeps it when it
+holds some bytes, and the next run resumes it) unless partials are process-unique (network
+filesystems, :func:`hubcli.fsinfo.unique_partials`: then it is always removed). It is never
+written through a link planted at its name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -22,7 +23,13 @@ from types import TracebackType
 from typing import TypeVar
 
 from hubcli.errors import LocalFileError
-from hubcli.transfer.partial import INCOMPLETE, O_NOFOLLOW, discard_partial, partial_name
+from hubcli.transfer.partial import (
+    INCOMPLETE,
+    O_NOFOLLOW,
+    discard_partial,
+    partial_name,
+    state_path_for,
+)
 
 T = TypeVar("T")
 
@@ -79,6 +86,12 @@ class BlobSlot:
         fails, a process-unique partial is removed and a deterministic one kept for a resume."""
         placed = False
         try:
+            try:
+                self.blob.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LocalFileError(
+                    f"Cannot create {self.blob.parent}: {exc.strerror or exc}."
+                ) from exc
             out = produce(self.partial)
             try:
                 os.replace(self.partial, self.blob)
@@ -87,5 +100,23 @@ class BlobSlot:
             placed = True
             return out
         finally:
-            if placed or self.unique:
+            if placed or self.unique or holds_nothing(self.partial):
                 discard_partial(self.partial)
+
+
+def holds_nothing(partial: Path) -> bool:
+    """True when a partial kept after a failure has no byte worth resuming: empty, or a
+    preallocated ranged file whose state records no finished byte (a refused fetch, a 401 or a
+    gated repo, then leaves no trace in the cache)."""
+    try:
+        size = partial.stat().st_size
+    except OSError:
+        return True
+    state = state_path_for(partial)
+    if not state.exists():
+        return size == 0
+    try:
+        done = json.loads(state.read_text(encoding="utf-8")).get("done")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(done, list) and not any(done)

@@ -20,12 +20,13 @@ from hubcli.errors import (
     RepoNotFoundError,
     RevisionNotFoundError,
     TokenMissingError,
+    UsageError,
 )
 from hubcli.globs import matches
 from hubcli.hashing import git_blob_sha1
 from hubcli.models import CommitResult
 from hubcli.progress import NullProgress, Progress
-from hubcli.repo import RepoRef
+from hubcli.repo import RepoRef, is_commit_sha
 from hubcli.upload.commit import (
     MAX_FILES_PER_COMMIT,
     MAX_REGULAR_BYTES_PER_COMMIT,
@@ -79,6 +80,7 @@ def upload(
     say: Callable[[str], None] | None = None,
     max_files_per_commit: int = MAX_FILES_PER_COMMIT,
     max_bytes_per_commit: int = MAX_REGULAR_BYTES_PER_COMMIT,
+    dry_run: bool = False,
 ) -> UploadResult:
     """Publish ``plan`` to ``ref`` and return what happened.
 
@@ -87,14 +89,23 @@ def upload(
     ``state_dir`` keeps the ETags of finished multipart parts (a rerun sends only the missing
     ones); ``hash_cache_dir`` remembers the hashes of large files, so a rerun does not read
     unchanged ones again (see :mod:`hubcli.upload.hash_cache`). Both are optional.
+    A bare repo name (no namespace) is the token user's (``whoami``), as in huggingface_hub.
+    ``revision`` must be a branch (created if missing) or a PR ref (``refs/pr/N``): a tag or a
+    commit sha is refused (UsageError) before anything is hashed or sent.
+    ``dry_run`` hashes and asks only read-only questions (refs, preupload, tree): the result
+    says what would be ``added``, ``changed``, ``unchanged`` and ``deleted`` and
+    ``bytes_to_send``; nothing is created, sent or committed.
     Raises TokenMissingError / AuthError (3), RepoNotFoundError / RevisionNotFoundError (4),
-    ConflictError (the branch moved and the commit deletes files), NetworkError (5), LocalFileError.
+    ConflictError (the branch moved and the commit deletes files), NetworkError (5), LocalFileError,
+    UsageError (2: a tag or commit as the revision).
     """
     if not client.session.token:
         raise TokenMissingError(
             "Uploading needs a token, and none was found.",
             hint="Run 'hubcli auth login', or pass --token / set HF_TOKEN (a write token).",
         )
+    ref = client.owned_ref(ref)
+    check_target_revision(client, ref, revision or ref.revision)
     prog: Progress = progress or NullProgress()
     hprog: Progress = hash_progress or NullProgress()
     tell: Callable[[str], None] = say or (lambda text: None)
@@ -110,6 +121,7 @@ def upload(
         hprog,
         max(1, workers),
         HashCache(hash_cache_dir),
+        dry_run=dry_run,
     )
     items = [Item(f) for f in plan.files]
     check_readme(ctx, items)
@@ -119,7 +131,7 @@ def upload(
         try:
             hashing = start_hashing(ctx, items, pool, stop)
             preupload(ctx, items)
-            if not items:
+            if not items and not ctx.missing:
                 _resolve_head(ctx)
             finish_hashing(hashing, stop)
         except BaseException:
@@ -142,7 +154,7 @@ def upload(
 
     undecided = [it for it in active if not _oid_decides(it)]
     remote: dict[str, Any] = {}
-    if ctx.head and (undecided or plan.delete_patterns):
+    if ctx.head and (undecided or plan.delete_patterns or dry_run):
         remote = _remote_tree(ctx, plan.prefix)
     for it in active:
         oid = it.remote_oid
@@ -163,6 +175,9 @@ def upload(
             if matches(rel, plan.delete_patterns):
                 mode: UploadMode = "lfs" if entry.is_lfs else "regular"
                 deletions.append(FileResult(path, entry.size, mode, "deleted"))
+
+    if dry_run:
+        return _dry_run_result(ref, ctx, items, remote, deletions)
 
     lfs_items = [it for it in changed if it.mode == "lfs"]
     bytes_sent = 0
@@ -221,6 +236,55 @@ def upload(
     )
 
 
+def check_target_revision(client: HubClient, ref: RepoRef, revision: str | None) -> None:
+    """Refuse a tag or a commit sha as the revision to commit to (UsageError, exit 2), before
+    anything is hashed or sent: one refs call when a revision other than main is named."""
+    if not revision or revision == "main" or revision.startswith(("refs/pr/", "refs/heads/")):
+        return
+    if is_commit_sha(revision):
+        raise UsageError(
+            f"{ref}: --revision {revision} is a commit; uploads commit to a branch.",
+            hint="Name a branch (created if missing), or use --create-pr.",
+        )
+    try:
+        kind = client.list_refs(ref).kind_of(revision)
+    except RepoNotFoundError:
+        return  # the repo will be created, with the branch
+    if kind == "tag" or revision.startswith("refs/tags/"):
+        raise UsageError(
+            f"{ref}: --revision {revision} is a tag; uploads commit to a branch.",
+            hint="Name a branch (created if missing), or use --create-pr.",
+        )
+
+
+def _dry_run_result(
+    ref: RepoRef,
+    ctx: UploadContext,
+    items: list[Item],
+    remote: dict[str, Any],
+    deletions: list[FileResult],
+) -> UploadResult:
+    files: list[FileResult] = []
+    to_send = 0
+    for it in items:
+        status = it.status
+        if status == "uploaded":
+            path = it.file.path_in_repo
+            existed = not ctx.missing and (it.remote_oid is not None or path in remote)
+            status = "changed" if existed else "added"
+            to_send += it.file.size
+        files.append(FileResult(it.file.path_in_repo, it.file.size, it.mode, status))
+    return UploadResult(
+        str(ref),
+        ctx.head,
+        None,
+        nothing_to_commit=not to_send and not deletions,
+        files=tuple(files + deletions),
+        dry_run=True,
+        bytes_to_send=to_send,
+    )
+
+
 def _resolve_head(ctx: UploadContext) -> None:
     """No files to preupload (e.g. only --delete): resolve the head; create a missing repo."""
     try:
@@ -230,6 +294,9 @@ def _resolve_head(ctx: UploadContext) -> None:
     except RepoNotFoundError:
         if not ctx.create_repo:
             raise
+        if ctx.dry_run:
+            ctx.missing = True
+            return
         ctx.client.create_repo(ctx.ref, private=ctx.private, exist_ok=True, space_sdk=ctx.space_sdk)
         ctx.head = None
 

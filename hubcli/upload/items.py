@@ -61,6 +61,8 @@ class UploadContext:
     workers: int
     hashes: HashCache
     head: str | None = None
+    dry_run: bool = False  # only read-only calls: nothing is created, sent or committed
+    missing: bool = False  # a dry run found no repo or branch: everything would be added
 
 
 def cannot_read(f: LocalFile, exc: OSError) -> LocalFileError:

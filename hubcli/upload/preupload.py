@@ -43,6 +43,9 @@ def preupload(ctx: UploadContext, items: list[Item]) -> None:
         except RepoNotFoundError:
             if created_repo or not ctx.create_repo:
                 raise
+            if ctx.dry_run:
+                ctx.missing = True  # the repo would be created: every file is new
+                return
             ctx.say(f"Creating {ctx.ref}…")
             ctx.client.create_repo(
                 ctx.ref, private=ctx.private, exist_ok=True, space_sdk=ctx.space_sdk
@@ -51,6 +54,9 @@ def preupload(ctx: UploadContext, items: list[Item]) -> None:
         except RevisionNotFoundError:
             if created_branch or ctx.create_pr or not _is_branch_name(ctx.revision):
                 raise
+            if ctx.dry_run:
+                ctx.missing = True  # the branch would be created
+                return
             ctx.say(f"Creating branch {ctx.revision!r}…")
             with contextlib.suppress(ConflictError):
                 ctx.client.create_branch(ctx.ref, ctx.revision)

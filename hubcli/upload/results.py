@@ -8,7 +8,8 @@ from typing import Any, Literal
 __all__ = ["FileResult", "UploadMode", "UploadResult", "UploadStatus"]
 
 UploadMode = Literal["regular", "lfs"]
-UploadStatus = Literal["uploaded", "unchanged", "deleted", "ignored"]
+# "added" and "changed" are what a dry run reports for the files a real upload would send
+UploadStatus = Literal["uploaded", "unchanged", "deleted", "ignored", "added", "changed"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class UploadResult:
     commits: tuple[str, ...] = ()
     files: tuple[FileResult, ...] = ()
     bytes_sent: int = 0
+    dry_run: bool = False
+    bytes_to_send: int = 0  # a dry run: the size of what would be added or changed
 
     @property
     def url(self) -> str | None:
@@ -46,6 +49,8 @@ class UploadResult:
             "nothing_to_commit": self.nothing_to_commit,
             "commits": list(self.commits),
             "bytes_sent": self.bytes_sent,
+            "dry_run": self.dry_run,
+            "bytes_to_send": self.bytes_to_send,
             "files": [
                 {"path": f.path, "size": f.size, "mode": f.mode, "status": f.status}
                 for f in self.files

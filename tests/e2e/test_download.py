@@ -120,13 +120,13 @@ def test_dry_run_fetches_and_writes_nothing(hub_server: Any, run_cli: Any, tmp_p
     res = run_cli("download", "alice/tiny", "--dry-run", env=env)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
-    status = {line.split()[-1]: line.split()[0] for line in lines[:-2]}
+    status = {line.split()[-1]: line.split()[0] for line in lines[:-1]}
     assert status == {
         "config.json": "cached",
         "model.safetensors": "would_download",
         "tok/vocab.txt": "would_download",
     }
-    assert "3 files" in lines[-2]
+    assert "3 files" in lines[-1]  # the plan, no path line: nothing was created
     assert resolve_gets(hub_server) == []
     assert len(list((cache / "models--alice--tiny" / "blobs").iterdir())) == 1
 
