@@ -56,10 +56,10 @@ def short_date(value: str | None) -> str:
 def emit(console: Console, renderable: RenderableType, *, fancy: bool) -> None:
     """Print ``renderable``; in plain mode without the trailing spaces Rich pads lines with."""
     if fancy:
-        console.print(renderable)
+        console.print(renderable, crop=False)
         return
     with console.capture() as capture:
-        console.print(renderable)
+        console.print(renderable, crop=False)  # a long code line stays one line
     text = "\n".join(line.rstrip() for line in capture.get().split("\n"))
     text = re.sub(r"\n{3,}", "\n\n", text)  # one blank line between blocks is enough
     console.file.write(text)
@@ -285,19 +285,61 @@ def card_header(
 
 def markdown(body: str, *, fancy: bool) -> RenderableType:
     """The card body: Rich Markdown; in plain mode without box drawing and with links as text."""
-    from rich.markdown import Markdown
 
     if fancy:
-        return Markdown(body, code_theme="monokai", hyperlinks=True)
-    plain: RenderableType = _plain_markdown_class()(body, code_theme="bw", hyperlinks=False)
+        fancy_md: RenderableType = _markdown_classes()[0](
+            body, code_theme="monokai", hyperlinks=True
+        )
+        return fancy_md
+    plain: RenderableType = _markdown_classes()[1](body, code_theme="bw", hyperlinks=False)
     return plain
+
+
+_MD_CLASSES: tuple[type[Any], type[Any]] | None = None
+
+
+def _markdown_classes() -> tuple[type[Any], type[Any]]:
+    """(fancy, plain) Markdown classes. Both print code blocks unwrapped and uncut: a long line
+    stays one line so the snippet can be copied (the terminal may fold it, the text does not)."""
+    global _MD_CLASSES
+    if _MD_CLASSES is not None:
+        return _MD_CLASSES
+    from rich.markdown import CodeBlock, Markdown
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    class UnwrappedCode(CodeBlock):
+        def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+            code = str(self.text).rstrip()
+            if self.theme == "bw":
+                text = Text(code)
+            else:
+                text = Syntax(code, self.lexer_name, theme=self.theme).highlight(code)
+                text.rstrip()
+            text.no_wrap = True
+            text.overflow = "ignore"
+            text.end = "\n"
+            yield text
+
+    class FancyMarkdown(Markdown):
+        elements: ClassVar[dict[str, Any]] = {
+            **Markdown.elements,
+            "fence": UnwrappedCode,
+            "code_block": UnwrappedCode,
+        }
+
+    plain = _plain_markdown_class()
+    plain.elements = {**plain.elements, "fence": UnwrappedCode, "code_block": UnwrappedCode}
+    _MD_CLASSES = (FancyMarkdown, plain)
+    return _MD_CLASSES
 
 
 _PLAIN_MD: type[Any] | None = None
 
 
 def _plain_markdown_class() -> type[Any]:
-    """A Markdown subclass whose tables use ASCII rules and images show as '[image: alt]'."""
+    """A Markdown subclass whose tables use ASCII rules and images show as
+    '[image: alt] URL' (the address is kept: a pipe has no hyperlinks)."""
     global _PLAIN_MD
     if _PLAIN_MD is not None:
         return _PLAIN_MD
@@ -323,7 +365,8 @@ def _plain_markdown_class() -> type[Any]:
         def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
             alt = self.text.plain if self.text else ""
             label = alt or self.destination.strip("/").rsplit("/", 1)[-1]
-            yield Text(f"[image: {label}]", end="")
+            url = f" {self.destination}" if self.destination else ""
+            yield Text(f"[image: {label}]{url}", no_wrap=True, overflow="ignore")
 
     class PlainHeading(Heading):
         def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:

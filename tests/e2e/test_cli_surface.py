@@ -253,3 +253,30 @@ def test_search_spaces_labels_the_sdk_column(run_cli: Any, hub: Any) -> None:
     assert res.returncode == 0, res
     header = res.stdout.splitlines()[0].split()
     assert header[:2] == ["id", "sdk"] and "task" not in header, res
+
+
+# -- item 9: cards for copying code --------------------------------------------------------------
+LONG_LINE = (
+    'from transformers import AutoModel; model = AutoModel.from_pretrained("alice/tiny-bert", '
+    'trust_remote_code=False, revision="main")  # END-OF-LONG-LINE'
+)
+
+
+@pytest.mark.parametrize("columns", ["40", "80", "200"])
+def test_card_code_lines_are_never_wrapped_and_images_keep_their_url(
+    run_cli: Any, hub: Any, columns: str
+) -> None:
+    res = run_cli("card", "alice/tiny-bert", env={"HF_ENDPOINT": hub.url, "COLUMNS": columns})
+    assert res.returncode == 0, res
+    assert LONG_LINE in res.stdout.splitlines(), res.stdout
+    assert "[image: logo] https://example.com/logo.png" in res.stdout
+
+
+def test_card_code_lines_are_never_wrapped_with_colours(run_cli: Any, hub: Any) -> None:
+    env = {"HF_ENDPOINT": hub.url, "COLUMNS": "60", "FORCE_COLOR": "1"}
+    res = run_cli("card", "alice/tiny-bert", env=env)
+    assert res.returncode == 0, res
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout)
+    assert any(LONG_LINE in line for line in plain.splitlines()), plain
