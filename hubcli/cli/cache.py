@@ -50,7 +50,8 @@ def _warn_scan(out: Output, warnings: Sequence[str]) -> None:
     for w in warnings[:5]:
         out.warn(w)
     if len(warnings) > 5:
-        out.warn(f"... and {len(warnings) - 5} more problems (see `hubcli cache ls --json`).")
+        more = plural(len(warnings) - 5, "more problem")
+        out.warn(f"... and {more} (see `hubcli cache ls --json`).")
 
 
 @cache_app.command("ls")
@@ -326,7 +327,10 @@ def _run_plan(out: Output, plan: DeletionPlan, *, dry_run: bool, yes: bool) -> N
     from hubcli.cache.clean import execute_plan
 
     if not plan.items:
-        out.result(plan.to_json(executed=not dry_run), lambda: out.info("Nothing to delete."))
+        out.result(
+            plan.to_json(executed=not dry_run),
+            lambda: None if out.quiet else out.line("Nothing to delete."),
+        )
         return
     if dry_run:
 
