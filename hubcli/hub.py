@@ -113,7 +113,9 @@ class Hub:
 
     def ref(self, repo: RepoLike, repo_type: str | None = None) -> RepoRef:
         """``repo`` as a RepoRef (``org/name``, ``datasets/org/name``, ``hf://...@rev/path``)."""
-        return repo if isinstance(repo, RepoRef) else parse_repo_ref(repo, repo_type)
+        if isinstance(repo, RepoRef):
+            return repo
+        return parse_repo_ref(repo, repo_type, endpoint=self.settings.endpoint)
 
     # -- transfers ------------------------------------------------------------------------------
     def download(
@@ -339,11 +341,25 @@ class HubCache:
         plan = plan_dedup(self.dir)
         return plan if dry_run else execute_dedup(self.dir, plan)
 
-    def export(self, targets: Iterable[str], output: str | os.PathLike[str]) -> BundleResult:
-        """Pack repos or revisions into a bundle for an air-gapped machine."""
+    def export(
+        self,
+        targets: Iterable[str],
+        output: str | os.PathLike[str],
+        *,
+        allow_incomplete: bool = False,
+    ) -> BundleResult:
+        """Pack repos or revisions (``org/x``, ``org/x@<commit>``) into a bundle for an
+        air-gapped machine; a snapshot missing files of its listing is refused unless
+        ``allow_incomplete`` (huggingface_hub would raise IncompleteSnapshotError there)."""
         from hubcli.cache.bundle import export_bundle
 
-        return export_bundle(self.dir, list(targets), Path(output))
+        return export_bundle(
+            self.dir,
+            list(targets),
+            Path(output),
+            allow_incomplete=allow_incomplete,
+            endpoint=self._hub.settings.endpoint,
+        )
 
     def import_bundle(self, bundle: str | os.PathLike[str]) -> ImportResult | BundleResult:
         """Verify a bundle and merge it into the cache, all or nothing."""
