@@ -86,12 +86,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Download a repo (or some of its files) for offline use; print the local path."""
         from hubcli.cli.context import AppState
-        from hubcli.repo import parse_repo_ref
 
         state: AppState = ctx.obj.with_flags(cache_dir=cache_dir, offline=offline, mirrors=mirror)
         settings = state.settings
         out = state.output(json_mode=json_out, quiet=quiet)
-        ref = parse_repo_ref(repo, repo_type)
+        ref = state.hub.ref(repo, repo_type)
         if revision:
             if ref.revision and ref.revision != revision:
                 from hubcli.errors import UsageError

@@ -22,9 +22,8 @@ repo_app.add_typer(tag_app, name="tag")
 def _write_ref(state: AppState, repo: str, repo_type: str | None) -> RepoRef:
     """The repo a write names: a bare name (no namespace) is the token user's (one whoami call,
     before anything is created), as huggingface_hub does."""
-    from hubcli.repo import parse_repo_ref
 
-    ref = parse_repo_ref(repo, repo_type)
+    ref = state.hub.ref(repo, repo_type)
     if "/" in ref.repo_id or not state.settings.token:
         return ref
     return state.client().owned_ref(ref)
@@ -41,11 +40,10 @@ def refs(
     json_out: JsonOpt = False,
 ) -> None:
     """List a repo's branches and tags (and PRs): name, full ref and commit."""
-    from hubcli.repo import parse_repo_ref
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out)
-    ref = parse_repo_ref(repo, repo_type)
+    ref = state.hub.ref(repo, repo_type)
     result = state.client().list_refs(ref, include_prs=include_prs)
 
     def human() -> None:

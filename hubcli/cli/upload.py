@@ -73,13 +73,12 @@ def upload_command(
 ) -> None:
     """Upload a file or folder. Prints the commit URL (or the PR URL) as the last stdout line."""
     from hubcli.progress import BarProgress, NullProgress, Progress
-    from hubcli.repo import parse_repo_ref
     from hubcli.upload.engine import plan_upload, upload
 
     state: AppState = ctx.obj
     out = state.output(json_mode=json_out, quiet=quiet)
     n_workers = max_workers(workers, workers_alias, default=state.settings.max_workers, maximum=64)
-    ref = parse_repo_ref(repo, repo_type)
+    ref = state.hub.ref(repo, repo_type)
     if "/" not in ref.repo_id and state.settings.token:
         ref = state.client().owned_ref(ref)  # a bare name is the token user's
     if ref.path:
