@@ -71,6 +71,14 @@ def test_json_and_quiet_before_the_command(run_cli: Any, hub: Any) -> None:
     assert res.stdout.splitlines() == ["README.md", "config.json", "tokenizer/"]
 
 
+def test_output_flags_before_a_nested_command(run_cli: Any, tmp_path: Path) -> None:
+    res = run_cli("--json", "cache", "ls", "--cache-dir", str(tmp_path / "empty"))
+    assert res.returncode == 0, res
+    json.loads(res.stdout)
+    res = run_cli("-q", "cache", "--offline", "ls", "--cache-dir", str(tmp_path / "empty"))
+    assert res.returncode == 0 and res.stdout == "", res
+
+
 def test_values_and_double_dash_are_left_alone(run_cli: Any, hub: Any) -> None:
     # "--json" is the value of --author here, not a flag to move
     res = run_cli("search", "--author", "--json", "--endpoint", hub.url, "-q")
@@ -149,6 +157,19 @@ def test_anonymous_unknown_repo_suggests_close_matches(run_cli: Any, hub: Any) -
     # a typo in the org too; and offline never searches
     res = run_cli("files", "alicee/tiny-bert", env={"HF_ENDPOINT": hub.url})
     assert "did you mean alice/tiny-bert" in one_error_line(res)
+
+
+def test_suggestions_for_datasets_and_never_offline(run_cli: Any, hub: Any, tmp_path: Path) -> None:
+    hub.seed_repo("alice/squad-mini", {"data.csv": "a\n"}, repo_type="dataset")
+    env = {"HF_ENDPOINT": hub.url}
+    res = run_cli("info", "datasets/alice/squad-mni", env=env)
+    assert res.returncode == 3, res
+    assert "did you mean datasets/alice/squad-mini?" in one_error_line(res)
+    res = run_cli("download", "alice/tiny-bret", "--cache-dir", str(tmp_path / "c"), env=env)
+    assert res.returncode == 3, res
+    assert "did you mean alice/tiny-bert?" in error_line(res)
+    res = run_cli("info", "alice/tiny-bret", env={**env, "HF_HUB_OFFLINE": "1"})
+    assert res.returncode == 7 and "did you mean" not in res.stderr, res
 
 
 def test_no_suggestion_when_nothing_is_close(run_cli: Any, hub: Any) -> None:
