@@ -204,10 +204,9 @@ def info(
 ) -> None:
     """A repo's metadata and its files with sizes; files already in the local cache are marked."""
     from hubcli.discover import cached_paths, total_size
-    from hubcli.repo import parse_repo_ref
 
     state: AppState = ctx.obj
-    ref = parse_repo_ref(repo, repo_type)
+    ref = state.hub.ref(repo, repo_type)
     rev = revision or ref.revision
     out = state.output(json_mode=json_out)
     if state.settings.offline:
@@ -338,10 +337,10 @@ def files(
 ) -> None:
     """List a repo's files (and folders) with sizes and LFS marks."""
     from hubcli.models import DirEntry, FileEntry
-    from hubcli.repo import parse_repo_ref, validate_repo_path
+    from hubcli.repo import validate_repo_path
 
     state: AppState = ctx.obj
-    ref = parse_repo_ref(repo, repo_type)
+    ref = state.hub.ref(repo, repo_type)
     rev = revision or ref.revision or "main"
     folder = path or ref.path or ""
     folder = validate_repo_path(folder.strip("/")) if folder.strip("/") else ""
@@ -407,10 +406,9 @@ def card(
     """
     from hubcli.card import Card, parse_card
     from hubcli.discover import README, load_card_source
-    from hubcli.repo import parse_repo_ref
 
     state: AppState = ctx.obj.with_flags(offline=offline)
-    ref = parse_repo_ref(repo, repo_type)
+    ref = state.hub.ref(repo, repo_type)
     rev = revision or ref.revision or "main"
     out = state.output(json_mode=json_out)
     source = load_card_source(state.session(), settings=state.settings, ref=ref, revision=rev)

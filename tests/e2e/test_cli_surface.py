@@ -301,3 +301,11 @@ def test_card_code_lines_are_never_wrapped_with_colours(run_cli: Any, hub: Any) 
 
     plain = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout)
     assert any(LONG_LINE in line for line in plain.splitlines()), plain
+
+
+def test_info_files_card_take_a_hub_url(run_cli: Any, hub: Any) -> None:
+    env = {"HF_ENDPOINT": hub.url}
+    for cmd in ("info", "files", "card"):
+        res = run_cli(cmd, f"{hub.url}/alice/tiny-bert", "--json", env=env)
+        assert res.returncode == 0, (cmd, res)
+        json.loads(res.stdout)
