@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "repo": "hubcli.cli.repo",
     "cache": "hubcli.cli.cache",
     "serve": "hubcli.cli.serve",
+    "completion": "hubcli.cli.completion",
 }
 # Global options that take a value (so the command name is not mistaken for one).
 _VALUE_OPTIONS = frozenset({"--endpoint", "--token", "--cache-dir", "--color"})
