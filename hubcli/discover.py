@@ -120,23 +120,24 @@ class SearchHit:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """Exact values for ``--json``: id, type, downloads, likes, lastModified, tags, and more."""
+        """Exact values for ``--json`` (huggingface_hub's ``ModelInfo`` field names): id,
+        repo_type, downloads, likes, last_modified, tags, and more."""
         return {
             "id": self.id,
-            "type": self.type,
+            "repo_type": self.type,
             "author": self.author,
             "downloads": self.downloads,
             "likes": self.likes,
-            "lastModified": self.last_modified,
-            "createdAt": self.created_at,
+            "last_modified": self.last_modified,
+            "created_at": self.created_at,
             "tags": list(self.tags),
             "pipeline_tag": self.task,
             "library_name": self.library,
             "sdk": self.sdk,
             "private": self.private,
             "gated": self.gated,
-            "usedStorage": self.size,
-            "trendingScore": self.trending,
+            "used_storage": self.size,
+            "trending_score": self.trending,
         }
 
 

@@ -118,7 +118,7 @@ def _refuse_incomplete(repo: ScannedRepo, rev: ScannedRevision, missing: list[st
     shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
     raise IntegrityError(
         f"Refusing to export {display_id(repo.repo_id, repo.repo_type)}@{rev.commit}: "
-        f"{len(missing)} file(s) of this commit are not cached ({shown}); offline, "
+        f"files of this commit are not cached (missing: {len(missing)}; {shown}); offline, "
         "huggingface_hub would raise IncompleteSnapshotError.",
         hint="Download the rest first, or pass --allow-incomplete to export what is cached.",
     )

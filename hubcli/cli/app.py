@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from hubcli import __version__
-from hubcli.cli.common import make_typer
+from hubcli.cli.common import add_examples, examples_epilog, make_typer
 from hubcli.cli.context import AppState
 
 # Which module registers each top-level command (each module exposes ``register(app)``). Keep
@@ -193,6 +193,7 @@ def build_app(args: list[str] | None = None) -> typer.Typer:
     app = make_typer(
         name="hubcli",
         help="A fast, safe client and cache manager for the Hugging Face Hub.",
+        epilog=examples_epilog(""),
     )
     app.callback()(_global)
     name = command_name(args) if args is not None else None
@@ -204,6 +205,7 @@ def build_app(args: list[str] | None = None) -> typer.Typer:
         modules = list(dict.fromkeys(COMMANDS.values()))
     for module in modules:
         importlib.import_module(module).register(app)
+    add_examples(app)
     return app
 
 

@@ -32,13 +32,14 @@ def login(
         bool, typer.Option("--no-verify", help="Save without checking it with the Hub.")
     ] = False,
     token_name: TokenNameOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Save a token to the token file (mode 0600), after checking it with GET /api/whoami-v2."""
     from hubcli import auth
     from hubcli.errors import UsageError
 
     state: AppState = ctx.obj
-    out = state.output()
+    out = state.output(json_mode=json_out)
     if token is None:
         if sys.stdin.isatty():
             import getpass
@@ -61,7 +62,11 @@ def login(
     path = auth.save_token(state.settings.token_path, token)
     who = f" as {user}" if user else ""
     named = f" as '{token_name}'" if token_name is not None else ""
-    out.info(f"Logged in{who}; token saved{named} to {path}.")
+    doc = {
+        "user": user, "endpoint": state.settings.endpoint, "token_path": str(path),
+        "token_name": token_name, "verified": not no_verify,
+    }  # fmt: skip
+    out.result(doc, lambda: out.info(f"Logged in{who}; token saved{named} to {path}."))
 
 
 @auth_app.command("logout")
@@ -75,22 +80,27 @@ def logout(
             help="Forget this stored token only (and the token file if it is the active one).",
         ),
     ] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Delete the token file (with --token-name: forget that stored token)."""
     from hubcli import auth
 
     state: AppState = ctx.obj
-    out = state.output()
+    out = state.output(json_mode=json_out)
+    path = str(state.settings.token_path)
     if token_name is not None:
         dropped = auth.forget_token(state.settings.token_path, token_name)
         active = " It was the active token: the token file is removed." if dropped else ""
-        out.info(f"Forgot the stored token '{token_name}'.{active}")
+        doc = {"token_name": token_name, "token_file_removed": bool(dropped), "token_path": path}
+        out.result(doc, lambda: out.info(f"Forgot the stored token '{token_name}'.{active}"))
         return
     removed = auth.delete_token(state.settings.token_path)
-    out.info(
-        f"Logged out: removed {state.settings.token_path}."
-        if removed
-        else "Not logged in: no token file to remove."
+    doc = {"token_name": None, "token_file_removed": bool(removed), "token_path": path}
+    out.result(
+        doc,
+        lambda: out.info(
+            f"Logged out: removed {path}." if removed else "Not logged in: no token file to remove."
+        ),
     )
     if state.settings.token_source.startswith("env:"):
         out.warn(f"a token is still set by {state.settings.token_source[4:]} in your environment.")
@@ -106,7 +116,10 @@ def whoami(
     data = state.client().whoami()
     out = state.output(json_mode=json_out)
     orgs = [o.get("name") for o in data.get("orgs") or [] if isinstance(o, dict)]
-    doc = {"name": data.get("name"), "orgs": orgs, "token_source": state.settings.token_source}
+    doc = {
+        "user": data.get("name"), "orgs": orgs, "endpoint": state.settings.endpoint,
+        "token_source": state.settings.token_source,
+    }  # fmt: skip
 
     def human() -> None:
         out.line(str(data.get("name")))

@@ -10,6 +10,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from typer.models import DefaultPlaceholder
 
 
 def make_typer(**kwargs: Any) -> typer.Typer:
@@ -124,3 +125,136 @@ def confirm(action: str, *, yes: bool, hint: str = "Pass --yes to confirm.") -> 
     if sys.stdin.readline().strip().lower() not in ("y", "yes"):
         sys.stderr.write("Not confirmed: nothing changed.\n")
         raise typer.Exit(1)
+
+
+# -- examples in --help ---------------------------------------------------------------------------
+# Each command's "Examples:" section (1-3 realistic lines), by command path. Applied to the Typer
+# apps once they are registered (:func:`add_examples`), so a command module only adds its line
+# here; a test checks that every command has one.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "": (
+        "hubcli download org/model --include '*.safetensors'",
+        "hubcli cache ls --sort size:desc",
+        "hubcli info org/model --json",
+    ),
+    "env": ("hubcli env", "hubcli env --json | jq -r .cache_dir"),
+    "auth": ("hubcli auth login", "hubcli auth whoami"),
+    "auth login": (
+        "hubcli auth login",
+        'echo "$HF_TOKEN" | hubcli auth login',
+        "hubcli auth login --token hf_xxx --token-name work",
+    ),
+    "auth logout": ("hubcli auth logout", "hubcli auth logout --token-name work"),
+    "auth whoami": ("hubcli auth whoami", "hubcli auth whoami --json | jq -r .user"),
+    "auth list": ("hubcli auth list", "hubcli auth list --json"),
+    "auth switch": ("hubcli auth switch work",),
+    "completion": (
+        'eval "$(hubcli completion bash)"',
+        'hubcli completion zsh > "${fpath[1]}/_hubcli"',
+        "hubcli completion fish > ~/.config/fish/completions/hubcli.fish",
+    ),
+    "search": (
+        "hubcli search bert --task fill-mask --sort downloads",
+        "hubcli search --type dataset --author openai -n 5",
+        "hubcli search llama --json | jq -r '.results[].id'",
+    ),
+    "info": (
+        "hubcli info openai-community/gpt2",
+        "hubcli info datasets/stanfordnlp/imdb --json | jq .total_size",
+    ),
+    "files": (
+        "hubcli files openai-community/gpt2",
+        "hubcli files org/model onnx -R",
+        "hubcli files org/model -q | grep safetensors",
+    ),
+    "ls": ("hubcli ls openai-community/gpt2", "hubcli ls org/model --revision v1.0 --json"),
+    "card": (
+        "hubcli card openai-community/gpt2",
+        "hubcli card org/model --raw > README.md",
+        "hubcli card org/model --json | jq .metadata.license",
+    ),
+    "download": (
+        "hubcli download org/model --include '*.safetensors'",
+        "MODEL=$(hubcli download org/model --revision v1.0 -q)",
+        "hubcli download datasets/org/data --local-dir ./data",
+    ),
+    "upload": (
+        "hubcli upload org/model ./checkpoint",
+        "hubcli upload org/model model.safetensors weights/model.safetensors -m 'New weights'",
+        "hubcli upload org/model . --exclude '*.log' --dry-run",
+    ),
+    "repo": ("hubcli repo create org/model --private", "hubcli repo refs org/model"),
+    "repo refs": ("hubcli repo refs org/model", "hubcli repo refs org/model --include-prs --json"),
+    "repo create": (
+        "hubcli repo create org/model --private",
+        "hubcli repo create my-space --type space --space-sdk gradio",
+    ),
+    "repo delete": ("hubcli repo delete org/old-model --yes",),
+    "repo branch": ("hubcli repo branch create org/model dev",),
+    "repo branch create": (
+        "hubcli repo branch create org/model dev",
+        "hubcli repo branch create org/model release --revision v1.0",
+    ),
+    "repo branch delete": ("hubcli repo branch delete org/model dev --yes",),
+    "repo tag": ("hubcli repo tag create org/model v1.0",),
+    "repo tag create": (
+        "hubcli repo tag create org/model v1.0",
+        "hubcli repo tag create org/model v1.1 --revision dev -m 'Second release'",
+    ),
+    "repo tag delete": ("hubcli repo tag delete org/model v1.0 --yes",),
+    "cache": ("hubcli cache ls", "hubcli cache du", "hubcli cache prune --dry-run"),
+    "cache ls": (
+        "hubcli cache ls --sort size:desc --limit 10",
+        "hubcli cache ls --revisions --filter 'accessed>30d'",
+        "hubcli cache ls --filter 'accessed>30d' -q | xargs hubcli cache rm --yes",
+    ),
+    "cache du": ("hubcli cache du", "hubcli cache du --json | jq .unreferenced"),
+    "cache verify": (
+        "hubcli cache verify",
+        "hubcli cache verify org/model --revision main --online",
+        "hubcli cache verify --local-dir ./data",
+    ),
+    "cache repair": ("hubcli cache repair", "hubcli cache repair org/model"),
+    "cache rm": (
+        "hubcli cache rm org/model --dry-run",
+        "hubcli cache rm datasets/org/data@0123abcd --yes",
+        "hubcli cache ls -q --filter 'size>10GB' | hubcli cache rm - --yes",
+    ),
+    "cache prune": ("hubcli cache prune --dry-run", "hubcli cache prune --yes"),
+    "cache dedup": ("hubcli cache dedup --dry-run", "hubcli cache dedup"),
+    "cache export": (
+        "hubcli cache export org/model -o model.tar",
+        "hubcli cache export org/model@v1.0 datasets/org/data -o bundle.tar.gz",
+    ),
+    "cache import": ("hubcli cache import bundle.tar.gz",),
+    "serve": (
+        "hubcli serve --port 8080",
+        "HF_ENDPOINT=http://localhost:8080 hubcli download org/model",
+    ),
+}
+
+
+def examples_epilog(path: str) -> str | None:
+    """The "Examples:" section for ``path`` (``"cache rm"``), kept line by line in --help."""
+    lines = EXAMPLES.get(path)
+    if not lines:
+        return None
+    # "\b" keeps click from re-flowing the lines into one paragraph.
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def add_examples(app: typer.Typer, prefix: str = "") -> None:
+    """Give every command and group registered on ``app`` (recursively) its examples, unless it
+    set an ``epilog`` of its own."""
+    for info in app.registered_commands:
+        name = info.name or (info.callback.__name__.replace("_", "-") if info.callback else "")
+        if info.epilog is None:
+            info.epilog = examples_epilog(f"{prefix}{name}")
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        group_name = group.name or (sub.info.name if sub is not None else None)
+        if sub is None or not isinstance(group_name, str):
+            continue
+        if group.epilog is None or isinstance(group.epilog, DefaultPlaceholder):
+            group.epilog = examples_epilog(f"{prefix}{group_name}")
+        add_examples(sub, f"{prefix}{group_name} ")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -73,16 +72,9 @@ def search(
         limit=limit,
     )
     if json_out:
-        # One JSON array, streamed item by item (exact numbers, nothing truncated).
-        # Nothing reaches stdout before the first page did: an error leaves it empty.
-        first = True
-        for hit in hits:
-            item = json.dumps(hit.to_json(), ensure_ascii=False)
-            out.stdout.write(("[\n  " if first else ",\n  ") + item)
-            out.stdout.flush()
-            first = False
-        out.stdout.write("[]\n" if first else "\n]\n")
-        out.stdout.flush()
+        # One JSON document, its results streamed item by item (exact numbers, nothing
+        # truncated). Nothing reaches stdout before the first page did: an error leaves it empty.
+        out.stream({"repo_type": rtype}, "results", (hit.to_json() for hit in hits))
         return
     if quiet:
         for hit in hits:
@@ -112,6 +104,14 @@ def _license(info: RepoInfo) -> str | None:
         if isinstance(tag, str) and tag.startswith("license:"):
             return tag.split(":", 1)[1]
     return None
+
+
+def _snake(key: str) -> str:
+    """``lastModified`` -> ``last_modified``, ``model-index`` -> ``model_index`` (the names
+    huggingface_hub's ModelInfo/DatasetInfo/SpaceInfo give the API's keys)."""
+    import re
+
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).replace("-", "_").lower()
 
 
 def _space_facts(info: RepoInfo) -> dict[str, Any]:
@@ -217,21 +217,23 @@ def info(
     cached = cached_paths(state.settings.cache_dir, ref, data.sha, files)
 
     def doc() -> dict[str, Any]:
-        d: dict[str, Any] = {k: v for k, v in data.raw.items() if k != "siblings"}
-        d.update(id=data.repo_id, type=ref.repo_type, sha=data.sha, revision=rev or "main")
+        # huggingface_hub's ModelInfo names: the API's camelCase keys in snake_case, files as
+        # "siblings" (rfilename, size, blob_id, lfs), plus what hubcli adds (cached, total_size).
+        d: dict[str, Any] = {_snake(k): v for k, v in data.raw.items() if k != "siblings"}
+        d.update(id=data.repo_id, repo_type=ref.repo_type, sha=data.sha, revision=rev or "main")
         if ref.repo_type == "space":
             d.update(_space_facts(data))
-        d["files"] = [
+        d["siblings"] = [
             {
-                "path": f.path,
+                "rfilename": f.path,
                 "size": f.size,
-                "blobId": f.blob_id,
+                "blob_id": f.blob_id,
                 "lfs": {"sha256": f.lfs_sha256, "size": f.lfs_size} if f.is_lfs else None,
                 "cached": f.path in cached,
             }
             for f in files
         ]
-        d["totalSize"] = total_size(files)
+        d["total_size"] = total_size(files)
         return d
 
     def human() -> None:
@@ -357,17 +359,22 @@ def files(
         return
     items = list(entries)
 
-    def doc() -> list[dict[str, Any]]:
+    def doc() -> dict[str, Any]:
+        # huggingface_hub's RepoFile / RepoFolder names (blob_id, lfs.sha256, tree_id).
         docs: list[dict[str, Any]] = []
         for e in items:
             if isinstance(e, FileEntry):
-                lfs = {"oid": e.lfs_sha256, "size": e.lfs_size} if e.is_lfs else None
+                lfs = {"sha256": e.lfs_sha256, "size": e.lfs_size} if e.is_lfs else None
                 docs.append(
-                    {"type": "file", "path": e.path, "size": e.size, "oid": e.blob_id, "lfs": lfs}
-                )
+                    {"type": "file", "path": e.path, "size": e.size, "blob_id": e.blob_id,
+                     "lfs": lfs}
+                )  # fmt: skip
             else:
-                docs.append({"type": "directory", "path": e.path, "oid": e.oid})
-        return docs
+                docs.append({"type": "directory", "path": e.path, "tree_id": e.oid})
+        return {
+            "repo_id": ref.repo_id, "repo_type": ref.repo_type, "revision": rev,
+            "path": folder, "entries": docs,
+        }  # fmt: skip
 
     def human() -> None:
         from hubcli.cli.render import emit, files_table

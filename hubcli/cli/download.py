@@ -22,6 +22,7 @@ from hubcli.cli.common import (
     WorkersAliasOpt,
     max_workers,
 )
+from hubcli.cli.output import plural
 from hubcli.units import human_rate, human_size
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def _summary(result: DownloadResult) -> str:
     if result.fetched_bytes and result.elapsed > 0:
         rate = f", {human_rate(result.fetched_bytes / result.elapsed)}"
     return (
-        f"{result.repo_id}@{result.commit[:12]}: {len(result.files)} files, "
+        f"{result.repo_id}@{result.commit[:12]}: {plural(len(result.files), 'file')}, "
         + ", ".join(parts)
         + f" in {result.elapsed:.1f}s{rate}"
     )
@@ -126,8 +127,9 @@ def register(app: typer.Typer) -> None:
                     for f in result.files:
                         out.line(f"{f.status:<18} {human_size(f.size):>10}  {f.path}")
                     fetch = sum(f.size for f in result.files if f.status.startswith("would_"))
+                    total = human_size(result.total_size)
                     out.line(
-                        f"{len(result.files)} files, {human_size(result.total_size)} total, "
+                        f"{plural(len(result.files), 'file')}, {total} total, "
                         f"{human_size(fetch)} to fetch"
                     )
                 return  # a dry run prints the plan, never a path it did not create

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -23,6 +23,18 @@ def force_color() -> bool:
     """``FORCE_COLOR`` set to anything but empty, ``0`` or ``false``."""
     value = os.environ.get("FORCE_COLOR")
     return value is not None and value.strip().lower() not in ("", "0", "false", "no")
+
+
+SCHEMA_VERSION = 1
+"""The version of every ``--json`` document (docs/json.md); bumped on a breaking change (a field
+removed, renamed or retyped), never for an added field."""
+
+
+def versioned(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with the top-level ``schema_version`` first: the one place it is added."""
+    if not isinstance(doc, dict):
+        raise TypeError(f"a --json document is a JSON object, not {type(doc).__name__}")
+    return {"schema_version": SCHEMA_VERSION, **doc}
 
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
@@ -118,14 +130,15 @@ class Output:
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
-    def json(self, obj: Any) -> None:
-        """Exactly one JSON document on stdout."""
-        self.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    def json(self, obj: dict[str, Any]) -> None:
+        """Exactly one JSON document on stdout, with its ``schema_version``."""
+        text = json.dumps(versioned(obj), indent=2, ensure_ascii=False, default=str)
+        self.stdout.write(text + "\n")
         self.stdout.flush()
 
     def result(
         self,
-        doc: ToJson | dict[str, Any] | list[Any] | Callable[[], Any],
+        doc: ToJson | dict[str, Any] | Callable[[], dict[str, Any]],
         human: Callable[[], None],
     ) -> None:
         """Emit a command's result: with ``--json`` exactly one JSON document on stdout (``doc``,
@@ -133,12 +146,33 @@ class Output:
         whatever the ``human`` renderer prints."""
         if not self.json_mode:
             human()
-        elif isinstance(doc, dict | list):
+        elif isinstance(doc, dict):
             self.json(doc)
         elif hasattr(doc, "to_json"):
             self.json(doc.to_json())
         else:
             self.json(doc())
+
+    def stream(self, head: dict[str, Any], key: str, items: Iterable[dict[str, Any]]) -> None:
+        """One JSON document whose ``key`` array is written item by item as ``items`` yields
+        them (``head`` first, with the ``schema_version``). Nothing reaches stdout before the
+        first item (or the end) did, so an error on the way leaves stdout empty."""
+        it = iter(items)
+        first = next(it, None)
+        opening = json.dumps(versioned(head), ensure_ascii=False, default=str)[:-1]
+        sep = ", " if len(opening) > 1 else ""
+        self.stdout.write(f"{opening}{sep}{json.dumps(key)}: [")
+        if first is None:
+            self.stdout.write("]}\n")
+            self.stdout.flush()
+            return
+        self.stdout.write("\n  " + json.dumps(first, ensure_ascii=False, default=str))
+        self.stdout.flush()
+        for item in it:
+            self.stdout.write(",\n  " + json.dumps(item, ensure_ascii=False, default=str))
+            self.stdout.flush()
+        self.stdout.write("\n]}\n")
+        self.stdout.flush()
 
     # -- talk -------------------------------------------------------------------------------
     def info(self, message: str) -> None:

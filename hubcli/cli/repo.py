@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -98,7 +98,7 @@ def create(
         raise ConflictError(
             f"{ref} already exists.", hint="Pass --exist-ok to accept that.", status=exc.status
         ) from exc
-    doc = {"repo": str(ref), "repo_type": ref.repo_type, "url": url, "private": private}
+    doc = {"repo_id": ref.repo_id, "repo_type": ref.repo_type, "url": url, "private": private}
     out.result(doc, lambda: out.line(url))
 
 
@@ -111,22 +111,25 @@ def delete(
     missing_ok: Annotated[
         bool, typer.Option("--missing-ok", help="Do not fail if the repo does not exist.")
     ] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Delete a repo (asks first; --yes when not in a terminal)."""
     from hubcli.errors import RepoNotFoundError
 
     state: AppState = ctx.obj
-    out = state.output()
+    out = state.output(json_mode=json_out)
     ref = _write_ref(state, repo, repo_type)
     confirm(f"delete the {ref.repo_type} repo {ref.repo_id} and all its history", yes=yes)
+    doc = {"repo_id": ref.repo_id, "repo_type": ref.repo_type, "deleted": True}
     try:
         state.client().delete_repo(ref)
     except RepoNotFoundError:
         if not missing_ok:
             raise
-        out.info(f"{ref} does not exist; nothing to delete.")
+        doc["deleted"] = False
+        out.result(doc, lambda: out.info(f"{ref} does not exist; nothing to delete."))
         return
-    out.info(f"Deleted {ref}.")
+    out.result(doc, lambda: out.info(f"Deleted {ref}."))
 
 
 @branch_app.command("create")
@@ -139,12 +142,15 @@ def branch_create(
     exist_ok: Annotated[
         bool, typer.Option("--exist-ok", help="Accept an existing branch.")
     ] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Create a branch."""
     from hubcli.errors import ConflictError
 
     state: AppState = ctx.obj
+    out = state.output(json_mode=json_out)
     ref = _write_ref(state, repo, repo_type)
+    created = True
     try:
         state.client().create_branch(ref, branch, start=revision)
     except ConflictError as exc:
@@ -154,7 +160,10 @@ def branch_create(
                 hint="Pass --exist-ok to accept that.",
                 status=exc.status,
             ) from exc
-    state.output().info(f"Branch {branch!r} ready in {ref}.")
+        created = False
+    doc: dict[str, Any] = {"branch": branch, "repo_type": ref.repo_type, "repo_id": ref.repo_id}
+    doc |= {"revision": revision, "created": created}
+    out.result(doc, lambda: out.info(f"Branch {branch!r} ready in {ref}."))
 
 
 @branch_app.command("delete")
@@ -164,13 +173,16 @@ def branch_delete(
     branch: Annotated[str, typer.Argument(help="Branch to delete.")],
     repo_type: TypeOpt = None,
     yes: YesOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Delete a branch (asks first; --yes when not in a terminal)."""
     state: AppState = ctx.obj
+    out = state.output(json_mode=json_out)
     ref = _write_ref(state, repo, repo_type)
     confirm(f"delete branch {branch!r} of {ref}", yes=yes)
     state.client().delete_branch(ref, branch)
-    state.output().info(f"Deleted branch {branch!r} of {ref}.")
+    doc = {"branch": branch, "repo_type": ref.repo_type, "repo_id": ref.repo_id}
+    out.result(doc, lambda: out.info(f"Deleted branch {branch!r} of {ref}."))
 
 
 @tag_app.command("create")
@@ -181,17 +193,21 @@ def tag_create(
     revision: RevisionOpt = None,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Tag message.")] = None,
     repo_type: TypeOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Create a tag."""
     from hubcli.errors import ConflictError
 
     state: AppState = ctx.obj
+    out = state.output(json_mode=json_out)
     ref = _write_ref(state, repo, repo_type)
     try:
         state.client().create_tag(ref, tag, revision=revision or "main", message=message)
     except ConflictError as exc:
         raise ConflictError(f"{ref}: tag {tag!r} already exists.", status=exc.status) from exc
-    state.output().info(f"Tagged {ref}@{revision or 'main'} as {tag!r}.")
+    doc: dict[str, Any] = {"tag": tag, "repo_type": ref.repo_type, "repo_id": ref.repo_id}
+    doc |= {"revision": revision or "main", "message": message}
+    out.result(doc, lambda: out.info(f"Tagged {ref}@{revision or 'main'} as {tag!r}."))
 
 
 @tag_app.command("delete")
@@ -201,13 +217,16 @@ def tag_delete(
     tag: Annotated[str, typer.Argument(help="Tag to delete.")],
     repo_type: TypeOpt = None,
     yes: YesOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Delete a tag (asks first; --yes when not in a terminal)."""
     state: AppState = ctx.obj
+    out = state.output(json_mode=json_out)
     ref = _write_ref(state, repo, repo_type)
     confirm(f"delete tag {tag!r} of {ref}", yes=yes)
     state.client().delete_tag(ref, tag)
-    state.output().info(f"Deleted tag {tag!r} of {ref}.")
+    doc = {"tag": tag, "repo_type": ref.repo_type, "repo_id": ref.repo_id}
+    out.result(doc, lambda: out.info(f"Deleted tag {tag!r} of {ref}."))
 
 
 def register(app: typer.Typer) -> None:

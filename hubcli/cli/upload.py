@@ -18,6 +18,7 @@ from hubcli.cli.common import (
     max_workers,
 )
 from hubcli.cli.context import AppState
+from hubcli.cli.output import plural
 from hubcli.errors import Interrupted
 from hubcli.units import human_rate, human_size
 
@@ -93,7 +94,7 @@ def upload_command(
     if (include or exclude) and os.path.isfile(local_path):
         out.warn("--include/--exclude are ignored when uploading a single file.")
     verb = "Checking" if dry_run else "Uploading"
-    out.info(f"{verb} {len(plan.files)} file(s) to {ref}…")
+    out.info(f"{verb} {plural(len(plan.files), 'file')} to {ref}…")
     hash_bar: Progress = NullProgress()
     up_bar: Progress = NullProgress()
     if out.show_progress:
@@ -146,7 +147,7 @@ def upload_command(
             sent = human_size(result.bytes_sent)
             out.info(
                 f"{summary}; sent {sent} of LFS data in {elapsed:.1f}s{speed}; "
-                f"{len(result.commits)} commit(s)."
+                f"{plural(len(result.commits), 'commit')}."
             )
         if result.url:
             out.line(result.url)

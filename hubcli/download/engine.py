@@ -74,8 +74,8 @@ class DownloadResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "repo": self.repo_id,
-            "type": self.repo_type,
+            "repo_id": self.repo_id,
+            "repo_type": self.repo_type,
             "revision": self.revision,
             "commit": self.commit,
             # a dry run creates nothing: the path it would fill is only "planned_path"

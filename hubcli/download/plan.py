@@ -249,7 +249,7 @@ def offline_plan(
             f" (+{len(missing) - 20} more)" if len(missing) > 20 else ""
         )
         raise OfflineError(
-            f"Offline: {len(missing)} file(s) of {where} are not in the cache: {shown}.",
+            f"Offline: not in the cache, of {where} (missing: {len(missing)}): {shown}.",
             hint="Run the same download once while online.",
         )
     return Plan(commit, entries, wanted, single_file(files), False)

@@ -222,7 +222,8 @@ def upload(
             if create_pr and last.pr_revision:
                 target = last.pr_revision
         ctx.head = last.commit_oid
-        tell(f"Committed {len(adds) + len(dels)} file(s): {last.commit_oid[:12]}")
+        changes = f"{len(adds)} added or changed, {len(dels)} deleted"
+        tell(f"Committed {last.commit_oid[:12]}: {changes}.")
     assert first is not None and last is not None
     return UploadResult(
         repo_name,

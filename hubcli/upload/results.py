@@ -42,6 +42,7 @@ class UploadResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "repo": self.repo,
+            "url": self.url,
             "commit_oid": self.commit_oid,
             "commit_url": self.commit_url,
             "pr_url": self.pr_url,

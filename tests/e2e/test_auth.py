@@ -26,7 +26,8 @@ def test_login_verifies_and_writes_0600_token_file(run_cli: Any, hub_server: Any
     who = run_cli("--endpoint", hub_server.url, "auth", "whoami")
     assert who.returncode == 0 and who.stdout.strip() == "alice"
     data = json.loads(run_cli("--endpoint", hub_server.url, "auth", "whoami", "--json").stdout)
-    assert data["name"] == "alice" and data["token_source"].startswith("file:")
+    assert data["user"] == "alice" and data["token_source"].startswith("file:")
+    assert data["endpoint"] == hub_server.url and data["schema_version"] == 1
 
 
 def test_huggingface_hub_reads_the_token_we_wrote(run_cli: Any, hub_server: Any) -> None:

@@ -51,11 +51,13 @@ def test_info_json_has_metadata_files_and_cache_marks(
     res = run_cli("info", "alice/tiny-bert", "--json", env=env)
     assert res.returncode == 0, res
     doc = json.loads(res.stdout)
-    assert doc["id"] == "alice/tiny-bert" and doc["type"] == "model"
+    assert doc["schema_version"] == 1
+    assert doc["id"] == "alice/tiny-bert" and doc["repo_type"] == "model"
     assert re.fullmatch(r"[0-9a-f]{40}", doc["sha"]) and doc["revision"] == "main"
     assert doc["downloads"] == 1500 and doc["likes"] == 12
-    assert doc["pipeline_tag"] == "fill-mask" and doc["cardData"]["license"] == "apache-2.0"
-    files = {f["path"]: f for f in doc["files"]}
+    assert doc["pipeline_tag"] == "fill-mask" and doc["card_data"]["license"] == "apache-2.0"
+    assert "lastModified" not in doc and "last_modified" in doc
+    files = {f["rfilename"]: f for f in doc["siblings"]}
     assert set(files) == {
         "README.md",
         "config.json",
@@ -69,7 +71,7 @@ def test_info_json_has_metadata_files_and_cache_marks(
     assert files["config.json"]["lfs"] is None
     assert files["config.json"]["cached"] is True
     assert files["README.md"]["cached"] is False
-    assert doc["totalSize"] == sum(f["size"] for f in doc["files"])
+    assert doc["total_size"] == sum(f["size"] for f in doc["siblings"])
 
     human = run_cli(
         "info", "alice/tiny-bert", env=env_for(hub, HF_HUB_CACHE=str(cache), COLUMNS="100")
@@ -101,7 +103,7 @@ def test_info_space_shows_sdk_app_file_hardware(run_cli: Any, hub_server: Any) -
     doc = json.loads(
         run_cli("info", "alice/demo", "--type", "space", "--json", env=env_for(hub_server)).stdout
     )
-    assert doc["sdk"] == "gradio" and doc["app_file"] == "main.py" and doc["type"] == "space"
+    assert doc["sdk"] == "gradio" and doc["app_file"] == "main.py" and doc["repo_type"] == "space"
 
 
 def test_info_revision(run_cli: Any, hub: Any) -> None:
@@ -110,7 +112,7 @@ def test_info_revision(run_cli: Any, hub: Any) -> None:
     doc = json.loads(
         run_cli("info", "alice/tiny-bert", "--revision", first, "--json", env=env_for(hub)).stdout
     )
-    assert doc["sha"] == first and "new.txt" not in {f["path"] for f in doc["files"]}
+    assert doc["sha"] == first and "new.txt" not in {f["rfilename"] for f in doc["siblings"]}
 
 
 def test_files_tree_json_quiet_and_ls_alias(run_cli: Any, hub: Any) -> None:
@@ -127,7 +129,10 @@ def test_files_tree_json_quiet_and_ls_alias(run_cli: Any, hub: Any) -> None:
     assert "tokenizer/deep/merges.txt" in rec.stdout.splitlines()
     assert "tokenizer/vocab.txt" in rec.stdout.splitlines()
     sub = run_cli("files", "alice/tiny-bert", "tokenizer", "--json", env=env)
-    items = json.loads(sub.stdout)
+    listing = json.loads(sub.stdout)
+    assert listing["path"] == "tokenizer" and listing["repo_id"] == "alice/tiny-bert"
+    items = listing["entries"]
+    assert all(("blob_id" if i["type"] == "file" else "tree_id") in i for i in items)
     assert {i["path"]: i["type"] for i in items} == {
         "tokenizer/deep": "directory",
         "tokenizer/vocab.txt": "file",

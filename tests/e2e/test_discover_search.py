@@ -172,14 +172,16 @@ def test_pagination_is_lazy_and_complete(run_cli: Any, hub: Any) -> None:
 def test_json_shape_exact_numbers(run_cli: Any, hub: Any) -> None:
     res = run_cli("search", "--sort", "downloads", "--json", env=env_for(hub))
     assert res.returncode == 0, res
-    doc = json.loads(res.stdout)
+    full = json.loads(res.stdout)
+    assert full["schema_version"] == 1 and full["repo_type"] == "model"
+    doc = full["results"]
     assert isinstance(doc, list) and len(doc) == 5
     for item in doc:
-        for key in ("id", "type", "downloads", "likes", "lastModified", "tags"):
+        for key in ("id", "repo_type", "downloads", "likes", "last_modified", "tags"):
             assert key in item, (key, item)
-        assert item["type"] == "model"
+        assert item["repo_type"] == "model"
         assert isinstance(item["tags"], list)
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", item["lastModified"])
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", item["last_modified"])
     top = doc[0]
     assert top["id"] == "alice/tiny-sentiment"
     assert top["downloads"] == 1_234_567 and top["likes"] == 42
@@ -188,7 +190,7 @@ def test_json_shape_exact_numbers(run_cli: Any, hub: Any) -> None:
     assert LONG_ID in [d["id"] for d in doc]  # never truncated in JSON
 
     empty = run_cli("search", "nothing-matches", "--json", env=env_for(hub))
-    assert json.loads(empty.stdout) == []
+    assert json.loads(empty.stdout) == {"schema_version": 1, "repo_type": "model", "results": []}
 
 
 def test_table_in_a_pipe_is_plain_and_fits(run_cli: Any, hub: Any) -> None:

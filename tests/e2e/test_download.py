@@ -81,7 +81,8 @@ def test_single_file_json_and_quiet(hub_server: Any, run_cli: Any, tmp_path: Pat
     res = run_cli("download", "alice/tiny", "tok/vocab.txt", "--json", env=env)
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert doc["repo"] == "alice/tiny" and doc["type"] == "model" and doc["commit"] == commit
+    assert doc["repo_id"] == "alice/tiny" and doc["repo_type"] == "model"
+    assert doc["commit"] == commit and doc["schema_version"] == 1
     assert doc["revision"] == "main"
     assert doc["path"].endswith(f"snapshots/{commit}/tok/vocab.txt")
     assert [(f["path"], f["status"], f["size"]) for f in doc["files"]] == [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from collections.abc import Iterator
 from typing import Annotated
 
 import pytest
@@ -107,4 +109,35 @@ def test_result_is_json_or_human(doc: object, json_mode: bool) -> None:
     buf = io.StringIO()
     out = Output(json_mode=json_mode, stdout=buf)
     out.result(doc, lambda: out.line("human"))  # type: ignore[arg-type]
-    assert buf.getvalue() == ('{\n  "n": 1\n}\n' if json_mode else "human\n")
+    expected = '{\n  "schema_version": 1,\n  "n": 1\n}\n'
+    assert buf.getvalue() == (expected if json_mode else "human\n")
+
+
+def test_result_refuses_a_bare_list() -> None:
+    """Every document is an object: its schema_version sits at the top (docs/json.md)."""
+    out = Output(json_mode=True, stdout=io.StringIO())
+    with pytest.raises(TypeError):
+        out.result(lambda: [1], lambda: None)  # type: ignore[arg-type,return-value]
+
+
+@pytest.mark.parametrize("items", [[], [{"id": "a"}], [{"id": "a"}, {"id": "b"}]])
+def test_stream_is_one_versioned_document(items: list[dict[str, str]]) -> None:
+    buf = io.StringIO()
+    Output(json_mode=True, stdout=buf).stream({"repo_type": "model"}, "results", iter(items))
+    assert json.loads(buf.getvalue()) == {
+        "schema_version": 1,
+        "repo_type": "model",
+        "results": items,
+    }
+
+
+def test_stream_writes_nothing_before_the_first_item() -> None:
+    buf = io.StringIO()
+
+    def failing() -> Iterator[dict[str, str]]:
+        raise RuntimeError("first page failed")
+        yield {}
+
+    with pytest.raises(RuntimeError):
+        Output(json_mode=True, stdout=buf).stream({}, "results", failing())
+    assert buf.getvalue() == ""
