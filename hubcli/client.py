@@ -1,7 +1,7 @@
 """HubClient: the Hub's HTTP API (search, info, listing, tree, refs, whoami, repo admin, commit).
 
-Transfers (file bytes) live in ``download`` and ``upload``; this module only speaks JSON, and
-spells the one resolve URL (:func:`resolve_path`) the transfers fetch file bytes from.
+Transfers (file bytes) live in ``download`` and ``upload``; this module only speaks JSON (the
+one resolve URL the transfers fetch file bytes from is :func:`hubcli.repo.resolve_path`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from hubcli.errors import (
     UsageError,
 )
 from hubcli.hashing import CommitSha, parse_commit
-from hubcli.http import HubSession, quote_path, quote_segment, raise_for_hub_status
+from hubcli.http import HubSession, quote_segment, raise_for_hub_status
 from hubcli.models import (
     CommitResult,
     DirEntry,
@@ -33,11 +33,6 @@ from hubcli.models import (
 from hubcli.repo import RepoRef
 
 _PR_RE = re.compile(r"/discussions/(\d+)")
-
-
-def resolve_path(ref: RepoRef, revision: str, path: str) -> str:
-    """The relative resolve URL of ``path`` at ``revision`` (a mirror base goes in front)."""
-    return f"/{ref.url_prefix}{ref.repo_id}/resolve/{quote_segment(revision)}/{quote_path(path)}"
 
 
 @dataclass(frozen=True)

@@ -286,9 +286,9 @@ def fetch_card(session: HubSession, ref: RepoRef, revision: str) -> CardSource:
     A missing README gives ``text=None``; other errors are raised (RepoNotFoundError, AuthError,
     RevisionNotFoundError, NetworkError...).
     """
-    from hubcli.client import resolve_path
     from hubcli.errors import EntryNotFoundError
     from hubcli.http import TRANSPORT_ERRORS, as_network_error
+    from hubcli.repo import resolve_path
 
     url = resolve_path(ref, revision, README)
     try:

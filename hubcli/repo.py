@@ -269,3 +269,13 @@ def validate_repo_path(path: str, *, allow_trailing_slash: bool = False) -> str:
                 f"Refusing unsafe path {shown}: empty, '.' or '..' segments are not allowed."
             )
     return path
+
+
+def resolve_path(ref: RepoRef, revision: str, path: str) -> str:
+    """The relative resolve URL of ``path`` at ``revision`` (a mirror base goes in front): the
+    one place it is spelled, for downloads, repair and the README fetch."""
+    from urllib.parse import quote
+
+    return (
+        f"/{ref.url_prefix}{ref.repo_id}/resolve/{quote(revision, safe='')}/{quote(path, safe='/')}"
+    )

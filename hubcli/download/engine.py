@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubcli.cache.layout import RepoCache
-from hubcli.client import HubClient
 from hubcli.config import Settings
 from hubcli.download.localdir import LocalDir
 from hubcli.download.plan import (
@@ -140,6 +139,8 @@ def download(
             # A factory is only called now that a request is needed.
             live: HubSession = session() if callable(session) else session
             session = live
+            from hubcli.client import HubClient  # not on the cached path: no HTTP stack there
+
             listing = HubClient(live).revision_listing(ref, revision)
             commit, entries = listing.commit, listing.entries
             wanted, missing = select_files(entries, files=files, include=include, exclude=exclude)

@@ -58,8 +58,8 @@ def fetch_blob(
     ``partials`` setting says so). Raises IntegrityError on a hash mismatch (nothing is placed),
     HubError subclasses for HTTP failures. Returns the bytes fetched.
     """
-    from hubcli.client import resolve_path
     from hubcli.fsinfo import unique_partials
+    from hubcli.repo import resolve_path
     from hubcli.transfer.engine import Transfer
     from hubcli.transfer.job import FetchJob
     from hubcli.transfer.placement import BlobSlot

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from hubcli.cache.layout import RepoCache, find_blob
-from hubcli.client import resolve_path
 from hubcli.config import Settings
 from hubcli.download.localdir import LocalDir
 from hubcli.download.plan import Plan
@@ -28,14 +27,14 @@ from hubcli.fsinfo import unique_partials
 from hubcli.hashing import verify_file
 from hubcli.models import FileEntry
 from hubcli.progress import Progress
-from hubcli.repo import RepoRef
-from hubcli.transfer.engine import Transfer
+from hubcli.repo import RepoRef, resolve_path
 from hubcli.transfer.job import Cancelled, FetchJob
 from hubcli.transfer.partial import discard_partial, partial_name
 from hubcli.transfer.placement import BlobSlot, link_or_copy
 
 if TYPE_CHECKING:
     from hubcli.http import HubSession
+    from hubcli.transfer.engine import Transfer
 
 DownloadStatus = Literal[
     "downloaded", "cached", "deduplicated", "would_download", "would_deduplicate"
@@ -119,6 +118,8 @@ class Run:
             live = self.session() if callable(self.session) else self.session
             self.session = live
             first = self.plan.served_by[0] if self.plan.served_by else None
+            from hubcli.transfer.engine import Transfer  # the HTTP stack, only when fetching
+
             self._transfer = Transfer(
                 live,
                 mirrors=live.mirrors_order(first=first),

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 HEAVY = ("requests", "rich", "rich.markdown", "hubcli.server", "huggingface_hub", "yaml", "tqdm")
 
@@ -37,3 +40,27 @@ def test_every_registered_command_is_routed() -> None:
     assert command_name(["--endpoint", "http://x", "--offline", "download", "a/b"]) == "download"
     assert command_name(["--color", "never", "cache", "ls"]) == "cache"
     assert command_name(["--help"]) is None
+
+
+def test_cached_commit_download_imports_no_http_stack(hub_server: Any, tmp_path: Path) -> None:
+    """A fully cached commit costs no request, so it must not pay for importing requests."""
+    commit = hub_server.seed_repo("alice/cold", {"config.json": "{}"})
+    env = dict(os.environ, HF_ENDPOINT=hub_server.url, HF_HUB_CACHE=str(tmp_path / "c"))
+    first = subprocess.run(
+        [sys.executable, "-m", "hubcli", "download", "alice/cold", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert first.returncode == 0, first.stderr
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('HEAVY', sorted(m for m in ('requests', 'urllib3',"
+        " 'hubcli.http', 'rich') if m in sys.modules), file=sys.stderr))\n"
+        "from hubcli.cli.app import main\n"
+        f"sys.argv = ['hubcli', 'download', 'alice/cold', '--revision', '{commit}', '-q']\n"
+        "main()\n"
+    )
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "HEAVY []" in again.stderr, again.stderr

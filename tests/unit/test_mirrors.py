@@ -8,11 +8,11 @@ import pytest
 import requests
 import responses
 
-from hubcli.client import HubClient, resolve_path
+from hubcli.client import HubClient
 from hubcli.config import resolve_settings
 from hubcli.errors import NetworkError
 from hubcli.http import HubSession, Mirrors, NextMirror
-from hubcli.repo import RepoRef
+from hubcli.repo import RepoRef, resolve_path
 
 EP = "https://hub.example"
 M1 = "https://m1.example"
