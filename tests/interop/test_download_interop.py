@@ -142,5 +142,6 @@ def test_local_dir_interop(hub_server: Any, run_cli: Any, tmp_path: Path) -> Non
         "--json",
         env={"HF_ENDPOINT": hub_server.url},
     )
+    assert res.returncode == 0, res
     assert {f["status"] for f in json.loads(res.stdout)["files"]} == {"cached"}
     assert [r for r in hub_server.requests() if "/resolve/" in r["path"]] == []
