@@ -156,7 +156,11 @@ class Interrupted(HubError):
 EXIT_CODES: list[tuple[int, str]] = [
     (0, "success"),
     (1, "a bug in hubcli (nothing else exits 1)"),
-    (2, "usage error (bad flags, bad repo id, bad glob)"),
+    (
+        2,
+        "usage error (bad flags, bad repo id, bad glob), "
+        "or a locked file of a kind `[policy] deny` forbids",
+    ),
     (3, "authentication or permission (401, 403, gated repo, missing token for a write)"),
     (4, "not found (repo, revision, file, a selection that matches nothing)"),
     (
