@@ -32,6 +32,10 @@ COMMANDS: dict[str, str] = {
     "cache": "hubcli.cli.cache",
     "serve": "hubcli.cli.serve",
     "completion": "hubcli.cli.completion",
+    "add": "hubcli.cli.lock",
+    "remove": "hubcli.cli.lock",
+    "lock": "hubcli.cli.lock",
+    "outdated": "hubcli.cli.lock",
 }
 # Global options that take a value (so the command name is not mistaken for one).
 _VALUE_OPTIONS = frozenset({"--endpoint", "--token", "--cache-dir", "--color"})

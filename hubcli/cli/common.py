@@ -227,6 +227,17 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "hubcli cache export org/model@v1.0 datasets/org/data -o bundle.tar.gz",
     ),
     "cache import": ("hubcli cache import bundle.tar.gz",),
+    "add": (
+        "hubcli add org/model --include '*.safetensors' --include '*.json'",
+        "hubcli add datasets/org/data --revision v1.0 --local-dir ./data",
+    ),
+    "remove": ("hubcli remove org/model", "hubcli remove datasets/org/data --json"),
+    "lock": (
+        "hubcli lock",
+        "hubcli lock --upgrade-repo org/model",
+        "KEY=$(hubcli lock --cache-key)",
+    ),
+    "outdated": ("hubcli outdated", "hubcli outdated --json | jq '.repos[] | select(.outdated)'"),
     "serve": (
         "hubcli serve --port 8080",
         "HF_ENDPOINT=http://localhost:8080 hubcli download org/model",
