@@ -14,8 +14,9 @@ its locked commit; ``upgrade`` (all) or ``upgrade_repos`` resolve the requested 
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubcli.errors import ProtocolError
@@ -27,6 +28,7 @@ from hubcli.repo import RepoRef, display_id, is_commit_sha
 
 if TYPE_CHECKING:
     from hubcli.hub import Hub
+    from hubcli.models import FileEntry
 
 MAX_PARALLEL_REPOS = 4
 
@@ -67,6 +69,38 @@ def _same_selection(spec: RepoSpec, old: LockedRepo) -> bool:
     return (spec.include, spec.exclude, spec.local_dir) == (old.include, old.exclude, old.local_dir)
 
 
+def _kinds(selected: Sequence[FileEntry], local: Mapping[str, Path]) -> dict[str, tuple[str, ...]]:
+    """Each selected file's kinds (hubcli.lock.policy): pickle by content for the regular files
+    (their verified blobs are in the cache), by extension for LFS files (not downloaded by
+    ``lock``); remote-code from ``auto_map`` in config.json / tokenizer_config.json."""
+    import json
+
+    from hubcli.lock.policy import REMOTE_CODE, classify_file, remote_code_files
+
+    def read_text(path: str) -> str | None:
+        blob = local.get(path)
+        try:
+            return blob.read_text(encoding="utf-8") if blob is not None else None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def read_json(path: str) -> dict[str, Any] | None:
+        text = read_text(path)
+        try:
+            doc = json.loads(text) if text else None
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    out = {e.path: classify_file(e.path, local.get(e.path)) for e in selected}
+    paths = frozenset(out)
+    for path in remote_code_files(
+        read_json("config.json"), read_json("tokenizer_config.json"), paths, read_text=read_text
+    ):
+        out[path] = tuple(sorted({*out[path], REMOTE_CODE}))
+    return out
+
+
 def resolve_repo(hub: Hub, spec: RepoSpec, revision: str | None = None) -> tuple[LockedRepo, int]:
     """Lock ``spec`` at ``revision`` (default: its requested revision); returns the locked repo
     and how many regular files had to be downloaded to hash them."""
@@ -85,6 +119,8 @@ def resolve_repo(hub: Hub, spec: RepoSpec, revision: str | None = None) -> tuple
         )
         fetched = result.count("downloaded")
     cache = RepoCache(hub.settings.cache_dir, ref)
+    local = {e.path: cache.blob_path(e.blob_id) for e in regular if e.blob_id is not None}
+    kinds = _kinds(selected, local)
     files = []
     for entry in selected:
         where = f"{display_id(spec.id, spec.type)}@{listing.commit}: {entry.path}"
@@ -95,8 +131,11 @@ def resolve_repo(hub: Hub, spec: RepoSpec, revision: str | None = None) -> tuple
         else:
             # the download verified this blob against its git blob id: hash the same bytes
             sha256 = Sha256(sha256_file(cache.blob_path(entry.blob_id)))
+        lfs = entry.lfs_sha256 is not None
         files.append(
-            LockedFile(entry.path, entry.size, sha256, entry.blob_id, entry.lfs_sha256 is not None)
+            LockedFile(
+                entry.path, entry.size, sha256, entry.blob_id, lfs, kinds.get(entry.path, ())
+            )
         )
     locked = LockedRepo(
         id=spec.id,

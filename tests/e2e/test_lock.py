@@ -185,3 +185,28 @@ def test_no_project_and_bad_input(run_cli: Any, tmp_path: Path) -> None:
     assert res.returncode == 2 and "revison" in res.stderr
     res = run_cli("lock", "--cache-key")  # no lock yet (the input is not read)
     assert res.returncode == 8 and "hubcli.lock" in res.stderr
+
+
+def test_lock_marks_pickle_and_remote_code(hub_server: Any, run_cli: Any, tmp_path: Path) -> None:
+    import pickle
+
+    config = b'{"auto_map": {"AutoModel": "modeling_x.MyModel"}}'
+    files = {
+        "config.json": config,
+        "modeling_x.py": b"from .helpers import f\n",
+        "helpers.py": b"def f(): pass\n",
+        "other.py": b"x = 1\n",
+        "state.dat": pickle.dumps({"a": 1}, protocol=4),  # a pickle by content, any name
+        "model.safetensors": WEIGHTS,
+    }
+    hub_server.seed_repo("alice/code", files)
+    env = _env(hub_server, tmp_path / "cache")
+    assert run_cli("add", "alice/code", env=env).returncode == 0
+    res = run_cli("lock", env=env)
+    assert res.returncode == 0, res.stderr
+    repo = loads((tmp_path / "hubcli.lock").read_text()).repo("alice/code")
+    assert repo is not None
+    kinds = {f.path: f.kinds for f in repo.files}
+    assert kinds["modeling_x.py"] == kinds["helpers.py"] == ("remote-code",)
+    assert kinds["state.dat"] == ("pickle",)
+    assert kinds["other.py"] == kinds["config.json"] == kinds["model.safetensors"] == ()
