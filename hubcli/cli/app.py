@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "remove": "hubcli.cli.lock",
     "lock": "hubcli.cli.lock",
     "outdated": "hubcli.cli.lock",
+    "sync": "hubcli.cli.sync",
 }
 # Global options that take a value (so the command name is not mistaken for one).
 _VALUE_OPTIONS = frozenset({"--endpoint", "--token", "--cache-dir", "--color"})

@@ -238,6 +238,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "KEY=$(hubcli lock --cache-key)",
     ),
     "outdated": ("hubcli outdated", "hubcli outdated --json | jq '.repos[] | select(.outdated)'"),
+    "sync": ("hubcli sync", "hubcli sync --frozen", "hubcli sync --locked --deny pickle --json"),
     "serve": (
         "hubcli serve --port 8080",
         "HF_ENDPOINT=http://localhost:8080 hubcli download org/model",

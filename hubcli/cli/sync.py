@@ -48,7 +48,13 @@ def _summary(result: SyncResult) -> str:
 
 
 def _load(
-    state: AppState, *, locked: bool, frozen: bool, offline: bool, deny: list[str]
+    state: AppState,
+    start: Path,
+    *,
+    locked: bool,
+    frozen: bool,
+    offline: bool,
+    deny: list[str],
 ) -> tuple[LockFile, Path, Path, bool, list[str]]:
     """The lock to sync (re-locked first when plain sync finds it missing or stale), its path,
     the project root, whether it was re-locked, and the deny list (input's + ``--deny``)."""
@@ -56,13 +62,15 @@ def _load(
     from hubcli.lock.lockfile import read_lock, write_lock
     from hubcli.lock.project import find_input, load_project, stale_reason
 
-    input_path = find_input(Path.cwd())
-    if input_path is None and frozen:  # --frozen needs only the lock (current folder)
-        lock_path = Path.cwd() / "hubcli.lock"
-        return read_lock(lock_path), lock_path, Path.cwd(), False, list(dict.fromkeys(deny))
+    input_path = find_input(start)
+    if input_path is None and frozen:  # --frozen needs only the lock (in the start folder)
+        here = start.absolute()
+        found = [d / "hubcli.lock" for d in (here, *here.parents) if (d / "hubcli.lock").is_file()]
+        lock_path = found[0] if found else here / "hubcli.lock"
+        return read_lock(lock_path), lock_path, lock_path.parent, False, list(dict.fromkeys(deny))
     from hubcli.lock.project import find_project
 
-    proj = find_project(Path.cwd()) if input_path is None else load_project(input_path)
+    proj = find_project(start) if input_path is None else load_project(input_path)
     lock_path = proj.lock_path
     all_deny = list(dict.fromkeys([*proj.deny, *deny]))
     if frozen:
@@ -123,6 +131,14 @@ def register(app: typer.Typer) -> None:
                 help="Refuse locked files of this kind: pickle, remote-code (repeatable).",
             ),
         ] = None,
+        project_dir: Annotated[
+            str | None,
+            typer.Option(
+                "--project",
+                help="The project folder (default: the first folder upwards holding "
+                "hubcli.toml, pyproject.toml with [tool.hubcli], or with --frozen hubcli.lock).",
+            ),
+        ] = None,
         cache_dir: CacheDirOpt = None,
         workers: MaxWorkersOpt = None,
         json_out: JsonOpt = False,
@@ -136,8 +152,9 @@ def register(app: typer.Typer) -> None:
         state: AppState = ctx.obj.with_flags(cache_dir=cache_dir, offline=offline)
         settings = state.settings
         out = state.output(json_mode=json_out, quiet=quiet)
+        start = Path(project_dir) if project_dir else Path.cwd()
         lock, lock_path, root, relocked, all_deny = _load(
-            state, locked=locked, frozen=frozen, offline=settings.offline, deny=deny or []
+            state, start, locked=locked, frozen=frozen, offline=settings.offline, deny=deny or []
         )
         _policy(lock, all_deny)
         progress = None
