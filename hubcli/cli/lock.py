@@ -156,6 +156,15 @@ def register(app: typer.Typer) -> None:
                 help="Print a CI cache key (hash of hubcli.lock) and exit; no request.",
             ),
         ] = False,
+        sbom_path: Annotated[
+            str | None,
+            typer.Option(
+                "--sbom",
+                metavar="FILE",
+                help="Also write the lock as a CycloneDX 1.6 SBOM (JSON: file hashes, licences "
+                "from the cards, pickle/remote-code kinds) to FILE.",
+            ),
+        ] = None,
         project_dir: ProjectOpt = None,
         json_out: JsonOpt = False,
         quiet: QuietOpt = False,
@@ -182,7 +191,7 @@ def register(app: typer.Typer) -> None:
             if found is None:
                 _project(project_dir)  # raises the "no project" UsageError
             lock_path = (found or Path()).parent / LOCK_NAME
-            if upgrade or upgrade_repo or check:
+            if upgrade or upgrade_repo or check or sbom_path:
                 raise UsageError("--cache-key takes no other lock option.")
             try:
                 data = lock_path.read_bytes()
@@ -197,6 +206,8 @@ def register(app: typer.Typer) -> None:
         if check:
             if upgrade or upgrade_repo:
                 raise UsageError("--check does not upgrade; drop --upgrade/--upgrade-repo.")
+            if sbom_path:
+                raise UsageError("--check writes nothing; drop --sbom.")
             from hubcli.lock.project import stale_reason
 
             reason = stale_reason(project, previous)
@@ -219,6 +230,11 @@ def register(app: typer.Typer) -> None:
 
         if previous is None or dumps(previous) != dumps(result.lock):
             write_lock(lock_path, result.lock)
+        sbom_out = None
+        if sbom_path:
+            from hubcli.lock.sbom import write_sbom
+
+            sbom_out = write_sbom(lock_path, Path(sbom_path), ctx.obj.hub)
 
         def human() -> None:
             for c in result.changes:
@@ -232,6 +248,8 @@ def register(app: typer.Typer) -> None:
                 f"locked {plural(len(result.lock.repos), 'repo')}, {plural(n_files, 'file')} "
                 f"in {lock_path}"
             )
+            if sbom_out is not None:
+                out.info(f"wrote the SBOM (CycloneDX 1.6) to {sbom_out}")
 
         doc = {
             "lock": str(lock_path),
@@ -243,6 +261,8 @@ def register(app: typer.Typer) -> None:
                 for c in result.changes
             ],
         }
+        if sbom_out is not None:
+            doc["sbom"] = str(sbom_out)
         out.result(doc, human)
 
     @app.command("outdated")
