@@ -390,3 +390,32 @@ def test_deny_refuses_before_downloading(hub_server: Any, run_cli: Any, tmp_path
         "sync", "--frozen", "--deny", "remote-code", env=env_for(hub_server, cache), cwd=project
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_warm_frozen_sync_loads_no_http_stack(
+    hub_server: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    """Zero requests also means zero cost: a warm `sync --frozen` never imports requests."""
+    import subprocess
+    import sys
+
+    seed(hub_server)
+    project = tmp_path / "proj"
+    write(project, locked_repo(hub_server, "alice/tiny"))
+    env = dict(os.environ, **env_for(hub_server, tmp_path / "cache"))
+    assert (
+        sync(run_cli, project, env_for(hub_server, tmp_path / "cache"), "--frozen").returncode == 0
+    )
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('HEAVY', sorted(m for m in ('requests', 'urllib3',"
+        " 'hubcli.http') if m in sys.modules), file=sys.stderr))\n"
+        "from hubcli.cli.app import main\n"
+        "sys.argv = ['hubcli', 'sync', '--frozen', '-q']\n"
+        "main()\n"
+    )
+    warm = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=project, capture_output=True, text=True
+    )
+    assert warm.returncode == 0, warm.stderr
+    assert "HEAVY []" in warm.stderr, warm.stderr
