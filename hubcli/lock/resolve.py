@@ -3,8 +3,9 @@
 One ``revision_listing`` per repo gives the commit and each file's size, git blob id and (LFS)
 sha256. The Hub has no sha256 for regular (non-LFS) files, so :func:`resolve_repo` downloads the
 regular files of the selection into the cache (the download verifies them against their git
-blob id) and hashes those verified blobs; LFS files are not downloaded by ``lock``. Repos are
-resolved in parallel.
+blob id) and hashes those verified blobs; LFS files are not downloaded by ``lock``: their kinds
+come from a few KiB read with ``Range`` at the locked commit (:mod:`hubcli.lock.probe`). Repos
+are resolved in parallel.
 
 Pins are kept: an entry whose input did not change keeps its locked repo as is (no request);
 one whose revision is unchanged but whose include/exclude/local-dir changed is re-selected at
@@ -69,10 +70,15 @@ def _same_selection(spec: RepoSpec, old: LockedRepo) -> bool:
     return (spec.include, spec.exclude, spec.local_dir) == (old.include, old.exclude, old.local_dir)
 
 
-def _kinds(selected: Sequence[FileEntry], local: Mapping[str, Path]) -> dict[str, tuple[str, ...]]:
-    """Each selected file's kinds (hubcli.lock.policy): pickle by content for the regular files
-    (their verified blobs are in the cache), by extension for LFS files (not downloaded by
-    ``lock``); remote-code from ``auto_map`` in config.json / tokenizer_config.json."""
+def _kinds(
+    selected: Sequence[FileEntry],
+    local: Mapping[str, Path],
+    probed: Mapping[str, tuple[str, ...]] | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """Each selected file's kinds (hubcli.lock.policy): pickle by content, from the verified
+    blobs in the cache for the regular files and from ``probed`` (ranged reads) for LFS files,
+    the extension only where neither is there; remote-code from ``auto_map`` in config.json /
+    tokenizer_config.json."""
     import json
 
     from hubcli.lock.policy import REMOTE_CODE, classify_file, remote_code_files
@@ -92,13 +98,39 @@ def _kinds(selected: Sequence[FileEntry], local: Mapping[str, Path]) -> dict[str
             return None
         return doc if isinstance(doc, dict) else None
 
-    out = {e.path: classify_file(e.path, local.get(e.path)) for e in selected}
+    probed = probed or {}
+    out = {
+        e.path: probed[e.path] if e.path in probed else classify_file(e.path, local.get(e.path))
+        for e in selected
+    }
     paths = frozenset(out)
     for path in remote_code_files(
         read_json("config.json"), read_json("tokenizer_config.json"), paths, read_text=read_text
     ):
         out[path] = tuple(sorted({*out[path], REMOTE_CODE}))
     return out
+
+
+def _probe_lfs(
+    hub: Hub, ref: RepoRef, commit: str, selected: Sequence[FileEntry]
+) -> dict[str, tuple[str, ...]]:
+    """The LFS files' kinds by content (a 4 KiB ranged read each, more for a zip); a file that
+    cannot be read keeps its extension's kinds and gets a warning on stderr."""
+    import sys
+
+    from hubcli.lock.probe import probe_kinds
+
+    lfs = [e for e in selected if e.is_lfs]
+    if not lfs:
+        return {}
+    where = display_id(ref.repo_id, ref.repo_type)
+
+    def fallback(path: str, reason: str) -> None:
+        sys.stderr.write(
+            f"warning: {where}: {path}: content not readable ({reason}); kind by extension.\n"
+        )
+
+    return probe_kinds(hub.session, ref, commit, lfs, on_fallback=fallback)
 
 
 def resolve_repo(hub: Hub, spec: RepoSpec, revision: str | None = None) -> tuple[LockedRepo, int]:
@@ -120,7 +152,7 @@ def resolve_repo(hub: Hub, spec: RepoSpec, revision: str | None = None) -> tuple
         fetched = result.count("downloaded")
     cache = RepoCache(hub.settings.cache_dir, ref)
     local = {e.path: cache.blob_path(e.blob_id) for e in regular if e.blob_id is not None}
-    kinds = _kinds(selected, local)
+    kinds = _kinds(selected, local, _probe_lfs(hub, ref, listing.commit, selected))
     files = []
     for entry in selected:
         where = f"{display_id(spec.id, spec.type)}@{listing.commit}: {entry.path}"
