@@ -12,7 +12,10 @@ from hubcli.lock.lockfile import loads
 
 CONFIG = b'{"model_type": "bert", "hidden_size": 8}\n'
 VOCAB = b"[PAD]\n[UNK]\nhello\nworld\n"
-WEIGHTS = os.urandom(200_000)  # *.safetensors -> LFS on the test hub
+# *.safetensors -> LFS on the test hub; a safetensors-like header (an 8-byte little-endian length,
+# then JSON) so the content classifier can never read it as a pickle by chance.
+_HEADER = b'{"__metadata__": {}}'
+WEIGHTS = len(_HEADER).to_bytes(8, "little") + _HEADER + os.urandom(200_000)
 README = b"# tiny\n"
 
 INPUT = """\
