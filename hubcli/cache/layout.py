@@ -245,3 +245,14 @@ def find_blob(cache_dir: Path, etag: str, *, exclude: Path | None = None) -> Pat
         if candidate.is_file():
             return candidate
     return None
+
+
+def links_to(dest: Path, blob: Path) -> bool:
+    """True when the snapshot entry ``dest`` already points at ``blob`` (its relative link), or is
+    a full copy of the right size (caches made without symlinks)."""
+    try:
+        if os.path.islink(dest):
+            return os.readlink(dest) == os.path.relpath(blob, dest.parent) and blob.is_file()
+        return dest.is_file() and dest.stat().st_size == blob.stat().st_size
+    except OSError:
+        return False

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from hubcli.cache.layout import RepoCache, find_blob
+from hubcli.cache.layout import RepoCache, find_blob, links_to
 from hubcli.config import Settings
 from hubcli.download.localdir import LocalDir
 from hubcli.download.plan import Plan
@@ -340,7 +339,7 @@ class Run:
             out = []
             for e in group:
                 dest = cache.snapshot_file(self.plan.commit, e.path)
-                if self.force or not _link_ok(dest, blob):
+                if self.force or not links_to(dest, blob):
                     dest = cache.link_snapshot(
                         self.plan.commit,
                         e.path,
@@ -384,13 +383,3 @@ class Run:
                 status = "downloaded"
             ldir.write_metadata(entry.path, self.plan.commit, entry.etag)
         return [FileResult(entry.path, entry.size, entry.etag, status, dest, fetched, resumed)]
-
-
-def _link_ok(dest: Path, blob: Path) -> bool:
-    """True when ``dest`` already points at ``blob`` (or is a full copy of the right size)."""
-    try:
-        if os.path.islink(dest):
-            return os.readlink(dest) == os.path.relpath(blob, dest.parent) and blob.is_file()
-        return dest.is_file() and dest.stat().st_size == blob.stat().st_size
-    except OSError:
-        return False

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from hubcli.errors import IntegrityError, LocalFileError, UsageError
-from hubcli.hashing import CommitSha, GitSha1, Sha256, parse_commit, parse_git_sha1, parse_sha256
+from hubcli.hashing import (
+    CommitSha,
+    ContentId,
+    GitSha1,
+    Sha256,
+    parse_commit,
+    parse_git_sha1,
+    parse_sha256,
+)
 from hubcli.models import parse_path, parse_size
 from hubcli.repo import REPO_TYPES, RepoRef, RepoType, validate_repo_id
 
@@ -51,6 +59,11 @@ class LockedFile:
     blob_id: GitSha1
     lfs: bool
     kinds: tuple[str, ...] = ()  # "pickle", "remote-code"
+
+    @property
+    def etag(self) -> ContentId:
+        """The name huggingface_hub gives the file's blob: sha256 for LFS, git blob sha1 else."""
+        return self.sha256 if self.lfs else self.blob_id
 
 
 @dataclass(frozen=True)

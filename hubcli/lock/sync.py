@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import json
 import os
 import threading
 import time
@@ -29,13 +28,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from hubcli.cache.layout import RepoCache, atomic_write_text, find_blob
-from hubcli.download.localdir import LocalDir
-from hubcli.errors import HubError, IntegrityError, LocalFileError, OfflineError
+from hubcli.cache.layout import RepoCache, find_blob, links_to
+from hubcli.errors import IntegrityError, LocalFileError, OfflineError
 from hubcli.fsinfo import unique_partials
 from hubcli.hashing import ContentId, sha256_file
 from hubcli.lock.lockfile import LockedFile, LockedRepo, LockFile
 from hubcli.lock.stamps import StampStore
+from hubcli.lock.sync_local import sync_local_dir
 from hubcli.models import FileEntry
 from hubcli.progress import NullProgress, Progress
 from hubcli.repo import is_commit_sha, resolve_path
@@ -48,13 +47,6 @@ if TYPE_CHECKING:
 
 FileStatus = Literal["cached", "verified", "downloaded", "deduplicated", "missing"]
 RefStatus = Literal["written", "unchanged", "kept", "none"]
-MANIFEST_NAME = "hubcli-sync.json"
-MANIFEST_VERSION = 1
-
-
-def blob_etag(f: LockedFile) -> ContentId:
-    """The name huggingface_hub gives the file's blob: sha256 for LFS, git blob sha1 else."""
-    return f.sha256 if f.lfs else f.blob_id
 
 
 def file_entry(f: LockedFile) -> FileEntry:
@@ -157,7 +149,7 @@ class _Group:
 
     @property
     def etag(self) -> ContentId:
-        return blob_etag(self.files[0])
+        return self.files[0].etag
 
     def label(self, f: LockedFile | None = None) -> str:
         return f"{self.cache.ref}@{self.sync.repo.commit[:12]}/{(f or self.first).path}"
@@ -238,7 +230,7 @@ class _Syncer:
         if not self.stamps.known(blob, group.first.sha256):
             return False
         commit = group.sync.repo.commit
-        if not all(_link_ok(group.cache.snapshot_file(commit, f.path), blob) for f in group.files):
+        if not all(links_to(group.cache.snapshot_file(commit, f.path), blob) for f in group.files):
             return False
         for f in group.files:
             group.sync.statuses[f.path] = "cached"
@@ -264,7 +256,7 @@ class _Syncer:
                 return
         for f in group.files:
             dest = cache.snapshot_file(commit, f.path)
-            if not _link_ok(dest, blob):
+            if not links_to(dest, blob):
                 cache.link_snapshot(
                     commit, f.path, etag, use_symlinks=not self.settings.disable_symlinks
                 )
@@ -367,7 +359,7 @@ class _Syncer:
             by_path = {e.path: e for e in listing.entries}
             for f in repo.files:
                 e = by_path.get(f.path)
-                if e is None or e.etag != blob_etag(f) or e.size != f.size:
+                if e is None or e.etag != f.etag or e.size != f.size:
                     raise IntegrityError(
                         f"{cache.ref}@{commit[:12]}: the Hub's listing of the commit does not "
                         f"hold {f.path} as locked."
@@ -389,101 +381,10 @@ class _Syncer:
             self._local_dir(target, group, caches)
 
     def _local_dir(self, target: Path, syncs: list[RepoSync], caches: dict[int, RepoCache]) -> None:
-        ldir = LocalDir(target)
-        ldir.prepare()
-        manifest_path = ldir.meta_root / MANIFEST_NAME
-        placed_before = _read_manifest(manifest_path)
-        locked: dict[str, str] = {}
-        for s in syncs:
-            cache = caches[id(s)]
-            commit = s.repo.commit
-            if cache.read_tree(commit) is not None and ldir.read_tree(commit) is None:
-                ldir.write_tree(commit, _tree_entries(cache, commit))
-            for f in s.repo.files:
-                locked[f.path] = f.sha256
-                dest = ldir.file_path(f.path)
-                etag = blob_etag(f)
-                if (
-                    dest.is_file()
-                    and not dest.is_symlink()
-                    and self.stamps.verify(dest, f.sha256, size=f.size, force=self.force_hash)
-                ):
-                    meta = ldir.read_metadata(f.path)
-                    if meta is None or meta.etag != etag or meta.commit != commit:
-                        ldir.write_metadata(f.path, commit, etag)
-                    continue
-                blob = cache.blob_path(etag)
-                ldir.place(f.path, blob, move=False)
-                self.stamps.record(dest, f.sha256)
-                ldir.write_metadata(f.path, commit, etag)
-        removed, kept = [], []
-        for rel, sha in sorted(placed_before.items()):
-            if rel in locked:
-                continue
-            dest = ldir.file_path(rel)
-            if not dest.exists() and not dest.is_symlink():
-                continue
-            if dest.is_file() and not dest.is_symlink() and self.stamps.verify(dest, sha):
-                self.stamps.forget(dest)
-                with contextlib.suppress(FileNotFoundError):
-                    dest.unlink()
-                with contextlib.suppress(OSError, HubError):
-                    ldir.metadata_path(rel).unlink()
-                _prune_empty(dest.parent, ldir.root)
-                removed.append(rel)
-            else:
-                kept.append(rel)
-        for s in syncs:  # reported on the first repo of the folder (it is one folder)
-            s.removed, s.kept_modified = removed, kept
-            break
-        still = {r: placed_before[r] for r in kept}
-        _write_manifest(manifest_path, {**still, **locked})
+        sync_local_dir(target, syncs, caches, stamps=self.stamps, force_hash=self.force_hash)
 
     def close(self) -> None:
         self.stamps.save()
-
-
-def _tree_entries(cache: RepoCache, commit: str) -> list[FileEntry]:
-    from hubcli.download.plan import entries_from_tree
-
-    tree = cache.read_tree(commit) or {}
-    return entries_from_tree(tree, what=f"{cache.ref}@{commit}")
-
-
-def _read_manifest(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(files, dict):
-        return {}
-    return {k: v for k, v in files.items() if isinstance(k, str) and isinstance(v, str)}
-
-
-def _write_manifest(path: Path, files: dict[str, str]) -> None:
-    doc = {"version": MANIFEST_VERSION, "files": dict(sorted(files.items()))}
-    atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
-
-
-def _prune_empty(folder: Path, root: Path) -> None:
-    """Remove ``folder`` and its parents up to (not including) ``root`` while they are empty."""
-    while folder != root and root in folder.parents:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
-
-
-def _link_ok(dest: Path, blob: Path) -> bool:
-    """True when ``dest`` already points at ``blob`` (or is a full copy of the right size)."""
-    try:
-        if os.path.islink(dest):
-            return os.readlink(dest) == os.path.relpath(blob, dest.parent) and blob.is_file()
-        return dest.is_file() and dest.stat().st_size == blob.stat().st_size
-    except OSError:
-        return False
 
 
 def sync_lock(
@@ -530,7 +431,7 @@ def sync_lock(
         caches[id(s)] = cache
         by_etag: dict[str, list[LockedFile]] = {}
         for f in repo.files:
-            by_etag.setdefault(blob_etag(f), []).append(f)
+            by_etag.setdefault(f.etag, []).append(f)
         groups += [_Group(s, cache, tuple(fs)) for fs in by_etag.values()]
     try:
         todo = [g for g in groups if not syncer.warm(g)]
