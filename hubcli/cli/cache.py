@@ -13,6 +13,8 @@ from hubcli.cli.cache_view import plural
 from hubcli.cli.common import (
     CacheDirOpt,
     DryRunOpt,
+    ExcludeOpt,
+    IncludeOpt,
     JsonOpt,
     MaxWorkersOpt,
     OnlyRevisionOpt,
@@ -167,14 +169,6 @@ def _repo_refs(
     if not given:
         return None
     return [parse_target(t, repo_type, endpoint=state.settings.endpoint) for t in given]
-
-
-IncludeOpt = Annotated[
-    list[str] | None, typer.Option("--include", help="Only files matching this glob.")
-]
-ExcludeOpt = Annotated[
-    list[str] | None, typer.Option("--exclude", help="Skip files matching this glob.")
-]
 
 
 @cache_app.command("verify")

@@ -46,6 +46,12 @@ def size_option(*names: str, help: str) -> Any:
 
 
 # -- options shared by several commands -----------------------------------------------------------
+IncludeOpt = Annotated[
+    list[str] | None, typer.Option("--include", help="Only files matching this glob.")
+]
+ExcludeOpt = Annotated[
+    list[str] | None, typer.Option("--exclude", help="Skip files matching this glob.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="Only results on stdout (ids or paths), no talk.")

@@ -14,6 +14,8 @@ import typer
 from hubcli.cli.common import (
     CacheDirOpt,
     DryRunOpt,
+    ExcludeOpt,
+    IncludeOpt,
     JsonOpt,
     MaxWorkersOpt,
     QuietOpt,
@@ -58,12 +60,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         repo_type: TypeOpt = None,
         revision: RevisionOpt = None,
-        include: Annotated[
-            list[str] | None, typer.Option("--include", help="Only files matching this glob.")
-        ] = None,
-        exclude: Annotated[
-            list[str] | None, typer.Option("--exclude", help="Skip files matching this glob.")
-        ] = None,
+        include: IncludeOpt = None,
+        exclude: ExcludeOpt = None,
         local_dir: Annotated[
             str | None,
             typer.Option("--local-dir", help="Real files in this folder instead of the cache."),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hubcli.cli.common import JsonOpt, QuietOpt, RevisionOpt, TypeOpt
+from hubcli.cli.common import ExcludeOpt, IncludeOpt, JsonOpt, QuietOpt, RevisionOpt, TypeOpt
 from hubcli.cli.output import plural
 
 if TYPE_CHECKING:
@@ -47,12 +47,8 @@ def register(app: typer.Typer) -> None:
         repo: Annotated[str, typer.Argument(help="Repo: org/name, datasets/org/name, spaces/...")],
         repo_type: TypeOpt = None,
         revision: RevisionOpt = None,
-        include: Annotated[
-            list[str] | None, typer.Option("--include", help="Only files matching this glob.")
-        ] = None,
-        exclude: Annotated[
-            list[str] | None, typer.Option("--exclude", help="Skip files matching this glob.")
-        ] = None,
+        include: IncludeOpt = None,
+        exclude: ExcludeOpt = None,
         local_dir: Annotated[
             str | None,
             typer.Option("--local-dir", help="Also place the files in this folder (on sync)."),
