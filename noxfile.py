@@ -47,9 +47,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks vs huggingface_hub on the local hub; `nox -s bench -- --small` for a quick run."""
+    """Issue 15's table: hubcli vs huggingface_hub (and curl) on two local servers (`hubcli serve`
+    and the stdlib http.server hub), then benchmarks/report.py prints it. `nox -s bench -- --small`
+    for a quick run; the other benchmarks/bench_*.py scripts run on their own."""
     py = _install(session, "test")
-    import glob
-
-    for script in sorted(glob.glob("benchmarks/bench_*.py")):
-        session.run(py, script, *session.posargs)
+    for script in ("bench_download.py", "bench_cache.py", "bench_upload.py"):
+        session.run(py, f"benchmarks/{script}", *session.posargs)
+    session.run(py, "benchmarks/report.py")

@@ -1,8 +1,13 @@
-"""Benchmark `hubcli cache ls` against `hf cache ls` on a synthetic cache.
+"""Benchmark `hubcli cache verify` / `cache ls` against `hf cache verify` / `hf cache ls`.
 
-The cache has the real layout (blobs named by git sha1, relative snapshot symlinks, refs/main,
-half the files in a sub-folder), N repos x 20 tiny files (1,000 repos by default, 100 with
---small). Both tools run as subprocesses on the same warm cache; medians of several runs.
+verify (issue 15): one repo of 10,000 x 4 KiB files (2,000 with --small), cached by a download from
+each of the two local servers (benchmarks/stdlib_hub.py and `hubcli serve`); `hubcli cache verify
+REPO` checks offline (blobs re-hashed against their names, every snapshot link), `hf cache verify
+REPO` also lists the remote tree from the server. Interleaved rounds on the warm cache; the ratio is
+the median of per-round ratios, with their min-max.
+
+ls: a synthetic cache with the real layout (blobs named by git sha1, relative snapshot symlinks,
+refs/main, half the files in a sub-folder), N repos x 20 tiny files (1,000 repos, 100 with --small).
 
     python benchmarks/bench_cache.py [--small] [--runs N]
 """
@@ -19,7 +24,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import PY, print_table, run_cmd, time_runs, write_results
+from common import (
+    PY,
+    USER,
+    Server,
+    hf_env,
+    print_table,
+    ratio_row,
+    run_cmd,
+    seed_with_hf,
+    start_server,
+    start_stdlib_hub,
+    time_commands,
+    write_results,
+)
 
 FILES_PER_REPO = 20
 
@@ -42,59 +60,80 @@ def build_cache(root: Path, repos: int) -> None:
             os.symlink(os.path.relpath(repo / "blobs" / etag, link.parent), link)
 
 
+def verify_rows(files: int, runs: int, work: Path, hf: str) -> list[dict[str, object]]:
+    src = work / "verify-src"
+    for i in range(files):
+        sub = src / f"d{i % 100:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i:05d}.txt").write_bytes(os.urandom(4096))
+    repo = f"{USER}/verify{files}"
+    root = work / "verify-root"
+    with start_server(root) as srv:
+        seed_with_hf(srv.url, repo, src)
+    rows: list[dict[str, object]] = []
+    for k, name in enumerate(("stdlib http.server", "hubcli serve")):
+        srv: Server = start_stdlib_hub({repo: src}) if k == 0 else start_server(root)
+        with srv:
+            cache = work / f"verify-cache-{k}"
+            try:
+                run_cmd([PY, "-m", "hubcli", "download", repo, "-q"], hf_env(srv.url, cache))
+            except RuntimeError as exc:  # the cache is the same either way
+                print(f"hubcli download failed ({exc}); caching with hf", file=sys.stderr)
+                run_cmd([hf, "download", repo, "--quiet"], hf_env(srv.url, cache))
+            env = hf_env(srv.url, cache)
+            ours = [PY, "-m", "hubcli", "cache", "verify", repo, "--cache-dir", str(cache)]
+            theirs = [hf, "cache", "verify", repo, "--cache-dir", str(cache)]
+            run_cmd(ours, env)  # warm-up: page cache
+            run_cmd(theirs, env)
+            t_ours, t_hf = time_commands([ours, theirs], env, runs=runs)
+            rows.append(
+                ratio_row(
+                    f"`cache verify`, one repo of {files:,} files",
+                    name,
+                    t_ours,
+                    t_hf,
+                    target=0.6,
+                    note="hubcli checks offline from blob names; hf also lists the remote tree",
+                )
+            )
+            print(rows[-1]["scenario"], name, f"{rows[-1]['ratio']:.2f}", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--small", action="store_true", help="100 repos instead of 1,000")
-    parser.add_argument("--runs", type=int, default=0, help="timed runs per tool")
+    parser.add_argument("--small", action="store_true", help="2,000 files, 100 repos")
+    parser.add_argument("--runs", type=int, default=0, help="timed rounds per row")
     args = parser.parse_args()
     repos = 100 if args.small else 1000
+    files = 2000 if args.small else 10_000
     runs = args.runs or (3 if args.small else 5)
-    hf = shutil.which("hf") or str(Path(PY).parent / "hf")
+    hf = shutil.which("hf", path=str(Path(PY).parent)) or "hf"
     work = Path(tempfile.mkdtemp(prefix="hubcli-bench-cache-"))
     try:
+        rows = verify_rows(files, runs, work, hf)
         cache = work / "hub"
         build_cache(cache, repos)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
-        env.update(
-            HF_HOME=str(work / "home"),
-            HF_HUB_CACHE=str(cache),
-            HF_HUB_DISABLE_TELEMETRY="1",
-            HF_HUB_DISABLE_UPDATE_CHECK="1",
-            COLUMNS="200",
+        env = hf_env("http://127.0.0.1:9", cache, HF_HUB_OFFLINE="1", COLUMNS="200")
+        ours = [PY, "-m", "hubcli", "cache", "ls", "--cache-dir", str(cache)]
+        theirs = [hf, "cache", "ls", "--cache-dir", str(cache)]
+        run_cmd(ours, env)  # warm-up: page cache, .pyc
+        run_cmd(theirs, env)
+        t_ours, t_hf = time_commands([ours, theirs], env, runs=runs)
+        rows.append(
+            ratio_row(
+                f"`cache ls`, {repos:,} repos x {FILES_PER_REPO} files",
+                "(offline)",
+                t_ours,
+                t_hf,
+                target=0.3,
+                note="issue 4 row",
+            )
         )
-        commands = {
-            "hubcli cache ls": [PY, "-m", "hubcli", "cache", "ls", "--cache-dir", str(cache)],
-            "hf cache ls": [hf, "cache", "ls", "--cache-dir", str(cache)],
-        }
-        timings = {}
-        for name, cmd in commands.items():
-            run_cmd(cmd, env)  # warm-up: page cache, .pyc
-            timings[name] = time_runs(lambda cmd=cmd: run_cmd(cmd, env), runs=runs)
-        ours = timings["hubcli cache ls"].median
-        theirs = timings["hf cache ls"].median
-        rows = [
-            {"tool": name, "median_s": t.median, "samples": [round(s, 4) for s in t.samples]}
-            for name, t in timings.items()
-        ]
-        print(f"\n`cache ls` on {repos} repos x {FILES_PER_REPO} files ({runs} runs, medians)\n")
-        print_table(
-            [{"tool": r["tool"], "median (s)": r["median_s"]} for r in rows],
-            ["tool", "median (s)"],
-        )
-        ratio = ours / theirs
-        print(f"\nratio hubcli / hf = {ratio:.3f} (target <= 0.30)")
-        path = write_results(
-            "cache",
-            rows,
-            {
-                "repos": repos,
-                "files_per_repo": FILES_PER_REPO,
-                "runs": runs,
-                "ratio": ratio,
-                "small": args.small,
-            },
-        )
-        print(f"results: {path}")
+        cols = ["scenario", "server", "hubcli", "other", "ratio", "spread", "target", "met"]
+        print_table(rows, cols)
+        meta = {"repos": repos, "files": files, "runs": runs, "small": args.small}
+        print(f"results: {write_results('cache', rows, meta)}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

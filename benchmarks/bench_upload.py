@@ -1,6 +1,11 @@
-"""Benchmark: upload one large file and 1,000 small files, hubcli vs huggingface_hub upload_folder.
+"""Benchmark: `hubcli upload` vs huggingface_hub `upload_folder` (HF_HUB_DISABLE_XET=1).
 
-Same local hub (subprocess), same run, medians of several runs, the two clients interleaved. Every
+Rows of issue 15: 10,000 x 4 KiB files, 1,000 x 4 KiB files, one 256 MiB file (--small: 2,000 files
+and 64 MiB), and the peak RSS of the 10,000-file upload. On `hubcli serve` only: the other local
+server (benchmarks/stdlib_hub.py) is read-only.
+
+Same local hub (subprocess), the two clients interleaved, the ratio the median of per-round ratios
+with their min-max. Every
 run uploads new content to a new repo, so neither client benefits from objects the server already
 stores; objects stored by earlier runs are dropped before each run (so the server's memory and
 disk state do not drift against whichever client runs later), and the server's root and the
@@ -15,6 +20,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
@@ -23,6 +29,8 @@ from common import (
     hf_env,
     peak_rss_mib,
     print_table,
+    ratio_row,
+    rss_row,
     run_cmd,
     scratch_dir,
     start_server,
@@ -46,7 +54,7 @@ def make_small(folder: Path, count: int) -> None:
     for i in range(count):
         sub = folder / f"d{i % 10}"
         sub.mkdir(parents=True, exist_ok=True)
-        (sub / f"f{i:04d}.txt").write_bytes(os.urandom(512) + f"file {i}\n".encode())
+        (sub / f"f{i:05d}.txt").write_bytes(os.urandom(4096))
 
 
 def freshen(folder: Path) -> None:
@@ -84,16 +92,16 @@ def bench_case(
     folder: Path,
     env: dict[str, str],
     runs: int,
-    rss: bool,
     root: Path,
-    target: str = "<= 0.7",
-) -> dict[str, object]:
+    target: float,
+    rss_target: float = 0,
+) -> list[dict[str, Any]]:
     counter = {"n": 0}
+    slug = "-".join("".join(c if c.isalnum() else " " for c in name).split())
 
     def runner(make: Callable[[str, Path], list[str]], tag: str) -> Callable[[], float]:
         def run() -> float:
             counter["n"] += 1
-            slug = "-".join("".join(c if c.isalnum() else " " for c in name).split())
             return run_cmd(make(f"{USER}/{slug}-{tag}-{counter['n']}", folder), env)
 
         return run
@@ -105,73 +113,72 @@ def bench_case(
     ours, theirs = time_pair(
         runner(hubcli_cmd, "hubcli"), runner(hf_cmd, "hf"), runs=runs, setup=setup
     )
-    row: dict[str, object] = {
-        "case": name,
-        "hubcli_s": ours.median,
-        "hf_s": theirs.median,
-        "ratio": ours.median / theirs.median,
-        "target": target,
-        "ok": ours.median / theirs.median <= 0.7 if target else None,
-    }
-    if rss:
+    rows = [ratio_row(name, "hubcli serve", ours, theirs, target=target)]
+    print(name, f"{rows[-1]['ratio']:.2f}", flush=True)
+    if rss_target:
         setup()
-        row["hubcli_rss_mib"] = peak_rss_mib(hubcli_cmd(f"{USER}/{name}-rss-a", folder), env)
+        rss_ours = peak_rss_mib(hubcli_cmd(f"{USER}/{slug}-rss-a", folder), env)
         setup()
-        row["hf_rss_mib"] = peak_rss_mib(hf_cmd(f"{USER}/{name}-rss-b", folder), env)
-    return row
+        rss_hf = peak_rss_mib(hf_cmd(f"{USER}/{slug}-rss-b", folder), env)
+        rows.append(
+            rss_row(f"peak RSS, {name}", "hubcli serve", rss_ours, rss_hf, target=rss_target)
+        )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--small", action="store_true", help="64 MiB instead of 1 GiB, 2 runs")
+    parser.add_argument("--small", action="store_true", help="2,000 files and 64 MiB, 2 rounds")
     parser.add_argument("--runs", type=int, default=0)
     parser.add_argument(
         "--capped-mbps",
         type=float,
-        default=100.0,
+        default=0.0,
         help="also upload the big file to a hub that takes N MB/s per connection, like an "
         "object store over a real network (0 = skip)",
     )
     args = parser.parse_args()
     runs = args.runs or (2 if args.small else 3)
-    big_size = 64 * MiB if args.small else 1024 * MiB
+    big_size = 64 * MiB if args.small else 256 * MiB
+    many = 2000 if args.small else 10_000
     work = scratch_dir("hubcli-bench-upload-", 2 * big_size)
     server = start_server(work / "root")
+    rows: list[dict[str, Any]] = []
     try:
         env = hf_env(server.url)
         env["HF_HOME"] = str(work / "home")
         big = work / "big"
         big.mkdir()
         make_big(big / "weights.bin", big_size)
-        small = work / "small"
-        make_small(small, 1000)
-        big_name = "1GiB-file" if not args.small else "64MiB-file"
-        rows = [
-            bench_case(big_name, big, env, runs, rss=True, root=work / "root"),
-            bench_case("1000-small-files", small, env, runs, rss=False, root=work / "root"),
-        ]
+        folders = {n: work / f"small{n}" for n in (many, 1000)}
+        for n, folder in folders.items():
+            make_small(folder, n)
+        root = work / "root"
+        rows += bench_case(
+            f"upload {many:,} x 4 KiB", folders[many], env, runs, root, 0.6, rss_target=100
+        )
+        rows += bench_case("upload 1,000 x 4 KiB", folders[1000], env, runs, root, 0.6)
+        rows += bench_case(f"upload one {big_size // MiB} MiB file", big, env, runs, root, 0.8)
         if args.capped_mbps > 0:
             capped_root = work / "root-capped"
             extra = ["--upload-bandwidth", str(args.capped_mbps)]
             with start_server(capped_root, extra=extra) as capped:
-                rows.append(
-                    bench_case(
-                        f"{big_name}, {args.capped_mbps:g} MB/s per connection",
-                        big,
-                        dict(env, HF_ENDPOINT=capped.url),
-                        runs,
-                        rss=False,
-                        root=capped_root,
-                        target="",
-                    )
+                rows += bench_case(
+                    f"upload one {big_size // MiB} MiB file, {args.capped_mbps:g} MB/s per "
+                    "connection",
+                    big,
+                    dict(env, HF_ENDPOINT=capped.url),
+                    runs,
+                    capped_root,
+                    0.8,
                 )
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    cols = ["case", "hubcli_s", "hf_s", "ratio", "target", "ok", "hubcli_rss_mib", "hf_rss_mib"]
+    cols = ["scenario", "hubcli", "other", "ratio", "spread", "target", "met"]
     print_table(rows, cols)
-    meta = {"runs": runs, "big_size": big_size, "small": args.small, "scratch": str(work.parent)}
-    write_results("upload", rows, meta)
+    meta = {"runs": runs, "big_size": big_size, "files": many, "small": args.small}
+    print(f"results: {write_results('upload', rows, meta)}")
 
 
 if __name__ == "__main__":

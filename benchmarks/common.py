@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -46,6 +47,7 @@ class Server:
     root: Path
     proc: subprocess.Popen[str]
     log: Path | None = None
+    log_mark: int = 0
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -96,6 +98,43 @@ def start_server(
         proc.kill()
         raise RuntimeError(f"server did not start: {url!r}")
     return Server(url=url, root=root, proc=proc, log=log_path)
+
+
+def start_stdlib_hub(
+    repos: dict[str, Path], *, latency_ms: float = 0, bandwidth_mbps: float = 0
+) -> Server:
+    """Start benchmarks/stdlib_hub.py (the stock ``http.server`` hub) serving ``repos``
+    (repo id -> folder), each folder one repo at one commit."""
+    cmd = [PY, str(ROOT / "benchmarks" / "stdlib_hub.py")]
+    cmd += [f"--repo={repo_id}={folder}" for repo_id, folder in repos.items()]
+    cmd += ["--latency-ms", str(latency_ms), "--bandwidth", str(bandwidth_mbps)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http"):
+        proc.kill()
+        raise RuntimeError(f"stdlib hub did not start: {url!r}")
+    return Server(url=url, root=next(iter(repos.values())), proc=proc)
+
+
+def peak_streams(server: Server) -> int:
+    """The most file bodies the server streamed at once since the last call (connections used
+    in parallel): the stdlib hub counts them, ``hubcli serve`` is read from its request log."""
+    if server.log is None:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{server.url}/_stats", timeout=10) as resp:
+            return int(json.loads(resp.read())["peak_streams"])
+    events: list[tuple[float, int]] = []
+    for r in server.requests()[server.log_mark :]:
+        if r.get("method") == "GET" and r.get("bytes", 0) > 0 and "/api/" not in r["path"]:
+            events += [(r["t0"], 1), (r["t"], -1)]
+    server.log_mark = len(server.requests())
+    peak = active = 0
+    for _, step in sorted(events):
+        active += step
+        peak = max(peak, active)
+    return peak
 
 
 def hf_env(url: str, cache: Path | None = None, **extra: str) -> dict[str, str]:
@@ -190,6 +229,60 @@ def time_pair(
     return ta, tb
 
 
+def ratio_row(
+    scenario: str,
+    server: str,
+    ours: Timing,
+    other: Timing | list[float],
+    *,
+    other_name: str = "hf",
+    target: float,
+    note: str = "",
+    **extra: Any,
+) -> dict[str, Any]:
+    """One row of the issue's table: hubcli / other per interleaved round; the ratio is the median
+    of the per-round ratios, the spread their min-max; met = ratio <= target."""
+    theirs = other.samples if isinstance(other, Timing) else list(other)
+    ratios = [a / b for a, b in zip(ours.samples, theirs, strict=True)]
+    ratio = statistics.median(ratios)
+    return {
+        "scenario": scenario,
+        "server": server,
+        "unit": "s",
+        "hubcli": ours.median,
+        "other": statistics.median(theirs),
+        "other_name": other_name,
+        "ratio": ratio,
+        "spread": [min(ratios), max(ratios)],
+        "runs": len(ratios),
+        "target": f"<= {target:g}x",
+        "met": ratio <= target,
+        "note": note,
+        "hubcli_samples": [round(x, 4) for x in ours.samples],
+        "other_samples": [round(x, 4) for x in theirs],
+        **extra,
+    }
+
+
+def rss_row(
+    scenario: str, server: str, ours: float, other: float | None, *, target: float, note: str = ""
+) -> dict[str, Any]:
+    """A peak-RSS row (MiB); met = hubcli's peak <= target."""
+    return {
+        "scenario": scenario,
+        "server": server,
+        "unit": "MiB",
+        "hubcli": ours,
+        "other": other,
+        "other_name": "hf",
+        "ratio": ours / other if other else None,
+        "spread": None,
+        "target": f"<= {target:g} MiB",
+        "met": ours <= target,
+        "note": note,
+    }
+
+
 def scratch_dir(prefix: str, need_bytes: int) -> Path:
     """A fresh directory on tmpfs (/dev/shm) when it has room, else in the temp dir.
 
@@ -214,6 +307,13 @@ def run_cmd(cmd: Sequence[str], env: dict[str, str], timeout: float = 1800) -> f
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {proc.stderr[-800:]}")
     return elapsed
+
+
+def time_commands(
+    cmds: Sequence[Sequence[str]], env: dict[str, str], *, runs: int = 3
+) -> list[Timing]:
+    """:func:`time_interleaved` for commands (each run must succeed)."""
+    return time_interleaved([functools.partial(run_cmd, c, env) for c in cmds], runs=runs)
 
 
 def peak_rss_mib(cmd: Sequence[str], env: dict[str, str], timeout: float = 1800) -> float:
