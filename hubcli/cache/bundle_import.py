@@ -336,8 +336,6 @@ class _Journal:
     def _undo_blob(self, path: Path) -> None:
         """Remove a blob this import placed, unless a snapshot links to it by now (a concurrent
         download or import may have found it and linked it meanwhile)."""
-        from filelock import Timeout
-
         from hubcli.cache.scan import scan_repo
 
         rc = self.blobs[path]
@@ -346,7 +344,7 @@ class _Journal:
                 fresh = scan_repo(rc.path, rc.ref)
                 if fresh is None or path.name not in fresh.referenced_etags():
                     os.unlink(path)
-        except Timeout:
+        except TimeoutError:
             return
 
 

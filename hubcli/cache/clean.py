@@ -258,8 +258,6 @@ def plan_prune(cache_dir: Path, *, scan: CacheScan | None = None) -> DeletionPla
 # -- execution --------------------------------------------------------------------------------
 def _repo_locks_free(cache_dir: Path, ref: RepoRef, stack: ExitStack) -> bool:
     """Take every existing lock of the repo (non-blocking); False if a download holds one."""
-    from filelock import Timeout
-
     rc = RepoCache(cache_dir, ref)
     lock_dir = rc.cache_dir / ".locks" / rc.folder
     try:
@@ -269,7 +267,7 @@ def _repo_locks_free(cache_dir: Path, ref: RepoRef, stack: ExitStack) -> bool:
     for name in names:
         try:
             stack.enter_context(rc.lock(name[: -len(".lock")], timeout=0))
-        except Timeout:
+        except TimeoutError:
             return False
     return True
 
@@ -283,8 +281,6 @@ def _remove(path: str) -> None:
 
 def execute_plan(plan: DeletionPlan) -> DeletionPlan:
     """Delete what the plan lists, under the download locks; fills ``done`` and ``skipped``."""
-    from filelock import Timeout
-
     order = ["file", "dangling", "revision", "ref", "blob", "incomplete", "folder", "repo"]
     items = sorted(plan.items, key=lambda d: (order.index(d.kind), -len(d.path)))
     rescanned: dict[str, set[str]] = {}
@@ -304,7 +300,7 @@ def execute_plan(plan: DeletionPlan) -> DeletionPlan:
                                 plan.skipped.append((item, "a snapshot links to it again"))
                                 continue
                         os.unlink(item.path)
-                except Timeout:
+                except TimeoutError:
                     plan.skipped.append((item, "locked by a running download"))
                     continue
             elif item.kind == "folder" and Path(item.path).parent != plan.cache_dir:
@@ -409,8 +405,6 @@ def plan_dedup(cache_dir: Path, *, scan: CacheScan | None = None) -> DedupPlan:
 
 def execute_dedup(cache_dir: Path, plan: DedupPlan) -> DedupPlan:
     """Replace each duplicate by a hardlink to the kept blob, under the duplicate's blob lock."""
-    from filelock import Timeout
-
     for link in plan.links:
         rc = RepoCache(cache_dir, link.repo)
         tmp = f"{link.replace}.{os.urandom(4).hex()}.dedup"
@@ -418,7 +412,7 @@ def execute_dedup(cache_dir: Path, plan: DedupPlan) -> DedupPlan:
             with rc.lock(link.etag, timeout=0):
                 os.link(link.keep, tmp)
                 os.replace(tmp, link.replace)
-        except Timeout:
+        except TimeoutError:
             plan.skipped.append((link.replace, "locked by a running download"))
             continue
         except OSError as exc:

@@ -11,17 +11,17 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hubcli.cache.locks import FlockLock
 from hubcli.errors import LocalFileError, UnsafePathError
 from hubcli.hashing import is_content_id
 from hubcli.repo import RepoRef, normalize_repo_type, repo_folder_name, validate_repo_path
 
 if TYPE_CHECKING:
-    from filelock import BaseFileLock
-
     from hubcli.models import FileEntry
 
 CACHEDIR_TAG = (
@@ -73,6 +73,7 @@ class RepoCache:
         self.ref = ref
         self.folder = repo_folder_name(ref.repo_id, ref.repo_type)
         self.path = self.cache_dir / self.folder
+        self._made: set[Path] = set()
 
     # -- paths ------------------------------------------------------------------------------
     @property
@@ -105,13 +106,20 @@ class RepoCache:
     def lock_path(self, etag: str) -> Path:
         return self.cache_dir / ".locks" / self.folder / f"{etag}.lock"
 
-    def lock(self, etag: str, timeout: float = -1) -> BaseFileLock:
-        """The same lock file huggingface_hub takes for this blob."""
-        from filelock import FileLock
-
+    def lock(self, etag: str, timeout: float = -1) -> FlockLock:
+        """The same lock file huggingface_hub takes for this blob (``flock``, see
+        :mod:`hubcli.cache.locks`); a busy lock past ``timeout`` raises TimeoutError."""
         path = self.lock_path(etag)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(path), timeout=timeout, mode=0o664)
+        self.make_dir(path.parent)
+        return FlockLock(path, timeout=timeout)
+
+    def make_dir(self, path: Path) -> None:
+        """``mkdir -p path``, once per RepoCache object (a download of many files asks again and
+        again for the same few folders)."""
+        if path in self._made:
+            return
+        path.mkdir(parents=True, exist_ok=True)
+        self._made.add(path)
 
     # -- refs -------------------------------------------------------------------------------
     def read_ref(self, revision: str) -> str | None:
@@ -245,6 +253,59 @@ def find_blob(cache_dir: Path, etag: str, *, exclude: Path | None = None) -> Pat
         if candidate.is_file():
             return candidate
     return None
+
+
+class BlobFinder:
+    """:func:`find_blob` for one run of many files (thread-safe).
+
+    The first few look-ups probe every repo folder (cheap for one file in a big cache); after
+    that the blob names of every other repo are read once, one ``scandir`` per repo, and each
+    look-up is a dict hit, instead of a ``stat`` per repo per file. A blob that appears during
+    the run after the index was read is simply not reused (the file is fetched instead).
+    """
+
+    PROBES = 8
+
+    def __init__(self, cache_dir: Path, *, exclude: Path | None = None) -> None:
+        self.cache_dir = cache_dir
+        self.exclude = exclude
+        self._lock = threading.Lock()
+        self._probes = 0
+        self._index: dict[str, Path] | None = None
+
+    def find(self, etag: str) -> Path | None:
+        with self._lock:
+            if self._index is None and self._probes < self.PROBES:
+                self._probes += 1
+                index = None
+            else:
+                index = self._index if self._index is not None else self._build()
+        if index is None:
+            return find_blob(self.cache_dir, etag, exclude=self.exclude)
+        path = index.get(etag)
+        return path if path is not None and path.is_file() else None
+
+    def add(self, etag: str, path: Path) -> None:
+        """A blob placed during the run (so a later repo of the same run can reuse it)."""
+        with self._lock:
+            if self._index is not None:
+                self._index.setdefault(etag, path)
+
+    def _build(self) -> dict[str, Path]:
+        index: dict[str, Path] = {}
+        for folder, _ref in iter_repo_folders(self.cache_dir):
+            if self.exclude is not None and folder == self.exclude:
+                continue
+            blobs = folder / "blobs"
+            try:
+                entries = list(os.scandir(blobs))
+            except OSError:
+                continue
+            for entry in entries:
+                if is_content_id(entry.name) and entry.name not in index:
+                    index[entry.name] = blobs / entry.name
+        self._index = index
+        return index
 
 
 def links_to(dest: Path, blob: Path) -> bool:

@@ -31,13 +31,12 @@ from hubcli.cache.layout import (
     safe_join,
     write_tree_file,
 )
+from hubcli.cache.locks import FlockLock
 from hubcli.errors import LocalFileError, UnsafePathError
 from hubcli.hashing import is_content_id
 from hubcli.repo import validate_repo_path
 
 if TYPE_CHECKING:
-    from filelock import BaseFileLock
-
     from hubcli.models import FileEntry
 
 
@@ -94,12 +93,10 @@ class LocalDir:
     def tree_path(self, commit: str) -> Path:
         return self.meta_root / "trees" / f"{checked_commit(commit)}.json"
 
-    def lock(self, rel: str) -> BaseFileLock:
-        from filelock import FileLock
-
+    def lock(self, rel: str) -> FlockLock:
         path = self.lock_path(rel)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(path), mode=0o664)
+        return FlockLock(path)
 
     # -- metadata ---------------------------------------------------------------------------
     def read_metadata(self, rel: str) -> LocalMetadata | None:
