@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from hubcli.cache.layout import RepoCache, find_blob, links_to
+from hubcli.cache.layout import BlobFinder, RepoCache, links_to
 from hubcli.config import Settings
 from hubcli.download.localdir import LocalDir
 from hubcli.download.plan import Plan
@@ -108,6 +108,8 @@ class Run:
         self._unique: bool | None = None
         self._recorded = False
         self._record_lock = threading.Lock()
+        # Other repos' blobs, for cross-repo dedup (a local dir may reuse this repo's too).
+        self.blobs = BlobFinder(settings.cache_dir, exclude=None if ldir else cache.path)
 
     # -- helpers ----------------------------------------------------------------------------
     def transfer(self) -> Transfer:
@@ -132,8 +134,7 @@ class Run:
         return f"{self.ref}/{entry.path}"
 
     def dedup_source(self, entry: FileEntry) -> Path | None:
-        exclude = None if self.ldir else self.cache.path
-        src = find_blob(self.settings.cache_dir, entry.etag, exclude=exclude)
+        src = self.blobs.find(entry.etag)
         if src is not None and verify_file(src, entry.etag, size=entry.size):
             return src
         return None
@@ -150,9 +151,7 @@ class Run:
         for e in self.plan.wanted:
             if self._is_present(e):
                 status = "cached"
-            elif not self.settings.offline and find_blob(
-                self.settings.cache_dir, e.etag, exclude=None if self.ldir else self.cache.path
-            ):
+            elif not self.settings.offline and self.blobs.find(e.etag):
                 status = "would_deduplicate"
             else:
                 status = "would_download"

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from hubcli.cache.layout import RepoCache, find_blob, links_to
+from hubcli.cache.layout import BlobFinder, RepoCache, links_to
 from hubcli.errors import IntegrityError, LocalFileError, OfflineError
 from hubcli.fsinfo import unique_partials
 from hubcli.hashing import ContentId, sha256_file
@@ -176,6 +176,7 @@ class _Syncer:
         self.progress = progress
         self.stamps = StampStore.for_cache(settings.state_dir, settings.cache_dir)
         self.cancel = threading.Event()
+        self.blobs = BlobFinder(settings.cache_dir)  # cross-repo dedup, read once per run
         self._transfer: Transfer | None = None
         self._transfer_lock = threading.Lock()
         self._session: HubSession | None = None
@@ -273,7 +274,9 @@ class _Syncer:
                 if not self.stamps.verify(blob, first.sha256, size=first.size):
                     raise self._mismatch(group, blob)
                 return "verified"
-            src = find_blob(self.settings.cache_dir, group.etag, exclude=cache.path)
+            src = self.blobs.find(group.etag)
+            if src == blob:
+                src = None
             if src is not None and self.stamps.verify(src, first.sha256, size=first.size):
                 slot.fill(lambda tmp: link_or_copy(src, tmp))
                 self.stamps.record(blob, first.sha256)
@@ -283,6 +286,7 @@ class _Syncer:
                 return "missing"
             fetched = slot.fill(lambda tmp: self._fetch(group, tmp))
             self.stamps.record(blob, first.sha256)
+            self.blobs.add(group.etag, blob)
             group.sync.fetched_bytes += fetched
             return "downloaded"
 
