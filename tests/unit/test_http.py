@@ -226,3 +226,59 @@ def test_offline_mode_refuses_any_request() -> None:
 def test_origin_normalises_default_ports() -> None:
     assert origin("https://Hub.Example/x") == origin("https://hub.example:443/y")
     assert origin("http://hub.example") != origin("https://hub.example")
+
+
+def test_netrc_is_never_consulted(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ~/.netrc entry for the Hub's host neither replaces the token nor adds Basic auth."""
+    from pathlib import Path
+
+    home = Path(str(tmp_path))
+    (home / ".netrc").write_text("machine hub.example login bob password hunter2\n")
+    (home / ".netrc").chmod(0o600)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("NETRC", str(home / ".netrc"))
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{EP}/api/a", json={})
+        rsps.get(f"{EP}/api/b", json={})
+        with_token, _ = make_session()
+        with_token.get_json("/api/a")
+        without, _ = make_session(token=None)
+        without.get_json("/api/b")
+        assert rsps.calls[0].request.headers["Authorization"] == "Bearer hf_secret_token_abcd"
+        assert "Authorization" not in rsps.calls[1].request.headers
+
+
+def test_proxy_environment_is_read_once_per_origin_and_honours_no_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "cdn.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/custom.pem")
+    session, _ = make_session()
+    s = session.session
+    hub = s.merge_environment_settings(f"{EP}/api/x", {}, None, None, None)
+    assert hub["proxies"]["https"] == "http://proxy.example:3128"
+    assert hub["verify"] == "/etc/ssl/custom.pem"
+    cdn = s.merge_environment_settings("https://cdn.example/blob", {}, True, False, None)
+    assert "https" not in cdn["proxies"] and cdn["verify"] is False and cdn["stream"] is True
+    # Read once per origin: a later change of the environment does not reach this session.
+    monkeypatch.setenv("HTTPS_PROXY", "http://other.example:1")
+    again = s.merge_environment_settings(f"{EP}/api/y", {}, None, None, None)
+    assert again["proxies"]["https"] == "http://proxy.example:3128"
+
+
+@pytest.mark.skipif(not hasattr(__import__("socket"), "TCP_QUICKACK"), reason="Linux only")
+def test_quick_ack_turns_on_quick_acknowledgement() -> None:
+    import socket
+
+    from hubcli.http.transport import quick_ack
+
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname())
+    try:
+        quick_ack(client)
+        assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK) == 1
+        quick_ack(None)  # nothing to do, no error
+    finally:
+        client.close()
+        server.close()
