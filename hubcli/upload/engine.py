@@ -31,7 +31,7 @@ from hubcli.upload.commit import (
     MAX_FILES_PER_COMMIT,
     MAX_REGULAR_BYTES_PER_COMMIT,
     batches,
-    commit_batch,
+    commit_all,
     commit_url,
     default_message,
 )
@@ -39,7 +39,7 @@ from hubcli.upload.hash_cache import HashCache
 from hubcli.upload.items import Item, UploadContext, cannot_read, finish_hashing, start_hashing
 from hubcli.upload.lfs import LfsObject, LfsUploader
 from hubcli.upload.plan import LocalFile, UploadPlan, plan_upload
-from hubcli.upload.preupload import check_readme, preupload
+from hubcli.upload.preupload import PREUPLOAD_CHUNK, Preuploader, check_readme, read_text
 from hubcli.upload.results import FileResult, UploadMode, UploadResult
 
 __all__ = ["FileResult", "LocalFile", "UploadPlan", "UploadResult", "plan_upload", "upload"]
@@ -127,16 +127,21 @@ def upload(
     check_readme(ctx, items)
     hprog.start(sum(it.file.size for it in items), files=len(items))
     stop = threading.Event()
+    asker = Preuploader(ctx, read_text(items, ".gitignore"))
     with ThreadPoolExecutor(max_workers=ctx.workers, thread_name_prefix="hash") as pool:
         try:
-            hashing = start_hashing(ctx, items, pool, stop)
-            preupload(ctx, items)
+            hashing = start_hashing(
+                ctx, items, pool, stop, on_ready=asker.add, chunk=PREUPLOAD_CHUNK
+            )
+            asker.finish()
             if not items and not ctx.missing:
                 _resolve_head(ctx)
             finish_hashing(hashing, stop)
         except BaseException:
             stop.set()  # large files still hashing give up at their next chunk
             raise
+        finally:
+            asker.close()
     hprog.done()
 
     active = [it for it in items if not it.ignore]
@@ -208,23 +213,14 @@ def upload(
 
     message = commit_message or default_message(plan, changed, deletions)
     groups = batches(changed, deletions, max_files_per_commit, max_bytes_per_commit)
-    commits: list[str] = []
-    first: CommitResult | None = None
-    last: CommitResult | None = None
-    target = ctx.revision
-    for n, (adds, dels) in enumerate(groups, start=1):
-        title = message if n == 1 else f"{message} (part {n})"
-        use_pr = create_pr and n == 1
-        last = commit_batch(ctx, target, title, commit_description, adds, dels, use_pr)
-        commits.append(last.commit_oid)
-        if n == 1:
-            first = last
-            if create_pr and last.pr_revision:
-                target = last.pr_revision
-        ctx.head = last.commit_oid
-        changes = f"{len(adds)} added or changed, {len(dels)} deleted"
-        tell(f"Committed {last.commit_oid[:12]}: {changes}.")
-    assert first is not None and last is not None
+
+    def committed(res: CommitResult, batch: tuple[list[Item], list[FileResult]]) -> None:
+        changes = f"{len(batch[0])} added or changed, {len(batch[1])} deleted"
+        tell(f"Committed {res.commit_oid[:12]}: {changes}.")
+
+    done = commit_all(ctx, groups, message, commit_description, on_commit=committed)
+    first, last = done[0], done[-1]
+    commits = [c.commit_oid for c in done]
     return UploadResult(
         repo_name,
         last.commit_oid,

@@ -30,11 +30,11 @@ __all__ = [
 
 SAMPLE_SIZE = 512
 REGULAR_MAX_SIZE = 10 * 1024 * 1024  # the Hub stores larger files through LFS only
-KEEP_CONTENT_BUDGET = 64 * 1024 * 1024  # small files' bytes kept from the hash pass for commits
+KEEP_CONTENT_BUDGET = 32 * 1024 * 1024  # small files' bytes kept from the hash pass for commits
 _INLINE_SIZE = 256 * 1024  # below this, a file is read whole on the main thread
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     file: LocalFile
     mode: UploadMode = "regular"
@@ -127,9 +127,16 @@ def _hash_big(ctx: UploadContext, it: Item, stop: threading.Event) -> None:
 
 
 def start_hashing(
-    ctx: UploadContext, items: list[Item], pool: ThreadPoolExecutor, stop: threading.Event
+    ctx: UploadContext,
+    items: list[Item],
+    pool: ThreadPoolExecutor,
+    stop: threading.Event,
+    *,
+    on_ready: Callable[[list[Item]], None] | None = None,
+    chunk: int = 256,
 ) -> list[Future[None]]:
-    """Hash everything before the server is asked anything.
+    """Hash everything, telling ``on_ready`` of each ``chunk`` of items whose samples are read
+    (the preupload asks about them while the rest is read).
 
     Small files are read once, here (sample, sha256, sha1, and their bytes kept for the commit
     while a budget lasts); large files get their sample here and are hashed in ``pool`` while
@@ -141,12 +148,16 @@ def start_hashing(
         if it.file.size >= _INLINE_SIZE:
             _read_sample(it)
             futures.append(pool.submit(_hash_big, ctx, it, stop))
-    for it in items:
-        if it.file.size < _INLINE_SIZE:
-            keep = it.file.size <= budget
-            _read_small(ctx, it, keep)
-            if keep:
-                budget -= it.file.size
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+        for it in part:
+            if it.file.size < _INLINE_SIZE:
+                keep = it.file.size <= budget
+                _read_small(ctx, it, keep)
+                if keep:
+                    budget -= it.file.size
+        if on_ready is not None:
+            on_ready(part)
     return futures
 
 

@@ -17,7 +17,7 @@ from hubcli.repo import validate_repo_path
 _FORBIDDEN_SEGMENTS = (".git", ".cache")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LocalFile:
     """A file to publish: where it is on disk and where it goes in the repo."""
 
@@ -64,6 +64,58 @@ def _inside(target: str, root: str) -> bool:
     return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
 
 
+@dataclass(frozen=True)
+class _Walk:
+    root: str  # the folder's real path: symlinks must resolve inside it
+    prefix: str
+    include: Sequence[str]
+    exclude: Sequence[str]
+
+
+def _scan(top: str, rel_dir: str, w: _Walk, files: list[LocalFile], refused: list[str]) -> None:
+    """One folder of the walk (``os.walk`` order: its folders, its files, then each subfolder):
+    one ``scandir`` and one ``stat`` per file (the entry tells links and folders apart)."""
+    try:
+        with os.scandir(top) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return  # an unreadable folder is skipped, as os.walk does
+    subdirs: list[tuple[str, str]] = []
+    names: list[os.DirEntry[str]] = []
+    for e in entries:
+        try:
+            is_dir = e.is_dir()
+        except OSError:
+            is_dir = False
+        if not is_dir:
+            names.append(e)
+            continue
+        rel = _join_repo(rel_dir, e.name)
+        if e.name == ".git" or rel == ".cache/huggingface" or rel.endswith("/.cache/huggingface"):
+            continue
+        if e.is_symlink():
+            if not _inside(os.path.realpath(e.path), w.root) and not matches(rel + "/", w.exclude):
+                refused.append(rel + "/")
+            continue  # never follow directory links (loops, duplicates)
+        subdirs.append((e.path, rel))
+    for e in names:
+        rel = _join_repo(rel_dir, e.name)
+        if (w.include or w.exclude) and not wanted(rel, w.include, w.exclude):
+            continue
+        if e.is_symlink():
+            target = os.path.realpath(e.path)
+            if not _inside(target, w.root) or not os.path.isfile(target):
+                refused.append(rel)
+                continue
+        try:
+            size = e.stat().st_size
+        except OSError as exc:
+            raise LocalFileError(f"{e.path}: cannot read ({exc.strerror}).") from exc
+        files.append(LocalFile(Path(e.path), _check_repo_path(_join_repo(w.prefix, rel)), size))
+    for path, rel in subdirs:
+        _scan(path, rel, w, files, refused)
+
+
 def plan_upload(
     local_path: str | os.PathLike[str],
     *,
@@ -99,42 +151,11 @@ def plan_upload(
     if not src.is_dir():
         raise LocalFileError(f"{src}: not a regular file or folder.")
     prefix = _clean_prefix(path_in_repo)
-    root = os.path.realpath(src)
     files: list[LocalFile] = []
     refused: list[str] = []
-
-    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
-        rel_dir = os.path.relpath(dirpath, src).replace(os.sep, "/")
-        rel_dir = "" if rel_dir == "." else rel_dir
-        keep: list[str] = []
-        for d in sorted(dirnames):
-            rel = _join_repo(rel_dir, d)
-            if d == ".git" or rel == ".cache/huggingface" or rel.endswith("/.cache/huggingface"):
-                continue
-            full = os.path.join(dirpath, d)
-            if os.path.islink(full):
-                if not _inside(os.path.realpath(full), root) and not matches(rel + "/", exclude):
-                    refused.append(rel + "/")
-                continue  # never follow directory links (loops, duplicates)
-            keep.append(d)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            rel = _join_repo(rel_dir, name)
-            if not wanted(rel, include, exclude):
-                continue
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                target = os.path.realpath(full)
-                if not _inside(target, root) or not os.path.isfile(target):
-                    refused.append(rel)
-                    continue
-            try:
-                st = os.stat(full)
-            except OSError as exc:
-                raise LocalFileError(f"{full}: cannot read ({exc.strerror}).") from exc
-            files.append(
-                LocalFile(Path(full), _check_repo_path(_join_repo(prefix, rel)), st.st_size)
-            )
+    _scan(
+        os.fspath(src), "", _Walk(os.path.realpath(src), prefix, include, exclude), files, refused
+    )
     if refused:
         shown = ", ".join(refused[:5]) + (
             f" (+{len(refused) - 5} more)" if len(refused) > 5 else ""

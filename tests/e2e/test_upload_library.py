@@ -13,6 +13,7 @@ from hubcli.config import resolve_settings
 from hubcli.errors import ConflictError, HubError, LocalFileError, NetworkError
 from hubcli.http import HubSession
 from hubcli.repo import RepoRef
+from hubcli.upload import commit as commit_mod
 from hubcli.upload.engine import plan_upload, upload
 
 
@@ -41,11 +42,13 @@ def test_many_files_are_committed_in_bounded_atomic_batches(hub_server: Any, tmp
     assert all(s.status == "uploaded" for s in res.files)
 
 
-def test_branch_moved_pure_add_retries_once_on_new_parent(hub_server: Any, tmp_path: Path):
+def test_branch_moved_pure_add_retries_once_on_new_parent(
+    hub_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     hub_server.seed_repo("alice/race", {"a.txt": "a"})
     folder = _folder(tmp_path / "d", 2)
     client = _client(hub_server)
-    real_commit = client.commit
+    real_commit = commit_mod.send_commit
     calls = {"n": 0}
 
     def racing_commit(*args: Any, **kwargs: Any) -> Any:
@@ -54,7 +57,7 @@ def test_branch_moved_pure_add_retries_once_on_new_parent(hub_server: Any, tmp_p
             hub_server.seed_repo("alice/race", {"other.txt": "o"})
         return real_commit(*args, **kwargs)
 
-    client.commit = racing_commit  # type: ignore[method-assign]
+    monkeypatch.setattr(commit_mod, "send_commit", racing_commit)
     res = upload(client, RepoRef("alice/race"), plan_upload(folder))
     assert calls["n"] == 2
     assert hub_server.read_file("alice/race", "other.txt") == b"o"
@@ -62,17 +65,19 @@ def test_branch_moved_pure_add_retries_once_on_new_parent(hub_server: Any, tmp_p
     assert res.commit_oid == hub_server.head("alice/race")
 
 
-def test_branch_moved_with_deletions_fails_clearly_without_commit(hub_server: Any, tmp_path: Path):
+def test_branch_moved_with_deletions_fails_clearly_without_commit(
+    hub_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     hub_server.seed_repo("alice/race2", {"old.log": "x"})
     folder = _folder(tmp_path / "d", 1)
     client = _client(hub_server)
-    real_commit = client.commit
+    real_commit = commit_mod.send_commit
 
     def racing_commit(*args: Any, **kwargs: Any) -> Any:
         hub_server.seed_repo("alice/race2", {"other.txt": "o"})
         return real_commit(*args, **kwargs)
 
-    client.commit = racing_commit  # type: ignore[method-assign]
+    monkeypatch.setattr(commit_mod, "send_commit", racing_commit)
     with pytest.raises(ConflictError, match="branch moved"):
         upload(client, RepoRef("alice/race2"), plan_upload(folder, delete=["*.log"]))
     assert hub_server.read_file("alice/race2", "old.log") == b"x"
