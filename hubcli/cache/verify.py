@@ -1,19 +1,21 @@
 """Cache integrity: verify blobs against their etags and snapshot links.
 
 ``verify_cache`` re-hashes each blob once (sha256 for 64-hex etags, git blob sha1 for 40-hex
-etags) in parallel threads, checks every snapshot link, compares with ``trees/<commit>.json`` when
-present and, online, with the Hub's tree (through a client it is handed). Repair (a download of
-chosen blobs) lives in ``download/repair``; deletion (rm, prune, dedup) in ``cache/clean``.
+etags): small blobs in the calling thread, one open and one read each into a reused buffer (a
+pool costs more per tiny file than the hash does), large ones in a pool sized by their bytes. It
+checks every snapshot link, compares with ``trees/<commit>.json`` when present and, online, with
+the Hub's tree (through a client it is handed). Repair (a download of chosen blobs) lives in
+``download/repair``; deletion (rm, prune, dedup) in ``cache/clean``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from hubcli.cache.layout import RepoCache
 from hubcli.cache.scan import ScannedRepo, ScannedRevision, scan_cache
@@ -147,8 +149,9 @@ def problem_id(p: FileProblem) -> str:
 
 
 def _expected_from_tree(repo: ScannedRepo, commit: str) -> dict[str, str] | None:
-    """path -> content hash from ``trees/<commit>.json``; entries without a valid hash are left
-    out (a tree is local data: it never names a blob that is not a content hash)."""
+    """path -> content hash from ``trees/<commit>.json``. A tree is local data: a name that is
+    not a content hash counts as no entry, but the caller checks that (:func:`is_content_id`) only
+    where it is used, which is once per file in the common case."""
     if not is_commit_sha(commit):
         return None
     files = RepoCache(Path(repo.path).parent, repo.ref).read_tree(commit)
@@ -158,9 +161,106 @@ def _expected_from_tree(repo: ScannedRepo, commit: str) -> dict[str, str] | None
     for path, info in files.items():
         if isinstance(info, dict):
             etag = info.get("lfs_sha256") or info.get("blob_id")
-            if isinstance(etag, str) and is_content_id(etag):
+            if isinstance(etag, str):
                 out[path] = etag
     return out
+
+
+def _nothing(_key: str) -> None:
+    return None
+
+
+SMALL_BLOB = 1 << 20
+"""Blobs below this are read in one go and hashed in the calling thread: a thread pool costs
+more per tiny file (a future, a lock, a context switch) than hashing it does."""
+POOL_BYTES_PER_WORKER = 64 << 20
+"""One pool thread per this many bytes of large blobs (at most ``workers``)."""
+
+_readv: Callable[[int, list[memoryview]], int] | None = getattr(os, "readv", None)  # not Windows
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+Record: TypeAlias = Callable[[str, str, str | None, int], None]
+
+
+def _read_small(fd: int, size: int, view: memoryview) -> int:
+    """Read the file behind ``fd`` (``size`` bytes when scanned) into ``view``; the count read.
+    ``size + 1`` bytes are asked for, so a file that grew since reads as too long."""
+    n = 0
+    while True:
+        if _readv is not None:
+            got = _readv(fd, [view[n : size + 1]])
+        else:
+            data = os.read(fd, size + 1 - n)
+            got = len(data)
+            view[n : n + got] = data
+        n += got
+        if got == 0 or n >= size:
+            return n
+
+
+def _digest_small(blob_path: str, etag: str, size: int, view: memoryview) -> tuple[str | None, int]:
+    """(digest in the flavour ``etag`` promises, size) of a blob of ``size`` bytes (as scanned,
+    ``size < len(view)``) read whole into ``view``: one open, one read, no stat. A blob whose
+    size changed since the scan is hashed as it is now, streamed. Raises OSError if unreadable,
+    ValueError if it changed size while read."""
+    fd = os.open(blob_path, _O_READ)
+    try:
+        n = _read_small(fd, size, view)
+    finally:
+        os.close(fd)
+    if n != size:
+        return _digest_large(blob_path, etag)
+    data = view[:n]
+    if len(etag) == 64:
+        return hashlib.sha256(data).hexdigest(), size
+    h = hashlib.sha1(b"blob %d\0" % size)
+    h.update(data)
+    return h.hexdigest(), size
+
+
+def _digest_large(blob_path: str, etag: str) -> tuple[str | None, int]:
+    size = os.stat(blob_path).st_size
+    return file_digest(blob_path, etag), size
+
+
+def _hash_blobs(to_hash: dict[str, tuple[str, int]], workers: int, record: Record) -> None:
+    """Hash each blob (path -> (content-id etag, size the scan saw)) and ``record`` its digest
+    (None when unreadable or changed while read) in this thread. Large blobs go to a pool sized
+    by their total bytes, started first so it hashes while this thread does the small ones."""
+    small: list[tuple[str, str, int]] = []
+    large: list[tuple[str, str]] = []
+    large_bytes = 0
+    for blob_path, (etag, size) in to_hash.items():
+        if size < SMALL_BLOB:
+            small.append((blob_path, etag, size))
+        else:
+            large.append((blob_path, etag))
+            large_bytes += size
+    pool = None
+    futures = []
+    if large:
+        from concurrent.futures import ThreadPoolExecutor
+
+        n = min(max(1, workers), len(large), max(1, -(-large_bytes // POOL_BYTES_PER_WORKER)))
+        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="hubcli-verify")
+        futures = [(p, e, pool.submit(_digest_large, p, e)) for p, e in large]
+    try:
+        view = memoryview(bytearray(SMALL_BLOB + 1))
+        for blob_path, etag, scanned in small:
+            try:
+                digest, size = _digest_small(blob_path, etag, scanned, view)
+            except (OSError, ValueError):  # unreadable, or changed while hashed
+                digest, size = None, 0
+            record(blob_path, etag, digest, size)
+        for blob_path, etag, future in futures:
+            try:
+                digest, size = future.result()
+            except (OSError, ValueError):
+                digest, size = None, 0
+            record(blob_path, etag, digest, size)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def verify_cache(
@@ -181,59 +281,74 @@ def verify_cache(
     is reported in the returned VerifyReport, never raised.
     """
     report = VerifyReport()
-    to_hash: dict[str, tuple[str, str]] = {}  # blob path -> (etag, size key)
-    users: dict[str, list[tuple[ScannedRepo, str, str]]] = {}
+    problems = report.problems
+    to_hash: dict[str, tuple[str, int]] = {}  # blob path -> (etag, size seen by the scan)
+    users: list[tuple[str, ScannedRepo, str, str]] = []  # (blob path, repo, commit, path)
     seen_repos: set[str] = set()
+    filtering = bool(include or exclude)
     for repo, rev, prefix in _selected(cache_dir, repos, revision):
         if repo.path not in seen_repos:
             seen_repos.add(repo.path)
             report.repos += 1
         rtype, rid = repo.ref.repo_type, repo.ref.repo_id
+        commit = rev.commit
 
         def selected(path: str, prefix: str | None = prefix) -> bool:
             return _in_path(path, prefix) and wanted(path, include, exclude)
 
         report.revisions += 1
-        expected = _expected_from_tree(repo, rev.commit)
+        expected = _expected_from_tree(repo, commit)
         remote: dict[str, str] | None = None
         if client is not None:
             remote = {
                 e.path: e.etag
-                for e in client.list_tree(repo.ref, revision=rev.commit, recursive=True)
+                for e in client.list_tree(repo.ref, revision=commit, recursive=True)
                 if hasattr(e, "etag")
             }
+        remote_get = remote.get if remote is not None else _nothing
+        tree_get = expected.get if expected is not None else _nothing
+        check_path = filtering or prefix is not None
         local_paths = set()
         for f in rev.files:
-            if not selected(f.path):
+            path = f.path
+            if check_path and not selected(path):
                 continue
             report.files += 1
-            local_paths.add(f.path)
-            want = (remote or {}).get(f.path) or (expected or {}).get(f.path)
+            local_paths.add(path)
+            want = remote_get(path)
+            if not want:
+                want = tree_get(path)
+                # a tree names content hashes only; the common case, the same name as the
+                # link's blob, is checked once below (as ``etag``)
+                if (
+                    want is not None
+                    and (want != f.etag or f.problem is not None)
+                    and not is_content_id(want)
+                ):
+                    want = None
             if f.problem is not None:
-                report.problems.append(
-                    FileProblem(rid, rtype, rev.commit, f.path, "bad_link", want, f.problem)
-                )
+                problems.append(FileProblem(rid, rtype, commit, path, "bad_link", want, f.problem))
                 continue
             if not f.exists:
-                report.problems.append(
+                problems.append(
                     FileProblem(
                         rid,
                         rtype,
-                        rev.commit,
-                        f.path,
+                        commit,
+                        path,
                         "missing",
                         want or f.etag,
                         "the snapshot link points at a blob that is not there",
                     )
                 )
                 continue
-            if remote is not None and f.path not in remote:
-                report.problems.append(
+            if remote is not None and path not in remote:
+                problems.append(
                     FileProblem(
                         rid,
                         rtype,
-                        rev.commit,
-                        f.path,
+                        commit,
+                        path,
                         "extra",
                         f.etag,
                         "the Hub has no such file at this commit",
@@ -241,12 +356,12 @@ def verify_cache(
                 )
             etag = f.etag if f.is_link else want
             if f.is_link and want and f.etag != want:
-                report.problems.append(
+                problems.append(
                     FileProblem(
                         rid,
                         rtype,
-                        rev.commit,
-                        f.path,
+                        commit,
+                        path,
                         "mismatch",
                         want,
                         f"linked to blob {f.etag}, expected {want}",
@@ -254,55 +369,54 @@ def verify_cache(
                 )
                 continue
             if not etag or not is_content_id(etag):
-                report.problems.append(
+                problems.append(
                     FileProblem(
                         rid,
                         rtype,
-                        rev.commit,
-                        f.path,
+                        commit,
+                        path,
                         "unverifiable",
                         etag,
                         "no content hash known for this file",
                     )
                 )
                 continue
-            to_hash[f.blob_path] = (etag, f.path)
-            users.setdefault(f.blob_path, []).append((repo, rev.commit, f.path))
+            to_hash[f.blob_path] = (etag, f.size)
+            users.append((f.blob_path, repo, commit, path))
         reference = remote if remote is not None else expected
-        for path in sorted(p for p in set(reference or ()) - local_paths if selected(p)):
-            report.problems.append(
+        for path in sorted(p for p in (reference or {}).keys() - local_paths if selected(p)):
+            listed = (reference or {})[path]
+            if reference is expected and not is_content_id(listed):
+                continue  # not a content hash: no entry
+            problems.append(
                 FileProblem(
                     rid,
                     rtype,
-                    rev.commit,
+                    commit,
                     path,
                     "not_downloaded",
-                    (reference or {}).get(path),
+                    listed,
                     "listed for this commit, not cached",
                 )
             )
 
-    def work(item: tuple[str, tuple[str, str]]) -> tuple[str, str, str | None, int]:
-        blob_path, (etag, _p) = item
-        try:
-            size = os.stat(blob_path).st_size
-            return blob_path, etag, file_digest(blob_path, etag), size
-        except (OSError, ValueError):  # unreadable, or changed while hashed
-            return blob_path, etag, None, 0
+    failed: dict[str, tuple[str, str]] = {}  # blob path -> (etag, detail)
 
-    done = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for blob_path, etag, digest, size in pool.map(work, to_hash.items()):
-            report.blobs_hashed += 1
-            report.bytes_hashed += size
-            done += 1
-            if on_progress is not None:
-                on_progress(done)
-            if digest == etag:
-                continue
+    def record(blob_path: str, etag: str, digest: str | None, size: int) -> None:
+        report.blobs_hashed += 1
+        report.bytes_hashed += size
+        if on_progress is not None:
+            on_progress(report.blobs_hashed)
+        if digest != etag:
             detail = "cannot read the blob" if digest is None else f"content hashes to {digest}"
-            for repo, commit, path in users[blob_path]:
-                report.problems.append(
+            failed[blob_path] = (etag, detail)
+
+    _hash_blobs(to_hash, workers, record)
+    if failed:
+        for blob_path, repo, commit, path in users:
+            if blob_path in failed:
+                etag, detail = failed[blob_path]
+                problems.append(
                     FileProblem(
                         repo.ref.repo_id, repo.ref.repo_type, commit, path, "corrupt", etag, detail
                     )
