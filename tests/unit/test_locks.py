@@ -1,4 +1,4 @@
-"""FlockLock: the blob lock, interoperable with filelock (huggingface_hub's lock) on the same file."""
+"""FlockLock: the blob lock, interoperable with filelock (huggingface_hub's) on one file."""
 
 from __future__ import annotations
 
@@ -43,9 +43,8 @@ def test_excludes_a_filelock_holder_in_another_process(tmp_path: Path) -> None:
 
 def test_filelock_waits_for_us(tmp_path: Path) -> None:
     path = tmp_path / "y.lock"
-    with FlockLock(path):
-        with pytest.raises(TimeoutError):
-            FileLock(str(path), timeout=0.1).acquire()
+    with FlockLock(path), pytest.raises(TimeoutError):
+        FileLock(str(path), timeout=0.1).acquire()
     with FileLock(str(path), timeout=0):
         pass
     assert path.exists()  # never removed on release: waiters share the inode
@@ -82,9 +81,8 @@ def test_timeout_polls_until_free(tmp_path: Path) -> None:
     threading.Timer(0.2, holder.release).start()
     with FlockLock(path, timeout=5) as lock:
         assert lock.is_locked
-    with pytest.raises(LockTimeout):
-        with FlockLock(path):
-            FlockLock(path, timeout=0.1).acquire()
+    with pytest.raises(LockTimeout), FlockLock(path):
+        FlockLock(path, timeout=0.1).acquire()
 
 
 def test_lock_file_unlinked_while_waiting_locks_the_new_file(tmp_path: Path) -> None:
