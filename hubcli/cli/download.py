@@ -103,7 +103,10 @@ def register(app: typer.Typer) -> None:
             from hubcli.progress import BarProgress
 
             progress = BarProgress(sys.stderr, label=ref.repo_id)
-        n_workers = max_workers(workers, workers_alias, default=settings.max_workers)
+        # No --max-workers: None, so the engine adapts the connection count (or takes the env's).
+        n_workers = None
+        if workers is not None or workers_alias is not None:
+            n_workers = max_workers(workers, workers_alias, default=settings.max_workers)
         result = state.hub.download(
             ref,
             files or None,

@@ -34,13 +34,12 @@ from hubcli.download.run import STATUSES, FileResult, Run, record_revision
 from hubcli.errors import EntryNotFoundError, HubError
 from hubcli.progress import NullProgress, Progress
 from hubcli.repo import RepoRef, validate_repo_path
-from hubcli.transfer.job import DEFAULT_PART_SIZE, DEFAULT_RANGE_THRESHOLD, DEFAULT_RANGE_WORKERS
+from hubcli.transfer.job import DEFAULT_RANGE_THRESHOLD
 
 if TYPE_CHECKING:
     from hubcli.http import HubSession
 
 __all__ = ["STATUSES", "DownloadResult", "FileResult", "download"]
-DEFAULT_MAX_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -106,8 +105,8 @@ def download(
     max_workers: int | None = None,
     progress: Progress | None = None,
     range_threshold: int = DEFAULT_RANGE_THRESHOLD,
-    part_size: int = DEFAULT_PART_SIZE,
-    range_workers: int = DEFAULT_RANGE_WORKERS,
+    part_size: int | None = None,
+    range_workers: int | None = None,
 ) -> DownloadResult:
     """Make ``ref`` (at ``ref.revision``, default ``main``) available offline and say where.
 
@@ -115,6 +114,9 @@ def download(
     AuthError, NetworkError, IntegrityError (hash mismatch, unsafe path), OfflineError (offline
     and not cached: the message names the missing files), LocalFileError (disk full...).
     Interrupting (KeyboardInterrupt) keeps partial files; the next run resumes them.
+    ``max_workers`` fixes the number of connections (files at once, and streams per big file);
+    None adapts it (:mod:`hubcli.transfer.adaptive`). ``part_size`` / ``range_workers`` fix the
+    parts and streams of a ranged download (default: from the file size / adaptive).
     ``session`` may be a zero-argument factory, called only if a request is needed.
     """
     started = time.monotonic()
@@ -169,6 +171,10 @@ def download(
                 commit=commit,
             )
 
+    if max_workers is None and settings.source("max_workers") != "default":
+        max_workers = settings.max_workers  # HUBCLI_MAX_WORKERS: fixed, as --max-workers is
+    if range_workers is None:
+        range_workers = max_workers  # --max-workers caps the streams of a big file too
     run = Run(
         settings=settings,
         session=session,
@@ -184,7 +190,7 @@ def download(
             "range_workers": range_workers,
         },
     )
-    results = run.dry_run() if dry_run else run.execute(max_workers or DEFAULT_MAX_WORKERS)
+    results = run.dry_run() if dry_run else run.execute(max_workers)
     if ldir is not None:
         target = ldir.file_path(plan.single) if plan.single else ldir.root
     else:

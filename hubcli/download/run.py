@@ -27,7 +27,8 @@ from hubcli.hashing import verify_file
 from hubcli.models import FileEntry
 from hubcli.progress import Progress
 from hubcli.repo import RepoRef, resolve_path
-from hubcli.transfer.job import Cancelled, FetchJob
+from hubcli.transfer.adaptive import MAX_STREAMS, START_STREAMS, Concurrency, Gate
+from hubcli.transfer.job import DEFAULT_RANGE_THRESHOLD, Cancelled, FetchJob
 from hubcli.transfer.partial import discard_partial, partial_name
 from hubcli.transfer.placement import BlobSlot, link_or_copy
 
@@ -164,7 +165,9 @@ class Run:
         return self.cache.snapshot_file(self.plan.commit, e.path)
 
     # -- execution --------------------------------------------------------------------------
-    def execute(self, max_workers: int) -> list[FileResult]:
+    def execute(self, max_workers: int | None = None) -> list[FileResult]:
+        """Fetch and place the plan's files. ``max_workers``: that many files at once (fixed);
+        None: adaptive (:mod:`hubcli.transfer.adaptive`) when the files are small, else 8."""
         plan = self.plan
         if self.ldir is not None:
             self.ldir.prepare()
@@ -191,11 +194,13 @@ class Run:
         self.progress.start(todo, files=len(plan.wanted))
         task = self._local_task if self.ldir is not None else self._cache_task
         errors: list[BaseException] = []
+        gate = Gate(self.file_concurrency(max_workers, groups))
+        threads = gate.concurrency.target if gate.concurrency.fixed else gate.concurrency.ceiling
         pool = cf.ThreadPoolExecutor(
-            max_workers=max(1, min(max_workers, len(groups))), thread_name_prefix="dl"
+            max_workers=max(1, min(threads, len(groups))), thread_name_prefix="dl"
         )
         try:
-            futures = [pool.submit(task, g) for g in groups]
+            futures = [pool.submit(gate.run, task, g) for g in groups]
             pending = set(futures)
             while pending:
                 done, pending = cf.wait(pending, timeout=0.5)
@@ -223,6 +228,19 @@ class Run:
         if self.ldir is None:
             self._record()
         return sorted(results, key=lambda r: r.path)
+
+    def file_concurrency(
+        self, max_workers: int | None, groups: list[list[FileEntry]]
+    ) -> Concurrency:
+        """Files at once: ``max_workers`` when given; else adaptive from 8 up to
+        :data:`~hubcli.transfer.adaptive.MAX_STREAMS` for small files (latency-bound: more
+        connections pay while files per second grow), and 8 when big files are among them (each
+        runs its own adaptive ranged streams)."""
+        if max_workers is not None:
+            return Concurrency(max_workers, max_workers, fixed=True)
+        threshold = self.transfer_args.get("range_threshold", DEFAULT_RANGE_THRESHOLD)
+        small = all(g[0].size < threshold for g in groups)
+        return Concurrency(START_STREAMS, MAX_STREAMS, fixed=not small)
 
     def _record(self) -> None:
         """refs/, the snapshot folder and the listing, written once the first file is here

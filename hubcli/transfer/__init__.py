@@ -16,9 +16,7 @@ from typing import Any
 # pull in the engine and the HTTP stack.
 _EXPORTS = {
     "Transfer": "engine",
-    "DEFAULT_PART_SIZE": "job",
     "DEFAULT_RANGE_THRESHOLD": "job",
-    "DEFAULT_RANGE_WORKERS": "job",
     "Cancelled": "job",
     "FetchJob": "job",
     "FetchResult": "job",

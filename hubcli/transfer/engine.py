@@ -14,13 +14,8 @@ from collections.abc import Callable
 
 from hubcli.http import HubSession, Mirrors
 from hubcli.progress import Progress
-from hubcli.transfer.job import (
-    DEFAULT_PART_SIZE,
-    DEFAULT_RANGE_THRESHOLD,
-    DEFAULT_RANGE_WORKERS,
-    FetchJob,
-    FetchResult,
-)
+from hubcli.transfer.adaptive import MAX_STREAMS, START_STREAMS, Concurrency
+from hubcli.transfer.job import DEFAULT_RANGE_THRESHOLD, FetchJob, FetchResult, auto_part_size
 from hubcli.transfer.partial import state_path_for
 from hubcli.transfer.ranged import RangedFetch
 from hubcli.transfer.sequential import fetch_sequential
@@ -33,6 +28,9 @@ class Transfer:
     ``mirrors`` is the order in which relative resolve paths are tried (default: the endpoint,
     then the configured mirrors); the base that answers is tried first for the next requests.
     ``max_attempts`` (default ``settings.max_attempts``) caps attempts in a row without progress.
+    ``part_size`` (default: :func:`~hubcli.transfer.job.auto_part_size` of each file) and
+    ``range_workers`` (default: adaptive, :class:`~hubcli.transfer.adaptive.Concurrency`) shape
+    ranged downloads.
     """
 
     def __init__(
@@ -41,8 +39,8 @@ class Transfer:
         *,
         mirrors: Mirrors | None = None,
         range_threshold: int = DEFAULT_RANGE_THRESHOLD,
-        part_size: int = DEFAULT_PART_SIZE,
-        range_workers: int = DEFAULT_RANGE_WORKERS,
+        part_size: int | None = None,
+        range_workers: int | None = None,
         max_attempts: int | None = None,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
@@ -51,8 +49,8 @@ class Transfer:
         self.session = session
         self.mirrors = mirrors or session.mirrors_order()
         self.range_threshold = max(1, range_threshold)
-        self.part_size = max(1, part_size)
-        self.range_workers = max(1, range_workers)
+        self.part_size = None if part_size is None else max(1, part_size)
+        self.range_workers = None if range_workers is None else max(1, range_workers)
         limit = session.settings.max_attempts if max_attempts is None else max_attempts
         self.streams = Streams(
             session,
@@ -62,6 +60,12 @@ class Transfer:
             cancel=cancel,
             sleep=sleep,
         )
+
+    def concurrency(self) -> Concurrency:
+        """Streams for one ranged download: fixed when ``range_workers`` was given."""
+        if self.range_workers is not None:
+            return Concurrency(self.range_workers, self.range_workers, fixed=True)
+        return Concurrency(START_STREAMS, MAX_STREAMS)
 
     @property
     def max_attempts(self) -> int:
@@ -85,10 +89,11 @@ class Transfer:
         progress.file_start(job.key, label=job.label, size=job.size)
         try:
             job.tmp.parent.mkdir(parents=True, exist_ok=True)
-            use_ranges = job.size >= self.range_threshold and job.size > self.part_size
+            part_size = self.part_size or auto_part_size(job.size)
+            use_ranges = job.size >= self.range_threshold and job.size > part_size
             if state_path_for(job.tmp).exists() or use_ranges:
                 ranged = RangedFetch(
-                    self.streams, part_size=self.part_size, workers=self.range_workers
+                    self.streams, part_size=part_size, streams_budget=self.concurrency()
                 )
                 ranged.run(job, result)
             else:

@@ -7,10 +7,20 @@ from pathlib import Path
 
 MiB = 1024 * 1024
 READ_SIZE = 1 * MiB
-DEFAULT_RANGE_THRESHOLD = 64 * MiB
-DEFAULT_PART_SIZE = 16 * MiB
-DEFAULT_RANGE_WORKERS = 8
+DEFAULT_RANGE_THRESHOLD = 16 * MiB
+MIN_PART_SIZE = 2 * MiB
+MAX_PART_SIZE = 64 * MiB
+PARTS_PER_FILE = 64
 STATE_SAVE_INTERVAL = 0.5
+
+
+def auto_part_size(size: int) -> int:
+    """Parts for a ranged download of ``size`` bytes: about :data:`PARTS_PER_FILE` of them (twice
+    the most streams one file may run, so every stream has work and the tail is short), whole MiB,
+    from 2 to 64 MiB each. Depends on the size alone, so a resumed download cuts the same parts."""
+    part = -(-size // PARTS_PER_FILE)
+    part = -(-part // MiB) * MiB
+    return max(MIN_PART_SIZE, min(MAX_PART_SIZE, part))
 
 
 class Cancelled(Exception):

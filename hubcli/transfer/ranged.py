@@ -29,6 +29,7 @@ from hubcli.errors import (
 )
 from hubcli.hashing import ContentHasher
 from hubcli.liveness import Watch, watching
+from hubcli.transfer.adaptive import Concurrency
 from hubcli.transfer.job import READ_SIZE, STATE_SAVE_INTERVAL, Cancelled, FetchJob, FetchResult
 from hubcli.transfer.partial import (
     O_NOFOLLOW,
@@ -58,6 +59,7 @@ class _Ranged:
     live: int = 0
     frontier_part: int = 0
     fetched: int = 0
+    threads: list[threading.Thread] = field(default_factory=list)
 
     def bounds(self, part: int) -> tuple[int, int]:
         start = part * self.part_size
@@ -81,10 +83,10 @@ class _Ranged:
 class RangedFetch:
     """One ranged download run over a run's :class:`~hubcli.transfer.stream.Streams`."""
 
-    def __init__(self, streams: Streams, *, part_size: int, workers: int) -> None:
+    def __init__(self, streams: Streams, *, part_size: int, streams_budget: Concurrency) -> None:
         self.x = streams
         self.part_size = part_size
-        self.workers = workers
+        self.budget = streams_budget
 
     def _save_state(self, ctx: _Ranged) -> None:
         with ctx.cond:
@@ -143,7 +145,6 @@ class RangedFetch:
         pending = [
             p for p in range(len(ctx.done)) if ctx.bounds(p)[0] + ctx.done[p] < ctx.bounds(p)[1]
         ]
-        threads: list[threading.Thread] = []
         if pending:
             p0 = pending[0]
             start, end = ctx.bounds(p0)
@@ -164,15 +165,9 @@ class RangedFetch:
             if first.history:
                 ctx.location = first.url  # the CDN URL: later parts go there directly
             ctx.queue.extend(pending[1:])
-            nworkers = min(self.workers, len(pending))
-            ctx.live = nworkers
-            for i in range(nworkers):
-                arg = (p0, first, watch0) if i == 0 else None
-                t = threading.Thread(
-                    target=self._part_worker, args=(ctx, arg), daemon=True, name=f"range-{i}"
-                )
-                threads.append(t)
-                t.start()
+            with ctx.cond:
+                self._start_worker(ctx, (p0, first, watch0))
+                self._grow(ctx)
         hasher = ContentHasher(job.etag, size)
         try:
             self._hash_frontier(ctx, hasher)
@@ -182,13 +177,34 @@ class RangedFetch:
                 if ctx.error is None:
                     ctx.error = exc
         finally:
-            for t in threads:
+            for t in list(ctx.threads):
                 t.join()
             result.fetched_bytes += ctx.fetched
         if ctx.error is not None:
             self._save_state(ctx)
             raise ctx.error
         verify_or_discard(tmp, hasher, size, job.label)
+
+    def _start_worker(
+        self, ctx: _Ranged, first: tuple[int, requests.Response, Watch] | None = None
+    ) -> None:
+        """One more part worker. Caller holds ``cond``."""
+        t = threading.Thread(
+            target=self._part_worker,
+            args=(ctx, first),
+            daemon=True,
+            name=f"range-{len(ctx.threads)}",
+        )
+        ctx.live += 1
+        ctx.threads.append(t)
+        t.start()
+
+    def _grow(self, ctx: _Ranged) -> None:
+        """Run as many part workers as the stream budget says (never more than parts left).
+        Caller holds ``cond``."""
+        want = self.budget.observe(ctx.fetched)
+        while ctx.live < want and len(ctx.queue) > 0 and not ctx.stop and ctx.error is None:
+            self._start_worker(ctx)
 
     def _hash_frontier(self, ctx: _Ranged, hasher: ContentHasher) -> None:
         """Hash the file in order as the contiguous prefix grows; save the state now and then."""
@@ -200,10 +216,12 @@ class RangedFetch:
             while hashed < size:
                 with ctx.cond:
                     while True:
+                        if self.budget.growing:
+                            self._grow(ctx)
                         frontier = ctx.frontier()
                         if frontier > hashed or ctx.error is not None or ctx.live == 0:
                             break
-                        ctx.cond.wait(STATE_SAVE_INTERVAL)
+                        ctx.cond.wait(min(STATE_SAVE_INTERVAL, self.budget.interval))
                     if ctx.error is not None:
                         return
                 if frontier <= hashed:
@@ -224,8 +242,13 @@ class RangedFetch:
             os.close(rfd)
 
     def _next_part(self, ctx: _Ranged) -> int | None:
+        """The next part to fetch; None when none is left, or when more workers run than the
+        stream budget now wants. On None the worker is counted out here, under the lock, so that
+        workers leaving at once never leave parts with nobody to fetch them."""
         with ctx.cond:
-            if ctx.stop or ctx.error is not None or not ctx.queue:
+            if ctx.stop or ctx.error is not None or not ctx.queue or ctx.live > self.budget.target:
+                ctx.live -= 1
+                ctx.cond.notify_all()
                 return None
             return ctx.queue.popleft()
 
@@ -233,6 +256,7 @@ class RangedFetch:
         self, ctx: _Ranged, first: tuple[int, requests.Response, Watch] | None
     ) -> None:
         fd = -1
+        counted_out = False
         try:
             fd = os.open(ctx.job.tmp, os.O_WRONLY | O_NOFOLLOW)
             if first is not None:
@@ -241,6 +265,7 @@ class RangedFetch:
             while (part := self._next_part(ctx)) is not None:
                 with watching(self.x.file_watch()) as watch:
                     self._run_part(ctx, fd, part, None, watch)
+            counted_out = True
         except BaseException as exc:
             if first is not None:
                 first[1].close()
@@ -251,9 +276,10 @@ class RangedFetch:
         finally:
             if fd >= 0:
                 os.close(fd)
-            with ctx.cond:
-                ctx.live -= 1
-                ctx.cond.notify_all()
+            if not counted_out:
+                with ctx.cond:
+                    ctx.live -= 1
+                    ctx.cond.notify_all()
 
     def _open_part(self, ctx: _Ranged, pos: int, end: int) -> requests.Response:
         headers = {"Range": f"bytes={pos}-{end - 1}"}

@@ -95,3 +95,24 @@ def test_ranged_kill_9_resumes_parts(hub_server_factory: Any, tmp_path: Path) ->
     assert f.resumed_bytes >= done and f.fetched_bytes == len(data) - f.resumed_bytes
     assert sum(r["bytes"] for r in hub.requests() if r["origin"] == "cdn") <= len(data) - done
     assert not list(blobs.glob("*.incomplete"))
+
+
+def test_default_parts_and_adaptive_streams_cover_the_file_exactly_once(
+    hub_server_factory: Any, tmp_path: Path
+) -> None:
+    """Defaults (no part size, no stream count): a 20 MiB file above the 16 MiB threshold is cut
+    into 2 MiB parts from its size; with the adaptive stream budget on a link capped per
+    connection, every byte is fetched exactly once and the result verifies."""
+    hub = hub_server_factory(bandwidth_mbps=40)
+    data = os.urandom(20 * 1024 * KIB + 7)
+    hub.seed_repo("alice/big", {"w.safetensors": data})
+    res = _run(hub, tmp_path / "c")
+    assert (res.path / "w.safetensors").read_bytes() == data
+    ranges = sorted(
+        tuple(int(x) for x in r["range"].split("=")[1].split("-"))
+        for r in hub.requests()
+        if r["origin"] == "cdn"
+    )
+    part = 2 * 1024 * KIB
+    assert ranges == [(i * part, min(len(data), (i + 1) * part) - 1) for i in range(11)]
+    assert res.files[0].fetched_bytes == len(data)

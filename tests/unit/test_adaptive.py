@@ -1,0 +1,102 @@
+"""The adaptive connection budget: grow while throughput grows, stop (or step back) when not."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from hubcli.transfer.adaptive import Concurrency, Gate
+from hubcli.transfer.job import MiB, auto_part_size
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def drive(conc: Concurrency, clock: Clock, rate_of: dict[int, float], steps: int) -> list[int]:
+    """Feed ``conc`` a link whose throughput depends on the stream count; return the targets."""
+    done = 1.0
+    conc.observe(done)  # first progress starts the clock
+    seen = [conc.target]
+    for _ in range(steps):
+        clock.t += conc.interval
+        done += rate_of[conc.target] * conc.interval
+        conc.observe(done)
+        seen.append(conc.target)
+    return seen
+
+
+def test_grows_while_each_doubling_pays_then_stops_at_the_ceiling() -> None:
+    clock = Clock()
+    conc = Concurrency(8, 32, clock=clock)
+    # A per-connection cap: throughput proportional to streams.
+    seen = drive(conc, clock, {8: 160.0, 16: 320.0, 32: 640.0}, 5)
+    assert seen[:4] == [8, 16, 32, 32]
+    assert not conc.growing
+
+
+def test_stops_growing_when_a_doubling_does_not_pay() -> None:
+    clock = Clock()
+    conc = Concurrency(8, 32, clock=clock)
+    # CPU-bound (two cores): more streams buy nothing.
+    seen = drive(conc, clock, {8: 1000.0, 16: 1050.0, 32: 1050.0}, 5)
+    assert seen[-1] == 16 and not conc.growing
+
+
+def test_steps_back_when_a_doubling_made_things_worse() -> None:
+    clock = Clock()
+    conc = Concurrency(8, 32, clock=clock)
+    seen = drive(conc, clock, {8: 1000.0, 16: 1300.0, 32: 700.0}, 5)
+    assert seen[:4] == [8, 16, 32, 16]
+    assert seen[-1] == 16 and not conc.growing
+
+
+def test_fixed_never_changes() -> None:
+    clock = Clock()
+    conc = Concurrency(3, 3, fixed=True, clock=clock)
+    assert drive(conc, clock, {3: 100.0}, 4) == [3] * 5
+
+
+def test_no_progress_yet_measures_nothing() -> None:
+    clock = Clock()
+    conc = Concurrency(8, 32, clock=clock)
+    for _ in range(5):
+        clock.t += 1
+        assert conc.observe(0) == 8  # waiting for the first byte is not a throughput
+
+
+def test_gate_caps_concurrency_and_lets_more_in_when_the_target_grows() -> None:
+    conc = Concurrency(2, 2, fixed=True)
+    gate = Gate(conc)
+    running = 0
+    worst = 0
+    lock = threading.Lock()
+
+    def work(_: int) -> int:
+        nonlocal running, worst
+        with lock:
+            running += 1
+            worst = max(worst, running)
+        time.sleep(0.01)
+        with lock:
+            running -= 1
+        return 1
+
+    threads = [threading.Thread(target=gate.run, args=(work, i)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert worst == 2
+
+
+def test_part_size_follows_the_file_size() -> None:
+    assert auto_part_size(64 * MiB) == 2 * MiB  # every stream of the budget has work
+    assert auto_part_size(1024 * MiB) == 16 * MiB
+    assert auto_part_size(100 * 1024 * MiB) == 64 * MiB
+    assert auto_part_size(17 * MiB) == 2 * MiB
+    assert auto_part_size(1024 * MiB + 1) % MiB == 0
