@@ -32,7 +32,7 @@ from hubcli.hashing import git_blob_sha1_bytes, parse_commit
 from hubcli.http import quote_segment
 from hubcli.models import CommitResult
 from hubcli.repo import RepoRef
-from hubcli.upload.items import Item, UploadContext, cannot_read
+from hubcli.upload.items import Item, UploadContext, cannot_read, read_whole
 from hubcli.upload.plan import UploadPlan
 from hubcli.upload.results import FileResult
 
@@ -116,8 +116,7 @@ def _content(it: Item) -> bytes:
     if it.data is not None:
         return it.data
     try:
-        with it.file.local_path.open("rb") as fh:
-            data = fh.read(it.file.size + 1)
+        data = read_whole(it.file.local_path, it.file.size)
     except OSError as exc:
         raise cannot_read(it.file, exc) from exc
     if len(data) != it.file.size or git_blob_sha1_bytes(data) != it.sha1:

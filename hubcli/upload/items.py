@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ __all__ = [
     "UploadContext",
     "cannot_read",
     "finish_hashing",
+    "read_whole",
     "start_hashing",
 ]
 
@@ -32,6 +34,7 @@ SAMPLE_SIZE = 512
 REGULAR_MAX_SIZE = 10 * 1024 * 1024  # the Hub stores larger files through LFS only
 KEEP_CONTENT_BUDGET = 32 * 1024 * 1024  # small files' bytes kept from the hash pass for commits
 _INLINE_SIZE = 256 * 1024  # below this, a file is read whole on the main thread
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 
 @dataclass(slots=True)
@@ -73,8 +76,7 @@ def _read_small(ctx: UploadContext, it: Item, keep: bool) -> None:
     """One read of a small file gives its sample, both ids and (if ``keep``) its content."""
     f = it.file
     try:
-        with f.local_path.open("rb") as fh:
-            data = fh.read(f.size + 1)
+        data = read_whole(f.local_path, f.size)
     except OSError as exc:
         raise cannot_read(f, exc) from exc
     if len(data) != f.size:
@@ -85,6 +87,25 @@ def _read_small(ctx: UploadContext, it: Item, keep: bool) -> None:
     if keep:
         it.data = data
     ctx.hash_progress.advance(f.path_in_repo, f.size)
+
+
+def read_whole(path: os.PathLike[str] | str, size: int) -> bytes:
+    """A small file's bytes (up to ``size + 1``, so a file that grew shows): plain ``os.read``
+    calls, no buffered file object (half the cost per file of ``open().read()``)."""
+    fd = os.open(path, _O_READ)
+    try:
+        want = size + 1
+        data = os.read(fd, want)
+        if 0 < len(data) < size:  # a short read (rare for regular files): read on to EOF
+            parts = [data]
+            got = len(data)
+            while got < want and (more := os.read(fd, want - got)):
+                parts.append(more)
+                got += len(more)
+            data = b"".join(parts)
+        return data
+    finally:
+        os.close(fd)
 
 
 def _read_sample(it: Item) -> None:
@@ -142,12 +163,12 @@ def start_hashing(
     while a budget lasts); large files get their sample here and are hashed in ``pool`` while
     the preupload round trips run, so hashing never waits on the network.
     """
-    budget = KEEP_CONTENT_BUDGET
     futures: list[Future[None]] = []
     for it in items:
         if it.file.size >= _INLINE_SIZE:
             _read_sample(it)
             futures.append(pool.submit(_hash_big, ctx, it, stop))
+    budget = KEEP_CONTENT_BUDGET
     for start in range(0, len(items), chunk):
         part = items[start : start + chunk]
         for it in part:
