@@ -154,7 +154,7 @@ class Hub:
             local_dir=os.fspath(local_dir) if local_dir is not None else None,
             force=force,
             dry_run=dry_run,
-            max_workers=max_workers or self.settings.max_workers,
+            max_workers=max_workers,
             progress=progress,
         )
 

@@ -67,7 +67,7 @@ class Sender:
         self,
         settings: Settings,
         *,
-        pool_size: int = 32,
+        pool_size: int = 64,  # the adaptive budget runs up to 32 streams (hubcli.transfer.adaptive)
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         max_retries: int = 4,
