@@ -92,6 +92,34 @@ def serve(
     url_ttl: Annotated[
         float, typer.Option("--url-ttl", help="Lifetime of a signed CDN URL, in seconds.")
     ] = 3600.0,
+    upstream: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upstream",
+            help="Be a read-only, verified pull-through mirror of this hub (repeatable: failover"
+            " in order). See docs/mirror.md.",
+            metavar="URL",
+        ),
+    ] = None,
+    upstream_token_file: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream-token-file", help="The mirror's own token for its upstreams (never logged)."
+        ),
+    ] = None,
+    revision_ttl: Annotated[
+        float,
+        typer.Option(
+            "--revision-ttl", help="Seconds a branch stays pinned to the commit it resolved to."
+        ),
+    ] = 60.0,
+    from_cache: Annotated[
+        str | None,
+        typer.Option(
+            "--from-cache",
+            help="Share this Hugging Face cache directory read-only as a hub (LAN share).",
+        ),
+    ] = None,
 ) -> int:
     """Run a local Hugging Face Hub-compatible server; prints its URL as the first line."""
     from hubcli.server.cli import parse_tokens, run_server
@@ -123,6 +151,10 @@ def serve(
         idle_timeout=idle_timeout,
         url_ttl=url_ttl,
         worker_threads=worker_threads,
+        upstreams=upstream or [],
+        upstream_token_file=upstream_token_file,
+        revision_ttl=revision_ttl,
+        from_cache=from_cache,
     )
 
 

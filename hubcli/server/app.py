@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubcli.server.knobs import Knobs, RequestLog
 from hubcli.server.limits import Limits
+from hubcli.server.request import Request
+from hubcli.server.response import Response
 from hubcli.server.router import route
 from hubcli.server.signing import load_or_create_secret
 from hubcli.server.state import HubState
@@ -84,6 +87,9 @@ class HubServer:
         )
         load_sessions(self.state)  # multipart uploads left open by an earlier run
         self._uv: UvicornServer | None = None
+        # what answers requests: the own-hub router, or a mirror's (``hubcli.server.mirror``)
+        self.router: Callable[[Request], Response] = route
+        self.on_stop: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> HubServer:
@@ -91,7 +97,7 @@ class HubServer:
             self.state.default_host = self.host
         from hubcli.server.uvserver import UvicornServer  # uvicorn only when serving
 
-        self._uv = UvicornServer(self.state, route, self.host, self._port, self._cdn_port)
+        self._uv = UvicornServer(self.state, self.router, self.host, self._port, self._cdn_port)
         self._uv.start()
         return self
 
@@ -100,6 +106,8 @@ class HubServer:
         if self._uv is not None:
             self._uv.stop()
             self._uv = None
+        for hook in self.on_stop:
+            hook()
         close_sessions(self.state)
         self.state.log.close()
         if self._own_root:

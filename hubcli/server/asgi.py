@@ -197,7 +197,11 @@ class HubAsgi:
         await send({"type": "http.response.start", "status": resp.status, "headers": hdrs})
         if method == "HEAD" or length == 0:
             await send({"type": "http.response.body", "body": b""})
+            if resp.stream is not None:
+                await self._close_stream(resp.stream)
             return 0
+        if resp.stream is not None:
+            return await self._send_stream(send, receive, conn, resp.stream, length)
         if fail_at is None and fd < 0 and knobs.bandwidth_mbps <= 0:
             await send({"type": "http.response.body", "body": resp.body})
             return length
@@ -214,6 +218,40 @@ class HubAsgi:
         if sent < length:  # the failure knob, or a file that shrank
             await _cut(receive, conn, self.state.limits.idle_timeout)
         return sent
+
+    async def _send_stream(
+        self, send: Send, receive: Receive, conn: Connection | None, stream: Any, length: int
+    ) -> int:
+        """Send ``length`` bytes pulled from ``stream`` (each piece produced in a worker thread:
+        it may block on a fill in progress); an error or a short stream cuts the connection."""
+        loop = asyncio.get_running_loop()
+        it = iter(stream)
+        sent = 0
+        try:
+            while sent < length:
+                try:
+                    piece = await loop.run_in_executor(self.pool, next, it, b"")
+                except Exception:
+                    break
+                if not piece:
+                    break
+                piece = piece[: length - sent]
+                sent += len(piece)
+                more = sent < length
+                await send({"type": "http.response.body", "body": piece, "more_body": more})
+                if conn is not None and conn.closing():
+                    return sent
+        finally:
+            await self._close_stream(it)
+        if sent < length:
+            await _cut(receive, conn, self.state.limits.idle_timeout)
+        return sent
+
+    async def _close_stream(self, stream: Any) -> None:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.get_running_loop().run_in_executor(self.pool, close)
 
     async def _pieces(
         self, resp: Response, fd: int, count: int, bandwidth_mbps: float

@@ -60,8 +60,13 @@ def run_server(
     idle_timeout: float = _DEFAULTS.idle_timeout,
     url_ttl: float = _DEFAULTS.url_ttl,
     worker_threads: int = _DEFAULTS.worker_threads,
+    upstreams: list[str] | None = None,
+    upstream_token_file: str | None = None,
+    revision_ttl: float = 60.0,
+    from_cache: str | None = None,
 ) -> int:
-    """Start the server, print its URL as the first stdout line, block until SIGINT/SIGTERM."""
+    """Start the server, print its URL as the first stdout line, block until SIGINT/SIGTERM.
+    With ``upstreams`` or ``from_cache`` it is a read-only mirror (docs/mirror.md)."""
     limits = Limits(
         max_json=max_json_size,
         max_commit_size=max_commit_size,
@@ -93,7 +98,54 @@ def run_server(
     except SecretFileError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2
+    if upstreams or from_cache:
+        try:
+            _mirror(server, upstreams or [], upstream_token_file, revision_ttl, from_cache)
+        except (ValueError, OSError) as e:
+            server.stop()
+            sys.stderr.write(f"error: {e}\n")
+            return 2
     return _serve(server, tokens or {})
+
+
+def read_token_file(path: str) -> str:
+    """The first non-comment line of ``path`` (the mirror's own upstream token)."""
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return line
+    raise ValueError(f"{path}: no token in the file")
+
+
+def _mirror(
+    server: HubServer,
+    upstreams: list[str],
+    token_file: str | None,
+    revision_ttl: float,
+    from_cache: str | None,
+) -> None:
+    from hubcli.server.mirror import MirrorConfig, enable_mirror
+
+    for url in upstreams:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"--upstream expects an http(s) URL, got {url!r}")
+    if from_cache is not None and not Path(from_cache).is_dir():
+        raise ValueError(f"--from-cache: {from_cache} is not a directory")
+    token = read_token_file(token_file) if token_file else None
+    enable_mirror(
+        server,
+        MirrorConfig(
+            upstreams=list(upstreams),
+            token=token,
+            revision_ttl=revision_ttl,
+            listing_ttl=revision_ttl,
+            from_cache=from_cache,
+        ),
+    )
+    sys.stderr.write(
+        f"hubcli serve: read-only mirror of {', '.join(upstreams) or '-'}"
+        f" (upstream token: {'yes' if token else 'no'}; shared cache: {from_cache or '-'})\n"
+    )
 
 
 def _serve(server: HubServer, tokens: dict[str, str]) -> int:
@@ -180,6 +232,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--url-ttl", type=float, default=_DEFAULTS.url_ttl, help="lifetime of signed CDN URLs (s)"
     )
+    p.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="mirror this hub (repeatable: failover in order); read-only",
+    )
+    p.add_argument(
+        "--upstream-token-file", metavar="FILE", help="the mirror's own token for its upstreams"
+    )
+    p.add_argument(
+        "--revision-ttl",
+        type=float,
+        default=60.0,
+        help="seconds a branch stays pinned to the commit it resolved to",
+    )
+    p.add_argument(
+        "--from-cache", metavar="DIR", help="share this Hugging Face cache read-only as a hub"
+    )
     return p
 
 
@@ -213,4 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         idle_timeout=args.idle_timeout,
         url_ttl=args.url_ttl,
         worker_threads=args.worker_threads,
+        upstreams=args.upstream,
+        upstream_token_file=args.upstream_token_file,
+        revision_ttl=args.revision_ttl,
+        from_cache=args.from_cache,
     )

@@ -8,6 +8,7 @@ type): the two never meet, the server does not import the client side.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,9 @@ class ApiError(Exception):
 
 @dataclass
 class Response:
-    """One answer: ``body`` bytes, or ``file_count`` bytes of ``file_path`` from ``file_offset``."""
+    """One answer: ``body`` bytes, or ``file_count`` bytes of ``file_path`` from ``file_offset``,
+    or ``file_count`` bytes pulled from ``stream`` (in worker threads, piece by piece; an exception
+    raised by the stream, or a stream that ends short, cuts the connection)."""
 
     status: int = 200
     body: bytes = b""
@@ -40,6 +43,7 @@ class Response:
     file_offset: int = 0
     file_count: int = 0
     can_fail: bool = False  # eligible for --fail-rate injection
+    stream: Iterable[bytes] | None = None  # body produced as it is sent (a mirror's fills)
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -51,7 +55,9 @@ class Response:
     @property
     def length(self) -> int:
         """Bytes of the body (Content-Length)."""
-        return self.file_count if self.file_path is not None else len(self.body)
+        if self.file_path is not None or self.stream is not None:
+            return self.file_count
+        return len(self.body)
 
 
 def error_response(
