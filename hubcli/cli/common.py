@@ -78,7 +78,12 @@ YesOpt = Annotated[
 ]
 MaxWorkersOpt = Annotated[
     int | None,
-    typer.Option("--max-workers", min=1, help="Parallel workers (default 8)."),
+    typer.Option(
+        "--max-workers",
+        min=1,
+        help="Parallel workers (default 8; download: adaptive from 8 to 32 connections, "
+        "this fixes them).",
+    ),
 ]
 WorkersAliasOpt = Annotated[
     int | None,
