@@ -125,6 +125,7 @@ class MirrorCore:
         self.pins: dict[str, tuple[str, float]] = self._load_pins()
         self._manifests: OrderedDict[str, Manifest] = OrderedDict()
         self._brief: dict[str, tuple[float, Any, str | None]] = {}
+        self._restricted: set[str] = set()
 
     @property
     def has_upstream(self) -> bool:
@@ -142,6 +143,25 @@ class MirrorCore:
             None,
             {"Retry-After": str(self.config.retry_after)},
         )
+
+    # ------------------------------------------------------------------ access
+    def check_public(self, repo_type: str, repo_id: str, info: dict[str, Any]) -> None:
+        """403 for a private or gated repo: the mirror serves public repos only (per-user access
+        rules are not implemented), whatever its own upstream token may read."""
+        if info.get("private") or info.get("gated"):
+            with self._lock:
+                self._restricted.add(f"{repo_type}/{repo_id}".lower())
+            raise ApiError(
+                403,
+                f"{repo_id} is private or gated upstream: this mirror serves public repos only",
+                "GatedRepo",
+            )
+
+    def _refuse_restricted(self, repo_type: str, repo_id: str) -> None:
+        with self._lock:
+            restricted = f"{repo_type}/{repo_id}".lower() in self._restricted
+        if restricted:
+            self.check_public(repo_type, repo_id, {"private": True})
 
     # ------------------------------------------------------------------ pins
     def _load_pins(self) -> dict[str, tuple[str, float]]:
@@ -167,6 +187,7 @@ class MirrorCore:
         of a snapshot then comes from that commit). With every upstream down, an expired pin is
         used (``stale``)."""
         validate_repo_id(repo_id)
+        self._refuse_restricted(repo_type, repo_id)
         if SHA1_RE.match(rev):
             if (
                 self._info_file(repo_type, repo_id, rev).exists()
@@ -204,6 +225,7 @@ class MirrorCore:
                 raise self.upstream_failure(e) from None
             except UpstreamAnswer as e:
                 raise self.upstream_failure(e) from None
+            self.check_public(repo_type, repo_id, info)
             sha = info["sha"]
             self._save_info(repo_type, repo_id, sha, info)
             with self._lock:
@@ -229,10 +251,12 @@ class MirrorCore:
     def info_at(self, repo_type: str, repo_id: str, sha: str) -> dict[str, Any]:
         """The plain repo info at commit ``sha`` (stored once fetched)."""
         path = self._info_file(repo_type, repo_id, sha)
+        stored: Any = None
         with contextlib.suppress(OSError, ValueError):
             stored = json.loads(path.read_bytes())
-            if isinstance(stored, dict):
-                return stored
+        if isinstance(stored, dict):
+            self.check_public(repo_type, repo_id, stored)
+            return stored
         if not self.has_upstream:
             return self.shared_info(repo_type, repo_id, sha)
         try:
@@ -245,6 +269,7 @@ class MirrorCore:
                 return self.shared_info(repo_type, repo_id, sha)
             raise self.upstream_failure(e) from None
         assert isinstance(info, dict)
+        self.check_public(repo_type, repo_id, info)
         self._save_info(repo_type, repo_id, sha, info)
         return info
 

@@ -255,6 +255,7 @@ class MirrorRouter:
                 if not n.startswith("refs/")
             ]
             return Response.json({"branches": branches, "converts": [], "tags": []})
+        core.pin(repo_type, repo_id, "main")  # refuses private and gated repos
         qs = req.query_string
         value, _, stale = core.brief_json(
             f"refs|{repo_type}/{repo_id}?{qs}",
@@ -301,6 +302,7 @@ class MirrorRouter:
             f"/api/{repo_type}s" + (f"?{qs}" if qs else ""),
             lambda v, up: validate.listing_page(v),
         )
+        value = [row for row in value if not row.get("private")]  # public repos only
         resp = self._json(req, value, None, link)
         if stale:
             resp.headers["Warning"] = STALE_WARNING
