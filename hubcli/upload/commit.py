@@ -14,7 +14,7 @@ import base64
 import json
 import re
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from hubcli.client import HubClient
@@ -47,6 +47,7 @@ __all__ = [
     "default_message",
     "landed",
     "send_commit",
+    "unknown_outcome",
 ]
 
 # Everything goes in one commit unless it is huge; the server's 413 (or a 5xx / timeout on a
@@ -110,6 +111,16 @@ def _quoted(path: str) -> bytes:
     return json.dumps(path).encode("ascii")
 
 
+def header_line(header: dict[str, Any]) -> bytes:
+    return (json.dumps({"key": "header", "value": header}) + "\n").encode("utf-8")
+
+
+def regular_line_len(it: Item) -> int:
+    """The length of a regular file's ``file`` line (base64 of ``it.file.size`` bytes)."""
+    fixed = len(_FILE_HEAD) + len(_FILE_MID) + len(_FILE_TAIL)
+    return fixed + 4 * ((it.file.size + 2) // 3) + len(_quoted(it.file.path_in_repo))
+
+
 def _content(it: Item) -> bytes:
     """A regular file's bytes: kept from the hash pass, or read again (and checked against the
     sha1 the preupload decisions were made with)."""
@@ -132,21 +143,27 @@ class CommitBody:
     then ``file`` / ``lfsFile`` lines in order, then ``deletedFile`` lines.
     """
 
-    def __init__(self, header: dict[str, Any], adds: list[Item], dels: list[FileResult]) -> None:
-        self._head = (json.dumps({"key": "header", "value": header}) + "\n").encode("utf-8")
+    def __init__(
+        self,
+        header: dict[str, Any],
+        adds: list[Item],
+        dels: list[FileResult],
+        *,
+        lines: Iterator[list[Item]] | None = None,
+    ) -> None:
+        """``lines``: the adds come in groups from this iterator (which may wait, or raise to
+        abort the request before the body is complete) instead of from ``adds``; the length is
+        still computed from ``adds``, which must be the same items."""
+        self._head = header_line(header)
         self._adds = adds
         self._dels = dels
-        fixed = len(_FILE_HEAD) + len(_FILE_MID) + len(_FILE_TAIL)
         total = len(self._head)
         for it in adds:
-            if it.mode == "lfs":
-                total += len(self._lfs_line(it))
-            else:
-                total += fixed + 4 * ((it.file.size + 2) // 3) + len(_quoted(it.file.path_in_repo))
+            total += len(self._lfs_line(it)) if it.mode == "lfs" else regular_line_len(it)
         for d in dels:
             total += len(_DEL_HEAD) + len(_quoted(d.path)) + len(_DEL_TAIL)
         self._length = total
-        self._lines = self._generate()
+        self._lines = self._generate(lines if lines is not None else iter([adds]))
         self._sent = 0
 
     @staticmethod
@@ -154,16 +171,17 @@ class CommitBody:
         tail = f', "algo": "sha256", "oid": "{it.sha256}", "size": {it.file.size}}}}}\n'
         return _LFS_HEAD + _quoted(it.file.path_in_repo) + tail.encode("ascii")
 
-    def _generate(self) -> Generator[bytes, None, None]:
+    def _generate(self, groups: Iterator[list[Item]]) -> Generator[bytes, None, None]:
         yield self._head
-        for it in self._adds:
-            if it.mode == "lfs":
-                yield self._lfs_line(it)
-            else:
-                b64 = base64.b64encode(_content(it))
-                yield b"".join(
-                    (_FILE_HEAD, b64, _FILE_MID, _quoted(it.file.path_in_repo), _FILE_TAIL)
-                )
+        for group in groups:
+            for it in group:
+                if it.mode == "lfs":
+                    yield self._lfs_line(it)
+                else:
+                    b64 = base64.b64encode(_content(it))
+                    yield b"".join(
+                        (_FILE_HEAD, b64, _FILE_MID, _quoted(it.file.path_in_repo), _FILE_TAIL)
+                    )
         for d in self._dels:
             yield _DEL_HEAD + _quoted(d.path) + _DEL_TAIL
 
@@ -234,7 +252,7 @@ class RetryCommit(Exception):
         self.too_large = too_large
 
 
-def _unknown_outcome(exc: HubError) -> bool:
+def unknown_outcome(exc: HubError) -> bool:
     """A failure after which the commit may or may not have been applied."""
     if isinstance(exc, NetworkError):  # timeouts, dropped connections, 5xx, 429, bad answers
         return True
@@ -275,7 +293,7 @@ def commit_batch(
         except HubError as exc:
             if isinstance(exc, HTTPStatusError) and exc.status == 413:
                 raise RetryCommit(exc, too_large=True) from exc
-            if not _unknown_outcome(exc):
+            if not unknown_outcome(exc):
                 raise
             try:
                 found = landed(ctx, revision, parent, title, adds, dels, create_pr=create_pr)

@@ -7,6 +7,7 @@ injected :class:`hubcli.progress.Progress` sinks and a ``say`` callback.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,8 +36,16 @@ from hubcli.upload.commit import (
     commit_url,
     default_message,
 )
+from hubcli.upload.early import EarlyCommit
 from hubcli.upload.hash_cache import HashCache
-from hubcli.upload.items import Item, UploadContext, cannot_read, finish_hashing, start_hashing
+from hubcli.upload.items import (
+    INLINE_SIZE,
+    Item,
+    UploadContext,
+    cannot_read,
+    finish_hashing,
+    start_hashing,
+)
 from hubcli.upload.lfs import LfsObject, LfsUploader
 from hubcli.upload.plan import LocalFile, UploadPlan, plan_upload
 from hubcli.upload.preupload import PREUPLOAD_CHUNK, Preuploader, check_readme, read_text
@@ -127,18 +136,33 @@ def upload(
     check_readme(ctx, items)
     hprog.start(sum(it.file.size for it in items), files=len(items))
     stop = threading.Event()
-    asker = Preuploader(ctx, read_text(items, ".gitignore"))
+    early: EarlyCommit | None = None
+    if EarlyCommit.eligible(ctx, items, deletes=bool(plan.delete_patterns), small=INLINE_SIZE):
+        title = commit_message or default_message(plan, items, [])
+        early = EarlyCommit(ctx, items, title, commit_description)
+    asker = Preuploader(
+        ctx, read_text(items, ".gitignore"), on_asked=early.asked if early else None
+    )
+    early_commit: CommitResult | None = None
     with ThreadPoolExecutor(max_workers=ctx.workers, thread_name_prefix="hash") as pool:
         try:
             hashing = start_hashing(
                 ctx, items, pool, stop, on_ready=asker.add, chunk=PREUPLOAD_CHUNK
             )
+            if early is not None:
+                early.fed_all()
             asker.finish()
             if not items and not ctx.missing:
                 _resolve_head(ctx)
             finish_hashing(hashing, stop)
+            if early is not None:
+                early_commit = early.result()
         except BaseException:
             stop.set()  # large files still hashing give up at their next chunk
+            if early is not None:
+                early.abort()
+                with contextlib.suppress(BaseException):
+                    early.result()
             raise
         finally:
             asker.close()
@@ -183,6 +207,17 @@ def upload(
 
     if dry_run:
         return _dry_run_result(ref, ctx, items, remote, deletions)
+    if early_commit is not None:  # everything went in while it was hashed
+        tell(f"Committed {early_commit.commit_oid[:12]}: {len(items)} added or changed, 0 deleted.")
+        return UploadResult(
+            str(ref),
+            early_commit.commit_oid,
+            early_commit.commit_url or commit_url(client, ref, early_commit.commit_oid),
+            commits=(early_commit.commit_oid,),
+            files=tuple(
+                FileResult(it.file.path_in_repo, it.file.size, it.mode, "uploaded") for it in items
+            ),
+        )
 
     lfs_items = [it for it in changed if it.mode == "lfs"]
     bytes_sent = 0

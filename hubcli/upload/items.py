@@ -19,6 +19,7 @@ from hubcli.upload.plan import LocalFile
 from hubcli.upload.results import UploadMode, UploadStatus
 
 __all__ = [
+    "INLINE_SIZE",
     "KEEP_CONTENT_BUDGET",
     "REGULAR_MAX_SIZE",
     "SAMPLE_SIZE",
@@ -33,7 +34,7 @@ __all__ = [
 SAMPLE_SIZE = 512
 REGULAR_MAX_SIZE = 10 * 1024 * 1024  # the Hub stores larger files through LFS only
 KEEP_CONTENT_BUDGET = 32 * 1024 * 1024  # small files' bytes kept from the hash pass for commits
-_INLINE_SIZE = 256 * 1024  # below this, a file is read whole on the main thread
+INLINE_SIZE = 256 * 1024  # below this, a file is read whole on the main thread
 _O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 
@@ -165,14 +166,14 @@ def start_hashing(
     """
     futures: list[Future[None]] = []
     for it in items:
-        if it.file.size >= _INLINE_SIZE:
+        if it.file.size >= INLINE_SIZE:
             _read_sample(it)
             futures.append(pool.submit(_hash_big, ctx, it, stop))
     budget = KEEP_CONTENT_BUDGET
     for start in range(0, len(items), chunk):
         part = items[start : start + chunk]
         for it in part:
-            if it.file.size < _INLINE_SIZE:
+            if it.file.size < INLINE_SIZE:
                 keep = it.file.size <= budget
                 _read_small(ctx, it, keep)
                 if keep:

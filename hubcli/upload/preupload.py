@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -46,9 +47,16 @@ class Preuploader:
     belong to the head the commit will build on.
     """
 
-    def __init__(self, ctx: UploadContext, git_ignore: str | None) -> None:
+    def __init__(
+        self,
+        ctx: UploadContext,
+        git_ignore: str | None,
+        *,
+        on_asked: Callable[[list[Item], Future[dict[str, Any] | None]], None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.git_ignore = git_ignore
+        self.on_asked = on_asked
         self.chunks: list[list[Item]] = []
         self.futures: list[Future[dict[str, Any] | None]] = []
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pre")
@@ -63,6 +71,8 @@ class Preuploader:
             fut = self.pool.submit(self._later, self.futures[0], chunk)
         self.chunks.append(chunk)
         self.futures.append(fut)
+        if self.on_asked is not None:
+            self.on_asked(chunk, fut)
 
     def _first(self, chunk: list[Item]) -> dict[str, Any] | None:
         """Ask alone: it may find no repo or branch (created, then asked again)."""

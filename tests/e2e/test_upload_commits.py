@@ -221,3 +221,80 @@ def test_commit_body_is_what_json_dumps_makes(tmp_path: Path) -> None:
     ]
     assert data == "".join(json.dumps(x) + "\n" for x in lines).encode()
     assert len(body) == len(data)
+
+
+# -- the commit sent while hashing (many small files) --------------------------------------------
+def _commit_posts(hub: Any) -> list[dict[str, Any]]:
+    return [q for q in hub.requests() if q["method"] == "POST" and "/commit/" in q["path"]]
+
+
+def test_many_small_files_are_committed_while_hashed(hub_server: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "d", 700)
+    said: list[str] = []
+    res = upload(_client(hub_server), RepoRef("alice/early"), plan_upload(folder), say=said.append)
+    assert len(res.commits) == 1 and res.commit_oid == hub_server.head("alice/early")
+    assert len(_commit_posts(hub_server)) == 1
+    assert {f.status for f in res.files} == {"uploaded"} and len(res.files) == 700
+    _added_once(hub_server, "alice/early", {f"d{i % 7}/f{i:04d}.txt" for i in range(700)})
+    assert any("Committed" in s for s in said)
+
+
+def test_early_commit_gives_way_when_a_file_is_unchanged(hub_server: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "d", 600)
+    client = _client(hub_server)
+    upload(client, RepoRef("alice/again"), plan_upload(folder))
+    before = len(_history(hub_server, "alice/again"))
+    (folder / "d4" / "f0599.txt").write_text("changed\n")  # in a later preupload group
+    hub_server.clear_requests()
+    res = upload(client, RepoRef("alice/again"), plan_upload(folder))
+    assert len(_history(hub_server, "alice/again")) == before + 1
+    status = {f.path: f.status for f in res.files}
+    assert status.pop("d4/f0599.txt") == "uploaded"
+    assert set(status.values()) == {"unchanged"}
+    assert hub_server.read_file("alice/again", "d4/f0599.txt") == b"changed\n"
+    # the early request was cut before its body was complete; the usual commit went through
+    ok = [q for q in _commit_posts(hub_server) if q.get("status") == 200]
+    assert len(ok) == 1
+    # nothing changed at all: no commit
+    res = upload(client, RepoRef("alice/again"), plan_upload(folder))
+    assert res.nothing_to_commit and len(_history(hub_server, "alice/again")) == before + 1
+
+
+def test_early_commit_gives_way_to_lfs_and_ignored_files(
+    hub_server_factory: Any, tmp_path: Path
+) -> None:
+    hub = hub_server_factory(lfs_threshold=3000)
+    folder = _folder(tmp_path / "d", 600)
+    (folder / "d6" / "f0300.txt").write_bytes(b"x" * 5000)  # LFS on this server
+    (folder / "skip.log").write_text("ignored\n")
+    (folder / ".gitignore").write_text("*.log\n")
+    res = upload(_client(hub), RepoRef("alice/mixed"), plan_upload(folder))
+    assert len(res.commits) == 1
+    modes = {f.path: (f.mode, f.status) for f in res.files}
+    assert modes["d6/f0300.txt"] == ("lfs", "uploaded")
+    assert modes["skip.log"][1] == "ignored"
+    assert hub.read_file("alice/mixed", "d6/f0300.txt") == b"x" * 5000
+    with pytest.raises(FileNotFoundError):
+        hub.read_file("alice/mixed", "skip.log")
+    assert len(_history(hub, "alice/mixed")) == 2
+
+
+def test_early_commit_whose_answer_was_lost_is_not_applied_twice(
+    hub_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _folder(tmp_path / "d", 600)
+    hub_server.seed_repo("alice/lost2", {"a.txt": "a"})
+    before = len(_history(hub_server, "alice/lost2"))
+    real = commit_mod.send_commit
+    calls = {"n": 0}
+
+    def applied_then_dropped(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        real(*args, **kwargs)
+        raise NetworkError("POST 127.0.0.1: connection failed after 1 attempt(s).")
+
+    monkeypatch.setattr(commit_mod, "send_commit", applied_then_dropped)
+    res = upload(_client(hub_server), RepoRef("alice/lost2"), plan_upload(folder))
+    assert calls["n"] == 1
+    assert len(_history(hub_server, "alice/lost2")) == before + 1
+    assert res.commit_oid == hub_server.head("alice/lost2")
