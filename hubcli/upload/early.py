@@ -102,6 +102,8 @@ class EarlyCommit:
         head = first[1].get("commitOid")
         if not isinstance(head, str) or not head:
             return  # no head to name as parent: a 412 could not guard a retry
+        if not _all_new_regular(*first, head):
+            return  # e.g. a rerun with nothing changed: no request at all
         header = {"summary": self.title, "description": self.description, "parentCommit": head}
         ctx = self.ctx
 
