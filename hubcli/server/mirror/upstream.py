@@ -4,7 +4,9 @@
   is sent only to the upstream's origin: a redirect to another origin (an LFS CDN) is followed
   without ``Authorization``. The token never appears in a log line or an error message.
 * Redirects are followed by hand (at most 5, ``http``/``https`` only).
-* Timeouts on connect and on every read; environment proxies and ``.netrc`` are ignored.
+* Timeouts on connect and on every read; ``.netrc`` is never read, the proxy environment
+  (``HTTPS_PROXY``, ``NO_PROXY``...) is honoured: a team mirror usually reaches the Hub through
+  the site's egress proxy.
 * Failover: the upstreams are tried in order, the ones seen down recently last. A connection error,
   a 5xx or a 429 moves on to the next one; another 4xx is the hub's answer (``UpstreamAnswer``); an
   answer that breaks the protocol (``ProtocolError`` from a validator) moves on too, and if every
@@ -97,7 +99,7 @@ class UpstreamClient:
         s: requests.Session | None = getattr(self._local, "session", None)
         if s is None:
             s = requests.Session()
-            s.trust_env = False  # no .netrc credentials, no environment proxies
+            s.auth = _no_auth  # session-level auth that adds nothing: ~/.netrc is never read
             self._local.session = s
         return s
 
@@ -206,6 +208,10 @@ class UpstreamClient:
                 last = f"{up.url}: {_describe(e)}"
                 self.mark_down(up, last)
         raise UpstreamError(last, protocol=protocol)
+
+
+def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
+    return r
 
 
 class _Retry(Exception):
