@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _TRUE = {"1", "true", "yes", "on"}
@@ -59,6 +60,15 @@ class Settings:
     state_dir: Path = field(
         default_factory=lambda: Path.home() / ".cache" / "huggingface" / "hubcli"
     )
+    # Team caches (docs/cache.md): read-only tiers consulted before ``cache_dir``; a size budget
+    # applied after each download, evicting only revisions unused for ``cache_min_age`` seconds
+    # and never one pinned by a lock file of ``keep_locked``; a rate cap (bytes/s) per run.
+    # Sizes, ages and rates as written (``50GB``, ``1d``, ``5MB``): read by hubcli.units where used.
+    cache_tiers: tuple[Path, ...] = ()
+    cache_max_size: str | None = None
+    cache_min_age: str = "1d"
+    keep_locked: tuple[Path, ...] = ()
+    limit_rate: str | None = None
     # Where each of the settings above came from ("flag", "env:NAME" or "default").
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -133,6 +143,9 @@ def resolve_settings(
     mirrors: tuple[str, ...] | list[str] | None = None,
     debug: bool | None = None,
     max_workers: int | None = None,
+    limit_rate: str | int | None = None,
+    cache_tiers: tuple[str, ...] | list[str] | None = None,
+    keep_locked: tuple[str, ...] | list[str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve settings: explicit flags, then ``env`` (default ``os.environ``), then defaults.
@@ -225,6 +238,10 @@ def resolve_settings(
 
         raise UsageError(f"HUBCLI_PARTIALS={partials!r}: use auto, shared or unique.")
 
+    team = _team_settings(
+        env, sources, limit_rate=limit_rate, cache_tiers=cache_tiers, keep_locked=keep_locked
+    )
+
     return Settings(
         endpoint=ep,
         endpoint_source=ep_src,
@@ -250,4 +267,50 @@ def resolve_settings(
         read_timeout=num("HF_HUB_DOWNLOAD_TIMEOUT", 60.0, 0.05, "read_timeout"),
         state_dir=state_dir,
         sources=sources,
+        **team,
     )
+
+
+def _paths(text: str) -> tuple[Path, ...]:
+    return tuple(_expand(p.strip()) for p in text.split(os.pathsep) if p.strip())
+
+
+def _team_settings(
+    env: Mapping[str, str],
+    sources: dict[str, str],
+    *,
+    limit_rate: str | int | None,
+    cache_tiers: tuple[str, ...] | list[str] | None,
+    keep_locked: tuple[str, ...] | list[str] | None,
+) -> dict[str, Any]:
+    """Tiers, budget, pinned lock files and the rate cap (flags > environment > defaults).
+
+    Sizes, ages and rates stay as written: :mod:`hubcli.units` (a sibling of this module) reads
+    them where they are used (``cache_budget_values``, the transfer engine), as usage errors."""
+    out: dict[str, Any] = {}
+    if cache_tiers:
+        out["cache_tiers"] = tuple(_expand(str(t)) for t in cache_tiers if str(t).strip())
+        sources["cache_tiers"] = "flag"
+    elif env.get("HUBCLI_CACHE_TIERS", "").strip():
+        out["cache_tiers"] = _paths(env["HUBCLI_CACHE_TIERS"])
+        sources["cache_tiers"] = "env:HUBCLI_CACHE_TIERS"
+    if keep_locked:
+        out["keep_locked"] = tuple(_expand(str(k)) for k in keep_locked if str(k).strip())
+        sources["keep_locked"] = "flag"
+    elif env.get("HUBCLI_KEEP_LOCKED", "").strip():
+        out["keep_locked"] = _paths(env["HUBCLI_KEEP_LOCKED"])
+        sources["keep_locked"] = "env:HUBCLI_KEEP_LOCKED"
+    for key, name in (
+        ("cache_max_size", "HUBCLI_CACHE_MAX_SIZE"),
+        ("cache_min_age", "HUBCLI_CACHE_MIN_AGE"),
+    ):
+        if env.get(name, "").strip():
+            out[key] = env[name].strip()
+            sources[key] = f"env:{name}"
+    if limit_rate is not None and str(limit_rate).strip():
+        out["limit_rate"] = str(limit_rate).strip()
+        sources["limit_rate"] = "flag"
+    elif env.get("HUBCLI_LIMIT_RATE", "").strip():
+        out["limit_rate"] = env["HUBCLI_LIMIT_RATE"].strip()
+        sources["limit_rate"] = "env:HUBCLI_LIMIT_RATE"
+    return out

@@ -92,3 +92,30 @@ def parse_size(text: str | int) -> int:
             raise SizeError(f"Cannot read the size {raw!r}: a number of bytes is whole.")
         return int(float(number))
     return round(float(number) * multiplier)
+
+
+_AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400, "y": 365 * 86400}
+_AGE_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)")
+AGE_HELP = "a number with s, m, h, d, w, mo or y (e.g. 30d, 12h)"
+"""How an age may be written, for option help and error messages."""
+
+
+def parse_age(text: str) -> float:
+    """``"30d"`` -> 2_592_000.0 seconds; ``s m h d w mo y`` (``m`` is minutes, ``mo`` 30 days);
+    a bare number is seconds. Raises :class:`SizeError` (a ValueError) otherwise."""
+    raw = str(text)
+    m = _AGE_RE.fullmatch(raw.strip().lower())
+    if m is None or m.group(2) not in ("", *_AGES):
+        raise SizeError(f"Cannot read the age {raw!r}: {AGE_HELP}.")
+    return float(m.group(1)) * _AGES.get(m.group(2), 1)
+
+
+def parse_rate(text: str) -> int:
+    """A transfer rate in bytes per second: a size (:func:`parse_size`), ``/s`` optional
+    (``20MB``, ``20MB/s``, ``512KiB``). Zero is refused (it would never finish)."""
+    raw = str(text).strip()
+    body = raw[:-2] if raw.lower().endswith("/s") else raw
+    rate = parse_size(body)
+    if rate <= 0:
+        raise SizeError(f"A rate must be more than 0 bytes per second: {raw!r}.")
+    return rate

@@ -206,9 +206,16 @@ def _empty_dirs(top: str) -> Iterator[str]:
             yield dirpath
 
 
-def plan_prune(cache_dir: Path, *, scan: CacheScan | None = None) -> DeletionPlan:
+def plan_prune(
+    cache_dir: Path,
+    *,
+    scan: CacheScan | None = None,
+    pins: Iterable[tuple[str, str, str]] = (),
+) -> DeletionPlan:
     """Detached revisions, unreferenced blobs, stale ``.incomplete`` files, dangling links, and
-    empty folders. Locks are checked when executing, not here."""
+    empty folders. A detached revision named in ``pins`` (type, id, commit: what a lock file
+    pins) is kept. Locks are checked when executing, not here."""
+    pinned = set(pins)
     scan = scan or scan_cache(cache_dir)
     plan = DeletionPlan(Path(cache_dir))
     for repo in scan.repos:
@@ -216,7 +223,10 @@ def plan_prune(cache_dir: Path, *, scan: CacheScan | None = None) -> DeletionPla
             plan.items.append(Deletion("folder", repo.path, repo.ref, detail="empty repo folder"))
             continue
         planner = _RepoPlanner(repo)
-        planner.commits = {r.commit for r in repo.revisions if not r.refs}
+        kind, rid = repo.ref.repo_type, repo.ref.repo_id
+        planner.commits = {
+            r.commit for r in repo.revisions if not r.refs and (kind, rid, r.commit) not in pinned
+        }
         items = planner.items()
         plan.items.extend(items)
         if items and items[0].kind == "repo":
@@ -256,8 +266,11 @@ def plan_prune(cache_dir: Path, *, scan: CacheScan | None = None) -> DeletionPla
 
 
 # -- execution --------------------------------------------------------------------------------
-def _repo_locks_free(cache_dir: Path, ref: RepoRef, stack: ExitStack) -> bool:
-    """Take every existing lock of the repo (non-blocking); False if a download holds one."""
+def _repo_locks_free(
+    cache_dir: Path, ref: RepoRef, stack: ExitStack, held: set[str] | None = None
+) -> bool:
+    """Take every existing lock of the repo (non-blocking); False if a download holds one.
+    ``held`` collects the etags whose lock is now in ``stack``."""
     rc = RepoCache(cache_dir, ref)
     lock_dir = rc.cache_dir / ".locks" / rc.folder
     try:
@@ -269,6 +282,8 @@ def _repo_locks_free(cache_dir: Path, ref: RepoRef, stack: ExitStack) -> bool:
             stack.enter_context(rc.lock(name[: -len(".lock")], timeout=0))
         except TimeoutError:
             return False
+        if held is not None:
+            held.add(name[: -len(".lock")])
     return True
 
 

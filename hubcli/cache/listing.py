@@ -30,8 +30,6 @@ FilterOp = Literal[">=", "<=", "!=", "=", ">", "<"]
 SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
 FILTER_KEYS: tuple[FilterKey, ...] = get_args(FilterKey)
 _FILTER_RE = re.compile(r"\s*(\w+)\s*(>=|<=|!=|=|>|<)\s*(.+?)\s*")
-_AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400, "y": 365 * 86400}
-_AGE_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)")
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     ">": lambda a, b: bool(a > b),
     "<": lambda a, b: bool(a < b),
@@ -159,12 +157,12 @@ def _size(value: str) -> int:
 
 
 def _age(value: str) -> float:
-    m = _AGE_RE.fullmatch(value.strip().lower())
-    if m is None or m.group(2) not in ("", *_AGES):
-        raise UsageError(
-            f"Cannot read the age {value!r}: a number with s, m, h, d, w, mo or y (e.g. 30d, 12h)."
-        )
-    return float(m.group(1)) * _AGES.get(m.group(2), 1)
+    from hubcli.units import parse_age
+
+    try:
+        return parse_age(value)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def parse_sort(text: str) -> tuple[SortKey, SortOrder]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from hubcli.cache.clean import DeletionPlan
     from hubcli.cache.scan import CacheScan
     from hubcli.cli.output import Output
+
+P = TypeVar("P", bound="DeletionPlan")
 
 cache_app = make_typer(name="cache", help="Inspect and manage the local Hugging Face cache.")
 
@@ -317,7 +319,14 @@ def _show_plan(out: Output, plan: DeletionPlan, *, verb: str) -> None:
         out.line(f"{verb} {d.kind:<10} {size:>9}  {d.path}{'  ' + label if label else ''}")
 
 
-def _run_plan(out: Output, plan: DeletionPlan, *, dry_run: bool, yes: bool) -> None:
+def _run_plan(
+    out: Output,
+    plan: P,
+    *,
+    dry_run: bool,
+    yes: bool,
+    execute: Callable[[P], object] | None = None,
+) -> None:
     from hubcli.cache.clean import execute_plan
 
     if not plan.items:
@@ -345,7 +354,7 @@ def _run_plan(out: Output, plan: DeletionPlan, *, dry_run: bool, yes: bool) -> N
         yes=yes,
         hint="Pass --yes to confirm, or --dry-run to only look.",
     )
-    execute_plan(plan)
+    (execute or execute_plan)(plan)
 
     def done() -> None:
         for d, why in plan.skipped:
@@ -389,23 +398,8 @@ def rm(
     _run_plan(out, plan, dry_run=dry_run, yes=yes)
 
 
-@cache_app.command("prune")
-def prune(
-    ctx: typer.Context,
-    dry_run: DryRunOpt = False,
-    yes: YesOpt = False,
-    cache_dir: CacheDirOpt = None,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
-    """Delete detached revisions, unreferenced blobs, stale .incomplete files, dangling links and
-    empty folders (never anything a running download holds a lock on)."""
-    from hubcli.cache.clean import plan_prune
-
-    state: AppState = ctx.obj
-    out = state.output(json_mode=json_out, quiet=quiet)
-    plan = plan_prune(_cache_dir(state, cache_dir))
-    _run_plan(out, plan, dry_run=dry_run, yes=yes)
+# `cache prune` lives in its own module; imported here so `cache --help` keeps this order.
+from hubcli.cli import cache_prune  # noqa: E402, F401
 
 
 @cache_app.command("dedup")

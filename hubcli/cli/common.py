@@ -231,7 +231,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "hubcli cache rm datasets/org/data@0123abcd --yes",
         "hubcli cache ls -q --filter 'size>10GB' | hubcli cache rm - --yes",
     ),
-    "cache prune": ("hubcli cache prune --dry-run", "hubcli cache prune --yes"),
+    "cache prune": (
+        "hubcli cache prune --dry-run",
+        "hubcli cache prune --yes",
+        "hubcli cache prune --max-size 50GB --keep-locked hubcli.lock --dry-run",
+    ),
     "cache dedup": ("hubcli cache dedup --dry-run", "hubcli cache dedup"),
     "cache export": (
         "hubcli cache export org/model -o model.tar",

@@ -90,6 +90,11 @@ def register(app: typer.Typer) -> None:
         settings = state.settings
         out = state.output(json_mode=json_out, quiet=quiet)
         ref = state.hub.ref(repo, repo_type)
+        budget = None
+        if settings.cache_max_size is not None:
+            from hubcli.cli.cache_prune import cache_budget
+
+            budget = cache_budget(settings)  # a bad value fails before the download
         if revision:
             if ref.revision and ref.revision != revision:
                 from hubcli.errors import UsageError
@@ -118,6 +123,11 @@ def register(app: typer.Typer) -> None:
             max_workers=n_workers,
             progress=progress,
         )
+
+        if budget is not None and not dry_run and local_dir is None:
+            from hubcli.cli.cache_prune import apply_cache_budget
+
+            apply_cache_budget(settings, out, budget)
 
         def human() -> None:
             mirrors_used = [b for b in result.served_by if b != settings.endpoint]

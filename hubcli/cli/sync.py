@@ -157,6 +157,9 @@ def register(app: typer.Typer) -> None:
             state, start, locked=locked, frozen=frozen, offline=settings.offline, deny=deny or []
         )
         _policy(lock, all_deny)
+        from hubcli.cli.cache_prune import cache_budget
+
+        budget = cache_budget(settings)  # a bad value fails before anything is fetched
         progress = None
         if out.show_progress:
             from hubcli.progress import BarProgress
@@ -177,6 +180,16 @@ def register(app: typer.Typer) -> None:
             progress=progress,
         )
         result.lock_path, result.relocked, result.frozen = lock_path, relocked, frozen
+        from hubcli.cache.access import touch_access
+
+        for r in result.repos:
+            if r.local_dir is None:
+                touch_access(settings.cache_dir, r.repo.ref, str(r.repo.commit))
+        if budget is not None:
+            from hubcli.cli.cache_prune import apply_cache_budget
+
+            pins = {(r.type, r.id, str(r.commit)) for r in lock.repos}
+            apply_cache_budget(settings, out, budget, extra_pins=pins)
 
         def human() -> None:
             if relocked:

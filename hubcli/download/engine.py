@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hubcli.cache.access import touch_access
 from hubcli.cache.layout import RepoCache
 from hubcli.config import Settings
 from hubcli.download.localdir import LocalDir
@@ -197,6 +198,8 @@ def download(
         snap = cache.snapshot_dir(plan.commit)
         target = cache.snapshot_file(plan.commit, plan.single) if plan.single else snap
     served = list(dict.fromkeys(plan.served_by + run.served))
+    if not dry_run and ldir is None:
+        touch_access(settings.cache_dir, ref, plan.commit)  # for LRU budgets (cache prune)
     return DownloadResult(
         repo_id=ref.repo_id,
         repo_type=ref.repo_type,
