@@ -137,7 +137,12 @@ def upload(
     hprog.start(sum(it.file.size for it in items), files=len(items))
     stop = threading.Event()
     early: EarlyCommit | None = None
-    if EarlyCommit.eligible(ctx, items, deletes=bool(plan.delete_patterns), small=INLINE_SIZE):
+    fits = (
+        len(items) <= max_files_per_commit
+        and sum(it.file.size for it in items) <= max_bytes_per_commit
+    )
+    deletes = bool(plan.delete_patterns)
+    if fits and EarlyCommit.eligible(ctx, items, deletes=deletes, small=INLINE_SIZE):
         title = commit_message or default_message(plan, items, [])
         early = EarlyCommit(ctx, items, title, commit_description)
     asker = Preuploader(

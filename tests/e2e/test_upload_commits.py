@@ -298,3 +298,11 @@ def test_early_commit_whose_answer_was_lost_is_not_applied_twice(
     assert calls["n"] == 1
     assert len(_history(hub_server, "alice/lost2")) == before + 1
     assert res.commit_oid == hub_server.head("alice/lost2")
+
+
+def test_early_commit_keeps_the_callers_commit_size_bounds(hub_server: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "d", 600)
+    client = _client(hub_server)
+    res = upload(client, RepoRef("alice/bounded"), plan_upload(folder), max_files_per_commit=250)
+    assert len(res.commits) == 3
+    _added_once(hub_server, "alice/bounded", {f"d{i % 7}/f{i:04d}.txt" for i in range(600)})
