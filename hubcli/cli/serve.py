@@ -120,6 +120,22 @@ def serve(
             help="Share this Hugging Face cache directory read-only as a hub (LAN share).",
         ),
     ] = None,
+    access_file: Annotated[
+        str | None,
+        typer.Option(
+            "--access-file",
+            help="Mirror: which users/orgs (of --token/--token-file) may read which gated or"
+            " private upstream repos. See docs/mirror.md.",
+        ),
+    ] = None,
+    forward_token: Annotated[
+        bool,
+        typer.Option(
+            "--forward-token",
+            help="Mirror: check a client's own token upstream (cached per token and repo) before"
+            " serving it a gated or private repo, and fetch with it.",
+        ),
+    ] = False,
 ) -> int:
     """Run a local Hugging Face Hub-compatible server; prints its URL as the first line."""
     from hubcli.server.cli import parse_tokens, run_server
@@ -155,6 +171,7 @@ def serve(
         upstream_token_file=upstream_token_file,
         revision_ttl=revision_ttl,
         from_cache=from_cache,
+        mirror_options={"access_file": access_file, "forward_token": forward_token},
     )
 
 

@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from hubcli.server.app import HubServer
 from hubcli.server.limits import Limits
@@ -64,6 +65,7 @@ def run_server(
     upstream_token_file: str | None = None,
     revision_ttl: float = 60.0,
     from_cache: str | None = None,
+    mirror_options: dict[str, Any] | None = None,
 ) -> int:
     """Start the server, print its URL as the first stdout line, block until SIGINT/SIGTERM.
     With ``upstreams`` or ``from_cache`` it is a read-only mirror (docs/mirror.md)."""
@@ -100,7 +102,14 @@ def run_server(
         return 2
     if upstreams or from_cache:
         try:
-            _mirror(server, upstreams or [], upstream_token_file, revision_ttl, from_cache)
+            _mirror(
+                server,
+                upstreams or [],
+                upstream_token_file,
+                revision_ttl,
+                from_cache,
+                mirror_options or {},
+            )
         except (ValueError, OSError) as e:
             server.stop()
             sys.stderr.write(f"error: {e}\n")
@@ -123,6 +132,7 @@ def _mirror(
     token_file: str | None,
     revision_ttl: float,
     from_cache: str | None,
+    options: dict[str, Any],
 ) -> None:
     from hubcli.server.mirror import MirrorConfig, enable_mirror
 
@@ -140,6 +150,7 @@ def _mirror(
             revision_ttl=revision_ttl,
             listing_ttl=revision_ttl,
             from_cache=from_cache,
+            **options,
         ),
     )
     sys.stderr.write(
@@ -251,7 +262,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--from-cache", metavar="DIR", help="share this Hugging Face cache read-only as a hub"
     )
+    p.add_argument(
+        "--access-file",
+        metavar="FILE",
+        help="mirror: which users/orgs (of --token/--token-file) may read which gated or private"
+        " upstream repos (docs/mirror.md)",
+    )
+    p.add_argument(
+        "--forward-token",
+        action="store_true",
+        help="mirror: check a client's own token upstream before serving it a gated or private"
+        " repo (and fetch with it)",
+    )
     return p
+
+
+def mirror_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The MirrorConfig fields of the mirror options that have no run_server parameter."""
+    return {"access_file": args.access_file, "forward_token": args.forward_token}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,4 +316,5 @@ def main(argv: list[str] | None = None) -> int:
         upstream_token_file=args.upstream_token_file,
         revision_ttl=args.revision_ttl,
         from_cache=args.from_cache,
+        mirror_options=mirror_options(args),
     )

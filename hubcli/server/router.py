@@ -49,7 +49,8 @@ def route(req: Request) -> Response:
         repo_type, rest = PREFIXES[s[0]], s[1:]
     if len(rest) >= 4 and rest[2] == "resolve" and m in ("GET", "HEAD"):
         rev, path = split_rev(rest[3:])
-        return files.resolve(req, repo_type, f"{rest[0]}/{rest[1]}", rev, path)
+        web_session(req)
+        return web_file(files.resolve(req, repo_type, f"{rest[0]}/{rest[1]}", rev, path))
     if (
         len(rest) == 6
         and rest[1].endswith(".git")
@@ -58,6 +59,9 @@ def route(req: Request) -> Response:
         if m != "POST":
             raise ApiError(405, "Method not allowed")
         return lfs_batch.batch(req, repo_type, f"{rest[0]}/{rest[1][:-4]}")
+    page = web_page(req)
+    if page is not None:
+        return page
     raise ApiError(404, "Not found")
 
 
@@ -137,3 +141,30 @@ def split_rev(args: list[str]) -> tuple[str, str]:
     if len(args) >= 3 and args[0] == "refs" and args[1] in ("pr", "convert", "heads", "tags"):
         return "/".join(args[:3]), "/".join(args[3:])
     return args[0], "/".join(args[1:])
+
+
+# ---------------------------------------------------------------------- web pages
+# The pages for browsers (``hubcli.server.web``, imported on first use) answer only what no API
+# route above took; a signed-in browser's session cookie authorises its downloads (GET/HEAD of
+# ``resolve``), and file answers carry a sandboxing CSP so a repo's HTML file cannot use it.
+
+
+def web_page(req: Request) -> Response | None:
+    from hubcli.server.web.backend import HubBackend
+    from hubcli.server.web.routes import dispatch
+
+    return dispatch(req, HubBackend())
+
+
+def web_session(req: Request) -> None:
+    from hubcli.server.web.session import attach_session_user
+
+    attach_session_user(req)
+
+
+def web_file(resp: Response) -> Response:
+    from hubcli.server.web.session import FILE_HEADERS
+
+    for k, v in FILE_HEADERS.items():
+        resp.headers.setdefault(k, v)
+    return resp

@@ -11,6 +11,7 @@ from hubcli.server.records import FileOp
 from hubcli.server.request import Request
 from hubcli.server.response import ApiError, Response
 from hubcli.server.views import DEFAULT_GITATTRIBUTES
+from hubcli.server.web.reserved import check_namespace
 
 
 def repos_admin(req: Request, action: str) -> Response:
@@ -25,6 +26,7 @@ def repos_admin(req: Request, action: str) -> Response:
     if action == "move":
         src, dst = str(data.get("fromRepo", "")), str(data.get("toRepo", ""))
         validate_repo_id(dst)
+        check_namespace(dst.split("/")[0])
         repo = get_repo(req, repo_type, src)
         require_owner(req, repo.namespace)
         require_owner(req, dst.split("/")[0])
@@ -37,6 +39,7 @@ def repos_admin(req: Request, action: str) -> Response:
     repo_id = f"{org or user}/{name}"
     validate_repo_id(repo_id)
     if action == "create" and req.method == "POST":
+        check_namespace(repo_id.split("/")[0])  # /models, /login, ... are web pages
         require_owner(req, repo_id.split("/")[0])
         visibility = data.get("visibility")
         private = visibility == "private" if visibility else bool(data.get("private"))
