@@ -45,7 +45,30 @@ def size_option(*names: str, help: str) -> Any:
     return typer.Option(*names, parser=size_option_value, metavar="SIZE", help=help)
 
 
+def check_limit_rate(text: str | None) -> None:
+    """Refuse (exit 2) a ``--limit-rate`` / ``HUBCLI_LIMIT_RATE`` that cannot be read, before
+    any transfer starts."""
+    if text is None:
+        return
+    from hubcli.errors import UsageError
+    from hubcli.units import parse_rate
+
+    try:
+        parse_rate(text)
+    except ValueError as exc:
+        raise UsageError(f"--limit-rate / HUBCLI_LIMIT_RATE: {exc}") from None
+
+
 # -- options shared by several commands -----------------------------------------------------------
+LimitRateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--limit-rate",
+        metavar="RATE",
+        help="Average at most RATE bytes/s over all connections of the run (5MB, 512KiB; "
+        "default HUBCLI_LIMIT_RATE); fixes the connection count unless --max-workers does.",
+    ),
+]
 IncludeOpt = Annotated[
     list[str] | None, typer.Option("--include", help="Only files matching this glob.")
 ]

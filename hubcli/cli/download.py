@@ -17,11 +17,13 @@ from hubcli.cli.common import (
     ExcludeOpt,
     IncludeOpt,
     JsonOpt,
+    LimitRateOpt,
     MaxWorkersOpt,
     QuietOpt,
     RevisionOpt,
     TypeOpt,
     WorkersAliasOpt,
+    check_limit_rate,
     max_workers,
 )
 from hubcli.cli.output import plural
@@ -80,14 +82,18 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--mirror", help="Mirror tried after the endpoint (repeatable)."),
         ] = None,
+        limit_rate: LimitRateOpt = None,
         json_out: JsonOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
         """Download a repo (or some of its files) for offline use; print the local path."""
         from hubcli.cli.context import AppState
 
-        state: AppState = ctx.obj.with_flags(cache_dir=cache_dir, offline=offline, mirrors=mirror)
+        state: AppState = ctx.obj.with_flags(
+            cache_dir=cache_dir, offline=offline, mirrors=mirror, limit_rate=limit_rate
+        )
         settings = state.settings
+        check_limit_rate(settings.limit_rate)
         out = state.output(json_mode=json_out, quiet=quiet)
         ref = state.hub.ref(repo, repo_type)
         budget = None

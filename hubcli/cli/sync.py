@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hubcli.cli.common import CacheDirOpt, JsonOpt, MaxWorkersOpt, QuietOpt, max_workers
+from hubcli.cli.common import (
+    CacheDirOpt,
+    JsonOpt,
+    LimitRateOpt,
+    MaxWorkersOpt,
+    QuietOpt,
+    check_limit_rate,
+    max_workers,
+)
 from hubcli.cli.output import plural
 from hubcli.units import human_size
 
@@ -141,6 +149,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         cache_dir: CacheDirOpt = None,
         workers: MaxWorkersOpt = None,
+        limit_rate: LimitRateOpt = None,
         json_out: JsonOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
@@ -149,8 +158,11 @@ def register(app: typer.Typer) -> None:
             from hubcli.errors import UsageError
 
             raise UsageError("--locked and --frozen exclude each other.")
-        state: AppState = ctx.obj.with_flags(cache_dir=cache_dir, offline=offline)
+        state: AppState = ctx.obj.with_flags(
+            cache_dir=cache_dir, offline=offline, limit_rate=limit_rate
+        )
         settings = state.settings
+        check_limit_rate(settings.limit_rate)
         out = state.output(json_mode=json_out, quiet=quiet)
         start = Path(project_dir) if project_dir else Path.cwd()
         lock, lock_path, root, relocked, all_deny = _load(

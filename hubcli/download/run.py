@@ -240,7 +240,8 @@ class Run:
             return Concurrency(max_workers, max_workers, fixed=True)
         threshold = self.transfer_args.get("range_threshold", DEFAULT_RANGE_THRESHOLD)
         small = all(g[0].size < threshold for g in groups)
-        return Concurrency(START_STREAMS, MAX_STREAMS, fixed=not small)
+        limited = self.settings.limit_rate is not None  # a rate cap: no adaptive growth
+        return Concurrency(START_STREAMS, MAX_STREAMS, fixed=limited or not small)
 
     def _record(self) -> None:
         """refs/, the snapshot folder and the listing, written once the first file is here

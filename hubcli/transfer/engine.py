@@ -18,6 +18,7 @@ from hubcli.transfer.adaptive import MAX_STREAMS, START_STREAMS, Concurrency
 from hubcli.transfer.job import DEFAULT_RANGE_THRESHOLD, FetchJob, FetchResult, auto_part_size
 from hubcli.transfer.partial import state_path_for
 from hubcli.transfer.ranged import RangedFetch
+from hubcli.transfer.ratelimit import RATE_STREAMS
 from hubcli.transfer.sequential import fetch_sequential
 from hubcli.transfer.stream import Streams
 
@@ -65,6 +66,8 @@ class Transfer:
         """Streams for one ranged download: fixed when ``range_workers`` was given."""
         if self.range_workers is not None:
             return Concurrency(self.range_workers, self.range_workers, fixed=True)
+        if self.streams.bucket is not None:  # --limit-rate: more connections cannot beat it
+            return Concurrency(RATE_STREAMS, RATE_STREAMS, fixed=True)
         return Concurrency(START_STREAMS, MAX_STREAMS)
 
     @property

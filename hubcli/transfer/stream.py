@@ -21,6 +21,7 @@ from hubcli.liveness import STALL, StallMeter, Watch, current_watch
 from hubcli.progress import NullProgress, Progress
 from hubcli.transfer.job import READ_SIZE, Cancelled
 from hubcli.transfer.partial import disk_error, pwrite_all
+from hubcli.transfer.ratelimit import TokenBucket, parse_limit_rate, process_bucket
 
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 
@@ -85,6 +86,8 @@ class Streams:
         self.progress: Progress = progress or NullProgress()
         self.cancel = cancel or threading.Event()
         self.sleep = sleep or session.sleep
+        rate = parse_limit_rate(session.settings.limit_rate)
+        self.bucket: TokenBucket | None = process_bucket(rate) if rate is not None else None
 
     def file_watch(self) -> Watch:
         """A fresh stall-only watch for one file body (or one ranged part)."""
@@ -160,10 +163,21 @@ class Streams:
         return got, None
 
     def pace(self, nbytes: int, meter: StallMeter | None) -> None:
-        """Where a user-set rate limit (a later ``--limit-rate``) waits after ``nbytes``.
+        """Wait as ``--limit-rate`` asks after ``nbytes`` arrived (see :mod:`.ratelimit`).
 
-        Such a wait must run inside ``meter.excluded()`` so it never counts as a stall.
+        The wait runs inside ``meter.excluded()`` so it never counts as a stall, and ends early
+        when the run is cancelled.
         """
+        if self.bucket is None:
+            return
+        wait = self.bucket.reserve(nbytes)
+        if wait <= 0:
+            return
+        if meter is None:
+            self.cancel.wait(wait)
+            return
+        with meter.excluded():
+            self.cancel.wait(wait)
 
     def retry_or_raise(
         self, failures: int, label: str, cause: BaseException | None, watch: Watch
