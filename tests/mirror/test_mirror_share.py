@@ -121,6 +121,8 @@ def test_cli_serve_upstream(hub_server_factory: Callable[..., HubFixture], tmp_p
     cmd = [sys.executable, "-m", "hubcli", "serve", "--upstream", "http://127.0.0.1:9"]
     cmd += ["--upstream", up.url, "--upstream-token-file", str(token_file), "--log", str(log)]
     cmd += ["--revision-ttl", "5", "--root", str(tmp_path / "root")]
+    (tmp_path / "access").write_text("carol: alice/private\n")
+    cmd += ["--token", "hf_mirror_carol:carol", "--access-file", str(tmp_path / "access")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -128,11 +130,14 @@ def test_cli_serve_upstream(hub_server_factory: Callable[..., HubFixture], tmp_p
         assert url.startswith("http://")
         r = requests.get(f"{url}/alice/m/resolve/main/model.safetensors", timeout=30)
         assert r.status_code == 200 and r.content == files["model.safetensors"]
-        # what the mirror's token may read upstream is not for every client: public only
+        # what the mirror's token may read upstream is only for those the access file names
         r = requests.get(f"{url}/alice/private/resolve/main/config.json", timeout=30)
-        assert r.status_code == 403 and r.headers["X-Error-Code"] == "GatedRepo"
+        assert r.status_code == 401 and r.headers["X-Error-Code"] == "RepoNotFound"
         r = requests.get(f"{url}/api/models/alice/private", timeout=30)
-        assert r.status_code == 403
+        assert r.status_code == 401
+        carol = {"Authorization": "Bearer hf_mirror_carol"}
+        r = requests.get(f"{url}/alice/private/resolve/main/config.json", headers=carol)
+        assert r.status_code == 200 and r.content == files["config.json"]
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)

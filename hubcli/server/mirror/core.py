@@ -31,8 +31,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import requests
+
 from hubcli.server.ids import SHA1_RE, validate_repo_id
 from hubcli.server.mirror import validate
+from hubcli.server.mirror.access import (
+    ANONYMOUS,
+    AccessChecks,
+    AccessRules,
+    Identity,
+    refusal,
+    repo_key,
+)
 from hubcli.server.mirror.fill import Fills
 from hubcli.server.mirror.metrics import Metrics
 from hubcli.server.mirror.share import CacheShare, SharedCommit
@@ -64,6 +74,8 @@ class MirrorConfig:
     fill_wait: float = 600.0  # seconds an answer waits for its fill
     stream_threshold: int = 8 * 1024 * 1024  # smaller blobs are answered once verified
     retry_after: int = 30  # Retry-After of a 503 when every upstream is down
+    access_file: str | None = None  # who may read gated/private repos (access.py)
+    forward_token: bool = False  # check clients' own tokens upstream (access.py)
 
 
 @dataclass
@@ -125,7 +137,9 @@ class MirrorCore:
         self.pins: dict[str, tuple[str, float]] = self._load_pins()
         self._manifests: OrderedDict[str, Manifest] = OrderedDict()
         self._brief: dict[str, tuple[float, Any, str | None]] = {}
-        self._restricted: set[str] = set()
+        self.rules = AccessRules.load(config.access_file) if config.access_file else AccessRules()
+        self.checks = AccessChecks(config.revision_ttl)
+        self._flags: dict[str, tuple[bool, bool]] = {}  # repo key -> (private, gated)
 
     @property
     def has_upstream(self) -> bool:
@@ -145,23 +159,104 @@ class MirrorCore:
         )
 
     # ------------------------------------------------------------------ access
-    def check_public(self, repo_type: str, repo_id: str, info: dict[str, Any]) -> None:
-        """403 for a private or gated repo: the mirror serves public repos only (per-user access
-        rules are not implemented), whatever its own upstream token may read."""
-        if info.get("private") or info.get("gated"):
-            with self._lock:
-                self._restricted.add(f"{repo_type}/{repo_id}".lower())
-            raise ApiError(
-                403,
-                f"{repo_id} is private or gated upstream: this mirror serves public repos only",
-                "GatedRepo",
-            )
+    def identity(self, token: str | None) -> Identity:
+        """Who a request's bearer token names: a user of this mirror (``--token``), the client's
+        own upstream token (``--forward-token``; anything else), or nobody. Without
+        ``--forward-token`` a token this mirror does not know is ignored (never sent upstream)."""
+        if not token:
+            return ANONYMOUS
+        user = self.state.tokens.get(token)
+        if user is not None:
+            return Identity(user=user)
+        if self.config.forward_token:
+            return Identity(token=token)
+        return ANONYMOUS
 
-    def _refuse_restricted(self, repo_type: str, repo_id: str) -> None:
+    def note_flags(self, repo_type: str, repo_id: str, info: Any, *, latest: bool) -> None:
+        """Remember whether the upstream reports the repo private or gated (``latest``: from a
+        fresh upstream answer, overriding what a stored one said)."""
+        if not isinstance(info, dict):
+            return
+        flags = (bool(info.get("private")), bool(info.get("gated")))
         with self._lock:
-            restricted = f"{repo_type}/{repo_id}".lower() in self._restricted
-        if restricted:
-            self.check_public(repo_type, repo_id, {"private": True})
+            if latest:
+                self._flags[repo_key(repo_type, repo_id)] = flags
+            else:
+                self._flags.setdefault(repo_key(repo_type, repo_id), flags)
+
+    def flags(self, repo_type: str, repo_id: str, sha: str) -> tuple[bool, bool]:
+        """(private, gated) as last seen upstream (or in the stored info of ``sha``)."""
+        key = repo_key(repo_type, repo_id)
+        with self._lock:
+            held = self._flags.get(key)
+        if held is not None:
+            return held
+        with contextlib.suppress(OSError, ValueError):
+            info = json.loads(self._info_file(repo_type, repo_id, sha).read_bytes())
+            self.note_flags(repo_type, repo_id, info, latest=False)
+            return bool(info.get("private")), bool(info.get("gated"))
+        return False, False
+
+    def restricted(self, repo_type: str, repo_id: str, sha: str) -> bool:
+        return any(self.flags(repo_type, repo_id, sha))
+
+    def authorize(self, who: Identity, repo_type: str, repo_id: str, sha: str) -> None:
+        """Raise the Hub's refusal unless ``who`` may read the repo: everyone for a public repo;
+        for a private or gated one, a user the access file allows, or (``--forward-token``) a
+        client whose own token passed the upstream check (kept per token and repo)."""
+        private, gated = self.flags(repo_type, repo_id, sha)
+        if not (private or gated):
+            return
+        if self.rules.allows(who.user, repo_type, repo_id):
+            return
+        if who.token is None:
+            raise refusal(who, repo_type, repo_id, private)
+        key = repo_key(repo_type, repo_id)
+        known, refused = self.checks.get(who, key)
+        if not known:
+            refused = self._ask_upstream(who, repo_type, repo_id, sha)
+            self.checks.put(who, key, refused)
+        if refused is not None:
+            raise refused
+
+    def _ask_upstream(
+        self, who: Identity, repo_type: str, repo_id: str, sha: str
+    ) -> ApiError | None:
+        """The upstream access check with the client's own token: a ``HEAD`` of one file of the
+        commit (gated repos show their metadata to everyone), or the repo info of an empty one."""
+        try:
+            m = self.manifest(repo_type, repo_id, sha, who)
+        except ApiError as e:
+            if e.status in (401, 403, 404):
+                return e
+            raise
+        paths = sorted(m.commit.tree)
+        if paths:
+            method = "HEAD"
+            target = f"/{prefix_of(repo_type)}{repo_id}/resolve/{sha}/{quote(paths[0])}"
+        else:
+            method, target = "GET", f"/api/{_repo_type_dir(repo_type)}/{repo_id}/revision/{sha}"
+        last = "no upstream"
+        for up in self.client.order():
+            try:
+                resp = self.client.request(up, method, target, stream=True, as_token=who.token)
+            except (requests.RequestException, ProtocolError, OSError) as e:
+                last = f"{up.url}: {type(e).__name__}"
+                self.client.mark_down(up, last)
+                continue
+            with contextlib.closing(resp):
+                status = resp.status_code
+                if status >= 500 or status == 429:
+                    last = f"{up.url} answered {status}"
+                    self.client.mark_down(up, last)
+                    continue
+                self.client.mark_up(up)
+                if status in (200, 206):
+                    return None
+                code = resp.headers.get("X-Error-Code") or "GatedRepo"
+                msg = resp.headers.get("X-Error-Message") or f"The upstream refused {repo_id}"
+                return ApiError(status if status in (401, 403, 404) else 403, msg[:500], code)
+        raise self.upstream_failure(UpstreamError(last, protocol=False))
 
     # ------------------------------------------------------------------ pins
     def _load_pins(self) -> dict[str, tuple[str, float]]:
@@ -181,13 +276,17 @@ class MirrorCore:
         with self._lock:
             return self._pin_locks.setdefault(key, threading.Lock())
 
-    def pin(self, repo_type: str, repo_id: str, rev: str) -> Pinned:
+    def pin(self, who: Identity, repo_type: str, repo_id: str, rev: str) -> Pinned:
         """The commit ``rev`` names: a full sha as is (checked upstream once, unless stored);
         a branch, tag or PR ref resolved upstream at most once per ``revision_ttl`` (every file
         of a snapshot then comes from that commit). With every upstream down, an expired pin is
-        used (``stale``)."""
+        used (``stale``). Then ``who``'s access to the repo is checked (``authorize``)."""
         validate_repo_id(repo_id)
-        self._refuse_restricted(repo_type, repo_id)
+        pinned = self._pin(who, repo_type, repo_id, rev)
+        self.authorize(who, repo_type, repo_id, pinned.sha)
+        return pinned
+
+    def _pin(self, who: Identity, repo_type: str, repo_id: str, rev: str) -> Pinned:
         if SHA1_RE.match(rev):
             if (
                 self._info_file(repo_type, repo_id, rev).exists()
@@ -196,7 +295,7 @@ class MirrorCore:
                 return Pinned(rev)
             if self.share and self.share.resolve(repo_type, repo_id, rev):
                 return Pinned(rev)
-            self.info_at(repo_type, repo_id, rev)
+            self.info_at(who, repo_type, repo_id, rev)
             return Pinned(rev)
         key = f"{repo_type}/{repo_id}@{rev}"
         with self._key_lock(key):
@@ -214,6 +313,7 @@ class MirrorCore:
                 info, _, _ = self.client.get_json(
                     f"/api/{_repo_type_dir(repo_type)}/{repo_id}/revision/{quote(rev, safe='')}",
                     lambda v, up: validate.repo_info(v, repo_id, require_sha=True),
+                    as_token=who.token,
                 )
             except UpstreamError as e:
                 if held is not None:
@@ -225,7 +325,7 @@ class MirrorCore:
                 raise self.upstream_failure(e) from None
             except UpstreamAnswer as e:
                 raise self.upstream_failure(e) from None
-            self.check_public(repo_type, repo_id, info)
+            self.note_flags(repo_type, repo_id, info, latest=True)
             sha = info["sha"]
             self._save_info(repo_type, repo_id, sha, info)
             with self._lock:
@@ -248,14 +348,14 @@ class MirrorCore:
         if not path.exists():
             self.store._atomic_write(path, json.dumps(info, separators=(",", ":")).encode())
 
-    def info_at(self, repo_type: str, repo_id: str, sha: str) -> dict[str, Any]:
-        """The plain repo info at commit ``sha`` (stored once fetched)."""
+    def info_at(self, who: Identity, repo_type: str, repo_id: str, sha: str) -> dict[str, Any]:
+        """The plain repo info at commit ``sha`` (stored once fetched; access not checked)."""
         path = self._info_file(repo_type, repo_id, sha)
         stored: Any = None
         with contextlib.suppress(OSError, ValueError):
             stored = json.loads(path.read_bytes())
         if isinstance(stored, dict):
-            self.check_public(repo_type, repo_id, stored)
+            self.note_flags(repo_type, repo_id, stored, latest=False)
             return stored
         if not self.has_upstream:
             return self.shared_info(repo_type, repo_id, sha)
@@ -263,13 +363,14 @@ class MirrorCore:
             info, _, _ = self.client.get_json(
                 f"/api/{_repo_type_dir(repo_type)}/{repo_id}/revision/{sha}",
                 lambda v, up: validate.repo_info(v, repo_id, sha, require_sha=True),
+                as_token=who.token,
             )
         except (UpstreamError, UpstreamAnswer) as e:
             if self.share and self.share.commit(repo_type, repo_id, sha):
                 return self.shared_info(repo_type, repo_id, sha)
             raise self.upstream_failure(e) from None
         assert isinstance(info, dict)
-        self.check_public(repo_type, repo_id, info)
+        self.note_flags(repo_type, repo_id, info, latest=True)
         self._save_info(repo_type, repo_id, sha, info)
         return info
 
@@ -305,7 +406,9 @@ class MirrorCore:
         return d
 
     # ------------------------------------------------------------------ manifests
-    def manifest(self, repo_type: str, repo_id: str, sha: str) -> Manifest:
+    def manifest(
+        self, repo_type: str, repo_id: str, sha: str, who: Identity = ANONYMOUS
+    ) -> Manifest:
         """Every file of commit ``sha`` with its size and hashes: the mirror's stored manifest, or
         the shared cache's full tree listing, or the upstream's recursive tree (validated and
         stored), or what a partial snapshot of the shared cache holds."""
@@ -321,7 +424,7 @@ class MirrorCore:
             m = Manifest(_commit(sha, shared.tree), {})
         if m is None and self.has_upstream:
             try:
-                m = self._walk_tree(repo_type, repo_id, sha)
+                m = self._walk_tree(repo_type, repo_id, sha, who.token)
             except (UpstreamError, UpstreamAnswer) as e:
                 if shared is None:
                     raise self.upstream_failure(e) from None
@@ -344,7 +447,7 @@ class MirrorCore:
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
 
-    def _walk_tree(self, repo_type: str, repo_id: str, sha: str) -> Manifest:
+    def _walk_tree(self, repo_type: str, repo_id: str, sha: str, as_token: str | None) -> Manifest:
         """Walk the upstream's recursive tree of ``sha`` (all pages, one upstream)."""
         tree: dict[str, Entry] = {}
         dirs: dict[str, str] = {}
@@ -361,7 +464,7 @@ class MirrorCore:
             pages += 1
             if pages > MAX_PAGES:
                 raise UpstreamError("the tree has too many pages", protocol=True)
-            items, headers, only = self.client.get_json(target, page, only=only)
+            items, headers, only = self.client.get_json(target, page, only=only, as_token=as_token)
             for path, entry, oid in items:
                 if entry is None:
                     dirs[path] = oid
@@ -391,6 +494,7 @@ class MirrorCore:
         method: str = "GET",
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
+        as_token: str | None = None,
     ) -> tuple[Any, str | None]:
         """A sha-addressed upstream answer (immutable): (value, next link path) kept for good."""
         name = hashlib.sha256(key.encode()).hexdigest()
@@ -400,7 +504,7 @@ class MirrorCore:
             return raw["body"], raw["link"]
         try:
             value, h, _ = self.client.get_json(
-                target, check, method=method, data=data, headers=headers
+                target, check, method=method, data=data, headers=headers, as_token=as_token
             )
             link = next_link(h)
         except ProtocolError as e:
@@ -411,7 +515,12 @@ class MirrorCore:
         return value, link
 
     def brief_json(
-        self, key: str, ttl: float, target: str, check: Callable[[Any, Upstream], Any]
+        self,
+        key: str,
+        ttl: float,
+        target: str,
+        check: Callable[[Any, Upstream], Any],
+        as_token: str | None = None,
     ) -> tuple[Any, str | None, bool]:
         """An upstream answer kept ``ttl`` seconds: (value, next link path, stale); an expired
         one is served (stale) while every upstream is down."""
@@ -421,7 +530,7 @@ class MirrorCore:
         if held and now - held[0] < ttl:
             return held[1], held[2], False
         try:
-            value, h, _ = self.client.get_json(target, check)
+            value, h, _ = self.client.get_json(target, check, as_token=as_token)
             link = next_link(h)
         except ProtocolError as e:
             raise self.upstream_failure(UpstreamError(str(e), protocol=True)) from None

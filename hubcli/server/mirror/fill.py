@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -44,6 +44,7 @@ class Source:
     """Where a blob can be fetched: the resolve URL of a file of a pinned commit (upstream path)."""
 
     target: str  # "/{prefix}{ns}/{name}/resolve/{sha}/{quoted path}"
+    token: str | None = field(default=None, repr=False)  # a client's own (--forward-token)
 
 
 class Hasher:
@@ -186,7 +187,9 @@ class Fill:
         the first ``progress`` bytes skipped)."""
         offset = self.progress
         headers = {"Range": f"bytes={offset}-"} if offset else {}
-        resp = client.request(up, "GET", self.source.target, headers=headers, stream=True)
+        resp = client.request(
+            up, "GET", self.source.target, headers=headers, stream=True, as_token=self.source.token
+        )
         with contextlib.closing(resp):
             status = resp.status_code
             if status >= 500 or status == 429:

@@ -23,6 +23,7 @@ from hubcli.server.response import ApiError, Response
 from hubcli.server.router import PREFIXES, TYPES, split_rev
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+PRIVATE = "private, no-store"  # bytes of a gated or private repo: never in a shared cache
 NO_XET = (
     "This hub is a mirror and does not serve Xet storage: set HF_HUB_DISABLE_XET=1 (clients whose "
     "cache came from huggingface.co may hold Xet hashes; downloads work over plain HTTP)."
@@ -139,7 +140,8 @@ class MirrorRouter:
     # ------------------------------------------------------------------ repo metadata
     def info(self, req: Request, repo_type: str, repo_id: str, rev: str | None) -> Response:
         core = self.core
-        pinned = core.pin(repo_type, repo_id, rev or "main")
+        who = core.identity(req.token)
+        pinned = core.pin(who, repo_type, repo_id, rev or "main")
         qs = req.query_string
         if not core.has_upstream:
             return self._json(
@@ -148,17 +150,19 @@ class MirrorRouter:
                 pinned,
             )
         if not qs:
-            return self._json(req, core.info_at(repo_type, repo_id, pinned.sha), pinned)
+            return self._json(req, core.info_at(who, repo_type, repo_id, pinned.sha), pinned)
         value, _ = core.cached_json(
             f"info|{repo_type}/{repo_id}@{pinned.sha}?{qs}",
             f"/api/{repo_type}s/{repo_id}/revision/{pinned.sha}?{qs}",
             lambda v, up: validate.repo_info(v, repo_id, pinned.sha),
+            as_token=who.token,
         )
         return self._json(req, value, pinned)
 
     def tree(self, req: Request, repo_type: str, repo_id: str, rev: str, path: str) -> Response:
         core = self.core
-        pinned = core.pin(repo_type, repo_id, rev)
+        who = core.identity(req.token)
+        pinned = core.pin(who, repo_type, repo_id, rev)
         path = validate_path(path.strip("/"), allow_empty=True)
         if req.qbool("expand") and core.has_upstream:
             qs = req.query_string
@@ -166,9 +170,10 @@ class MirrorRouter:
                 f"tree|{repo_type}/{repo_id}@{pinned.sha}/{path}?{qs}",
                 f"/api/{repo_type}s/{repo_id}/tree/{pinned.sha}/{quote(path)}?{qs}",
                 lambda v, up: validate.json_list(v, "tree"),
+                as_token=who.token,
             )
             return self._json(req, value, pinned, link)
-        m = core.manifest(repo_type, repo_id, pinned.sha)
+        m = core.manifest(repo_type, repo_id, pinned.sha, who)
         commit = m.commit
         dirs = commit.dirs()
         if path in commit.tree:
@@ -210,7 +215,8 @@ class MirrorRouter:
 
     def paths_info(self, req: Request, repo_type: str, repo_id: str, rev: str) -> Response:
         core = self.core
-        pinned = core.pin(repo_type, repo_id, rev)
+        who = core.identity(req.token)
+        pinned = core.pin(who, repo_type, repo_id, rev)
         raw = req.body()
         ctype = (req.headers.get("Content-Type") or "").lower()
         if "json" in ctype or raw.lstrip().startswith(b"{"):
@@ -236,9 +242,10 @@ class MirrorRouter:
                 method="POST",
                 data=body,
                 headers={"Content-Type": "application/json"},
+                as_token=who.token,
             )
             return self._json(req, value, pinned)
-        m = core.manifest(repo_type, repo_id, pinned.sha)
+        m = core.manifest(repo_type, repo_id, pinned.sha, who)
         dirs = m.commit.dirs()
         out = [self._item(m, p) for p in paths if p in m.commit.tree or (p and p in dirs)]
         return self._json(req, out, pinned)
@@ -255,13 +262,15 @@ class MirrorRouter:
                 if not n.startswith("refs/")
             ]
             return Response.json({"branches": branches, "converts": [], "tags": []})
-        core.pin(repo_type, repo_id, "main")  # refuses private and gated repos
+        who = core.identity(req.token)
+        core.pin(who, repo_type, repo_id, "main")  # checks the caller's access
         qs = req.query_string
         value, _, stale = core.brief_json(
             f"refs|{repo_type}/{repo_id}?{qs}",
             core.config.revision_ttl,
             f"/api/{repo_type}s/{repo_id}/refs" + (f"?{qs}" if qs else ""),
             lambda v, up: validate.refs(v),
+            who.token,
         )
         resp = Response.json(value)
         if stale:
@@ -270,7 +279,8 @@ class MirrorRouter:
 
     def commits(self, req: Request, repo_type: str, repo_id: str, rev: str) -> Response:
         core = self.core
-        pinned = core.pin(repo_type, repo_id, rev)
+        who = core.identity(req.token)
+        pinned = core.pin(who, repo_type, repo_id, rev)
         if not core.has_upstream:
             date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
             item = {"id": pinned.sha, "title": "", "message": "", "date": date, "authors": []}
@@ -280,6 +290,7 @@ class MirrorRouter:
             f"commits|{repo_type}/{repo_id}@{pinned.sha}?{qs}",
             f"/api/{repo_type}s/{repo_id}/commits/{pinned.sha}" + (f"?{qs}" if qs else ""),
             lambda v, up: validate.commits_page(v),
+            as_token=who.token,
         )
         return self._json(req, value, pinned, link)
 
@@ -296,13 +307,21 @@ class MirrorRouter:
             page, headers = paginate(req, rows, core.state.knobs.page_size)
             return Response.json(page, headers=headers)
         qs = req.query_string
-        value, link, stale = core.brief_json(
-            f"list|{repo_type}?{qs}",
+        who = core.identity(req.token)
+        value, link, stale = core.brief_json(  # kept per identity
+            f"list|{who.key}|{repo_type}?{qs}",
             core.config.listing_ttl,
             f"/api/{repo_type}s" + (f"?{qs}" if qs else ""),
             lambda v, up: validate.listing_page(v),
+            who.token,
         )
-        value = [row for row in value if not row.get("private")]  # public repos only
+        if who.token is None:  # the mirror's own token listed them: its private rows are its own
+            value = [
+                row
+                for row in value
+                if not row.get("private")
+                or core.rules.allows(who.user, repo_type, str(row.get("id")))
+            ]
         resp = self._json(req, value, None, link)
         if stale:
             resp.headers["Warning"] = STALE_WARNING
@@ -313,8 +332,9 @@ class MirrorRouter:
         core = self.core
         validate_repo_id(repo_id)
         path = validate_path(path)
-        pinned = core.pin(repo_type, repo_id, rev)
-        m = core.manifest(repo_type, repo_id, pinned.sha)
+        who = core.identity(req.token)
+        pinned = core.pin(who, repo_type, repo_id, rev)
+        m = core.manifest(repo_type, repo_id, pinned.sha, who)
         entry = m.commit.tree.get(path)
         if entry is None:
             raise ApiError(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": pinned.sha})
@@ -330,6 +350,15 @@ class MirrorRouter:
         if pinned.stale:
             headers["Warning"] = STALE_WARNING
         if entry.sha256:
+            # the CDN request comes without a token: its fill starts here, with the client's
+            if (
+                who.token is not None
+                and req.method == "GET"
+                and core.has_upstream
+                and _size_of(str(core.store.blob_file(entry))) != entry.size
+            ):
+                target = f"/{prefix_of(repo_type)}{repo_id}/resolve/{pinned.sha}/{quote(path)}"
+                core.fills.get(entry, Source(target, who.token))
             key = f"{repo_type}/{repo_id}@{pinned.sha}"
             exp, sig = core.state.signer.sign(key, entry.sha256)
             loc = (
@@ -346,9 +375,11 @@ class MirrorRouter:
             )
             return Response(302, b"", headers)
         headers["Content-Type"] = _content_type(name)
-        if SHA1_RE.match(rev):
+        if core.restricted(repo_type, repo_id, pinned.sha):
+            headers["Cache-Control"] = PRIVATE
+        elif SHA1_RE.match(rev):
             headers["Cache-Control"] = IMMUTABLE
-        return self.blob(req, repo_type, repo_id, pinned.sha, path, entry, headers)
+        return self.blob(req, repo_type, repo_id, pinned.sha, path, entry, headers, who.token)
 
     def cdn(self, req: Request, repo_type: str, repo_id: str, sha256: str) -> Response:
         core = self.core
@@ -365,7 +396,7 @@ class MirrorRouter:
             "ETag": f'"{sha256}"',
             "Content-Type": _content_type(name),
             "Content-Disposition": f'attachment; filename="{_ascii(name)}"',
-            "Cache-Control": IMMUTABLE,
+            "Cache-Control": PRIVATE if core.restricted(repo_type, repo_id, rev) else IMMUTABLE,
         }
         stored = core.store.lfs_path(sha256)
         with_size = _size_of(str(stored))
@@ -387,6 +418,7 @@ class MirrorRouter:
         path: str,
         entry: Entry,
         headers: dict[str, str],
+        token: str | None = None,
     ) -> Response:
         """A file's bytes: from the store, the shared cache (verified once), or a fill."""
         core = self.core
@@ -414,7 +446,7 @@ class MirrorRouter:
             raise ApiError(416, "Requested Range Not Satisfiable", None, headers)
         target = f"/{prefix_of(repo_type)}{repo_id}/resolve/{sha}/{quote(path)}"
         core.metrics.inc("misses_total")
-        fill = core.fills.get(entry, Source(target))
+        fill = core.fills.get(entry, Source(target, token))
         try:
             if fill is not None and entry.size <= core.config.stream_threshold:
                 fill.wait_done(core.config.fill_wait)

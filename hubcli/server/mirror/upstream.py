@@ -130,16 +130,19 @@ class UpstreamClient:
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
         stream: bool = False,
+        as_token: str | None = None,
     ) -> requests.Response:
-        """``method`` ``up.url + target`` following redirects by hand; the token goes only to
-        ``up``'s origin. Raises ``requests.RequestException`` on network errors."""
+        """``method`` ``up.url + target`` following redirects by hand; the token (the mirror's,
+        or ``as_token``: a client's own with ``--forward-token``) goes only to ``up``'s origin.
+        Raises ``requests.RequestException`` on network errors."""
         url = up.url + target
+        token = as_token or self._token
         self.metrics.inc("upstream_requests_total")
         for _ in range(6):
             h = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
             h.update(headers or {})
-            if self._token and _origin(url) == up.origin:
-                h["Authorization"] = f"Bearer {self._token}"
+            if token and _origin(url) == up.origin:
+                h["Authorization"] = f"Bearer {token}"
             resp = self._session().request(
                 method,
                 url,
@@ -172,6 +175,7 @@ class UpstreamClient:
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
         only: Upstream | None = None,
+        as_token: str | None = None,
     ) -> tuple[Any, requests.structures.CaseInsensitiveDict[str], Upstream]:
         """The validated JSON answer of the first upstream that gives one: (value, headers,
         upstream). ``UpstreamAnswer`` for an authoritative 4xx; ``UpstreamError`` when all fail."""
@@ -179,7 +183,9 @@ class UpstreamClient:
         last = "no upstream configured"
         for up in [only] if only is not None else self.order():
             try:
-                resp = self.request(up, method, target, data=data, headers=headers, stream=True)
+                resp = self.request(
+                    up, method, target, data=data, headers=headers, stream=True, as_token=as_token
+                )
                 with contextlib.closing(resp):
                     status = resp.status_code
                     if status >= 500 or status == 429:
