@@ -152,8 +152,11 @@ class HubClient:
         full: bool = False,
         card_data: bool = False,
         expand: Iterable[str] = (),
+        models: Iterable[str] = (),
     ) -> Iterator[dict[str, Any]]:
-        """Yield listing items lazily across cursor pages; stops after ``limit`` items (0 = all)."""
+        """Yield listing items lazily across cursor pages; stops after ``limit`` items (0 = all).
+
+        ``models`` (Spaces): only Spaces using every one of these model ids."""
         params: list[tuple[str, Any]] = []
         if search:
             params.append(("search", search))
@@ -173,6 +176,7 @@ class HubClient:
         if card_data:
             params.append(("cardData", "true"))
         params.extend(("expand", e) for e in expand)
+        params.extend(("models", m) for m in models)
         items = self.session.paginate(f"/api/{repo_type}s", params=params, what="search")
         for count, item in enumerate(items, start=1):
             yield item

@@ -174,6 +174,7 @@ def search(
     ascending: bool = False,
     limit: int = 20,
     expand: bool = True,
+    models: tuple[str, ...] | list[str] = (),
 ) -> Iterator[SearchHit]:
     """Search the Hub lazily: pages are fetched as the caller iterates. ``limit=0`` means all.
 
@@ -194,6 +195,8 @@ def search(
         raise UsageError("--asc needs --sort.")
     if task and repo_type != "model":
         raise UsageError("--task applies to models; for datasets use --filter task_categories:X.")
+    if models and repo_type != "space":
+        raise UsageError("--model applies to Spaces: add --type space.")
     all_filters = [*filters]
     if library:
         all_filters.append(library)
@@ -207,10 +210,21 @@ def search(
         direction=1 if ascending else None,
         limit=limit,
         expand=SEARCH_EXPAND.get(repo_type, ()) if expand else (),
+        models=tuple(models),
     )
     for item in items:
         if isinstance(item, dict) and (item.get("id") or item.get("modelId")):
             yield SearchHit.from_item(item, repo_type)
+
+
+def spaces_using(client: HubClient, model_id: str, info: dict[str, Any]) -> list[str]:
+    """Ids of the Spaces using ``model_id``: the model info's ``spaces`` when it lists some, else
+    one listing request (``GET /api/spaces?models=ID``, as servers without that field answer)."""
+    listed = info.get("spaces")
+    if isinstance(listed, list) and listed:
+        return [str(s) for s in listed if isinstance(s, str) and s]
+    items = client.list_repos("space", models=[model_id], limit=1000, expand=("author",))
+    return [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
 
 
 # -- files --------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "files": "hubcli.cli.discover",
     "ls": "hubcli.cli.discover",
     "card": "hubcli.cli.discover",
+    "preview": "hubcli.cli.preview",
     "download": "hubcli.cli.download",
     "upload": "hubcli.cli.upload",
     "repo": "hubcli.cli.repo",

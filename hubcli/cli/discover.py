@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from hubcli.discover import CachedListing
     from hubcli.models import DirEntry, FileEntry, RepoInfo
     from hubcli.repo import RepoRef
+    from hubcli.usage import RepoFacts, Snippet
 
 RepoArg = Annotated[str, typer.Argument(help="Repo id (org/name), or datasets/org/name, hf://...")]
 
@@ -49,6 +51,10 @@ def search(
         False
     ),
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most N results; 0 = all.")] = 20,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Spaces using this model id (repeatable; --type space)."),
+    ] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -70,6 +76,7 @@ def search(
         sort=sort,
         ascending=asc,
         limit=limit,
+        models=tuple(models or ()),
     )
     if json_out:
         # One JSON document, its results streamed item by item (exact numbers, nothing
@@ -195,6 +202,73 @@ def _offline_info(state: AppState, ref: RepoRef, rev: str, out: Output) -> RepoI
     return RepoInfo(ref.repo_id, ref.repo_type, listing.commit, raw=raw, files=listing.files)
 
 
+@dataclass(frozen=True)
+class _Extras:
+    """What ``info`` and ``card`` add to the metadata: snippets, Spaces, dataset configs."""
+
+    facts: RepoFacts
+    snippets: list[Snippet]
+    spaces: list[str] | None = None
+
+
+def _offline_card_meta(state: AppState, ref: RepoRef, rev: str) -> dict[str, Any] | None:
+    from hubcli.card import parse_card
+    from hubcli.discover import cached_card
+
+    source = cached_card(state.settings.cache_dir, ref, rev)
+    if source is None or source.text is None:
+        return None
+    return parse_card(source.text).metadata
+
+
+def _extras(
+    state: AppState,
+    ref: RepoRef,
+    data: RepoInfo,
+    rev: str | None,
+    *,
+    card: dict[str, Any] | None = None,
+    spaces: bool = True,
+) -> _Extras:
+    from hubcli import facts as facts_mod
+    from hubcli.usage import snippets
+
+    offline = state.settings.offline or bool(data.get("offline"))
+    if card is None and offline and ref.repo_type == "dataset":
+        card = _offline_card_meta(state, ref, rev or "main")
+    session = None if offline else state.session()
+    facts = facts_mod.gather(state.settings, session, ref, data, revision=rev, card=card)
+    used_by = None
+    if spaces and ref.repo_type == "model" and not offline:
+        from hubcli.discover import spaces_using
+
+        used_by = spaces_using(state.client(), data.repo_id, data.raw)
+    return _Extras(facts, snippets(facts), used_by)
+
+
+def _print_extras(out: Output, extras: _Extras) -> None:
+    from hubcli.cli.render import configs_table, emit, usage_block
+
+    fancy = _fancy(out)
+    console = out.console()
+    configs = extras.facts.dataset_configs
+    if configs:
+        if not fancy:
+            console.print("subsets and splits")
+        emit(console, configs_table(configs, fancy=fancy), fancy=fancy)
+        console.print()
+    if extras.spaces is not None:
+        from hubcli.cli.render import key_value_table
+
+        shown = ", ".join(extras.spaces[:20]) or "none"
+        if len(extras.spaces) > 20:
+            shown += f", … ({len(extras.spaces)} in all)"
+        emit(console, key_value_table([("spaces using it", shown)], fancy=fancy), fancy=fancy)
+        console.print()
+    emit(console, usage_block(extras.snippets, fancy=fancy), fancy=fancy)
+    console.print()
+
+
 def info(
     ctx: typer.Context,
     repo: RepoArg,
@@ -215,6 +289,7 @@ def info(
         data = state.client().repo_info(ref, revision=rev, files_metadata=True)
     files = list(data.files)
     cached = cached_paths(state.settings.cache_dir, ref, data.sha, files)
+    extras = _extras(state, ref, data, rev)
 
     def doc() -> dict[str, Any]:
         # huggingface_hub's ModelInfo names: the API's camelCase keys in snake_case, files as
@@ -234,6 +309,11 @@ def info(
             for f in files
         ]
         d["total_size"] = total_size(files)
+        d["usage"] = [snip.to_json() for snip in extras.snippets]
+        if ref.repo_type == "model":
+            d["spaces"] = extras.spaces
+        if ref.repo_type == "dataset":
+            d["configs"] = [c.to_json() for c in extras.facts.dataset_configs]
         return d
 
     def human() -> None:
@@ -254,6 +334,7 @@ def info(
         else:
             emit(console, meta, fancy=fancy)
         console.print()
+        _print_extras(out, extras)
         title = f"{plural(len(files), 'file')}, {human_size(total_size(files))}"
         if cached:
             title += f" ({len(cached)} cached)"
@@ -405,15 +486,22 @@ def card(
     offline: Annotated[
         bool, typer.Option("--offline", help="Read the card from the cache only.")
     ] = False,
+    usage: Annotated[
+        bool, typer.Option("--usage", help="Print only the 'use it' snippets (to copy).")
+    ] = False,
 ) -> None:
-    """Show a repo's card (README.md): metadata panel, then the Markdown rendered.
+    """Show a repo's card (README.md): metadata panel, the Markdown rendered, then "use it"
+    snippets derived from the repo's metadata.
 
     Offline (or when the Hub cannot be reached) the card comes from the local cache if a README
     was downloaded before.
     """
     from hubcli.card import Card, parse_card
     from hubcli.discover import README, load_card_source
+    from hubcli.errors import UsageError
 
+    if usage and raw:
+        raise UsageError("--usage and --raw cannot be combined.")
     state: AppState = ctx.obj.with_flags(offline=offline)
     ref = state.hub.ref(repo, repo_type)
     rev = revision or ref.revision or "main"
@@ -437,6 +525,16 @@ def card(
             out.stdout.write(source.text)
             out.stdout.flush()
         return
+    extras = _card_extras(state, ref, rev, source.commit, parsed.metadata)
+    if usage:
+        from hubcli.usage import as_text
+
+        if json_out:
+            out.json({"usage": [snip.to_json() for snip in extras.snippets]})
+        else:
+            out.stdout.write(as_text(extras.snippets))
+            out.stdout.flush()
+        return
 
     def human() -> None:
         if source.text is None:
@@ -447,10 +545,36 @@ def card(
         if source.commit and source.commit != rev:
             title += f" ({source.commit[:7]})"
         cut = render_card(out.console(), title=title, card=parsed, fancy=_fancy(out))
+        out.console().print()
+        _print_extras(out, extras)
         if cut:
             out.info("The card was cut for display; use --raw or --json for the full text.")
 
-    out.result(parsed, human)
+    out.result(lambda: {**parsed.to_json(), "usage": [s.to_json() for s in extras.snippets]}, human)
+
+
+def _card_extras(
+    state: AppState, ref: RepoRef, rev: str, commit: str | None, meta: dict[str, Any]
+) -> _Extras:
+    """Snippets for ``card``: repo info online (one request), else the cached listing."""
+    from hubcli.discover import cached_listing
+    from hubcli.errors import NetworkError
+    from hubcli.models import RepoInfo
+
+    data: RepoInfo | None = None
+    if not state.settings.offline:
+        try:
+            data = state.client().repo_info(ref, revision=rev, files_metadata=True)
+        except NetworkError:
+            data = None
+    if data is None:
+        listing = cached_listing(state.settings.cache_dir, ref, rev)
+        raw: dict[str, Any] = {"offline": True, "cardData": meta}
+        if listing is None:
+            data = RepoInfo(ref.repo_id, ref.repo_type, commit, raw=raw)
+        else:
+            data = RepoInfo(ref.repo_id, ref.repo_type, listing.commit, raw, listing.files)
+    return _extras(state, ref, data, rev, card=meta, spaces=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -418,3 +418,55 @@ def render_card(
     if cut:
         console.print(Text(f"… (card cut at {max_body // 1024} KiB; use --raw for all)"))
     return cut
+
+
+# -- use it, configs ------------------------------------------------------------------------------
+def usage_block(snippets: Sequence[Any], *, fancy: bool) -> RenderableType:
+    """The "use it" snippets: a panel of syntax-coloured code in a terminal; in a pipe a heading
+    and the code as it is (each snippet led by a comment naming its library, so the text can be
+    copied as a whole)."""
+    from rich.console import Group
+    from rich.text import Text
+
+    parts: list[RenderableType] = []
+    for i, snip in enumerate(snippets):
+        if i:
+            parts.append(Text(""))
+        head = f"# {snip.library}" + (f" ({snip.note})" if snip.note else "")
+        lexer = "python" if snip.language == "python" else "bash"
+        code = f"{head}\n{snip.code}"
+        if fancy:
+            from rich.syntax import Syntax
+
+            parts.append(Syntax(code, lexer, theme="monokai", word_wrap=False))
+        else:
+            parts.append(Text(code, no_wrap=True, overflow="ignore"))
+    if fancy:
+        from rich.panel import Panel
+
+        return Panel(Group(*parts), title=Text("use it", style="bold"), title_align="left")
+    return Group(Text("use it"), Text("------"), *parts)
+
+
+def configs_table(configs: Sequence[Any], *, fancy: bool) -> Table:
+    """A dataset's configs (subsets) and their splits: files, size, rows when the card says."""
+    table = new_table(fancy=fancy, title="subsets and splits" if fancy else None)
+    table.add_column("config", no_wrap=True, overflow="ellipsis", max_width=32)
+    table.add_column("split", no_wrap=True, overflow="ellipsis", max_width=24)
+    table.add_column("files", justify="right", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
+    for config in configs:
+        name = config.name + (" (default)" if config.default and len(configs) > 1 else "")
+        for i, split in enumerate(config.splits):
+            rows = "-" if split.num_rows is None else human_count(split.num_rows)
+            table.add_row(
+                name if i == 0 else "",
+                split.name,
+                str(len(split.files)),
+                human_size(split.size),
+                rows,
+            )
+        if not config.splits:
+            table.add_row(name, "-", "0", "-", "-")
+    return table

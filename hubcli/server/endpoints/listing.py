@@ -18,6 +18,7 @@ def listing(req: Request, repo_type: str) -> Response:
     author = req.q("author")
     filters = [f for f in req.query.get("filter", []) if f]
     pipeline = req.q("pipeline_tag")
+    models = [m.lower() for m in req.query.get("models", []) if m] if repo_type == "space" else []
     rows: list[dict[str, Any]] = []
     for repo in st.list_repos(repo_type):
         if repo.meta.get("private") and not req.state.is_owner(user, repo.namespace):
@@ -33,6 +34,10 @@ def listing(req: Request, repo_type: str) -> Response:
             continue
         if pipeline and summary.get("pipeline_tag") != pipeline:
             continue
+        if repo_type == "space":
+            summary["models"] = _card_models(summary["cardData"])
+            if models and not set(models) <= {m.lower() for m in summary["models"]}:
+                continue
         gated = req.q("gated")
         if gated is not None and bool(summary["gated"]) != (gated.lower() == "true"):
             continue
@@ -73,3 +78,11 @@ def listing(req: Request, repo_type: str) -> Response:
         out.append(item)
     page, headers = paginate(req, out, page_size)
     return Response.json(page, headers=headers)
+
+
+def _card_models(card: Any) -> list[str]:
+    """A Space's ``models:`` card metadata (a list of model ids, or one id) as the Hub lists it."""
+    value = card.get("models") if isinstance(card, dict) else None
+    if isinstance(value, str):
+        value = [value]
+    return [v for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
