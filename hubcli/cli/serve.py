@@ -12,6 +12,40 @@ def serve(
         str | None,
         typer.Option("--root", help="Storage directory (default: a temp dir deleted on exit)."),
     ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Where the hub keeps its data: file://DIR (the same as --root DIR) or"
+            " s3://bucket/prefix (an S3-compatible object store several replicas may share;"
+            " credentials from the standard AWS environment/config). See docs/storage.md.",
+            metavar="URL",
+        ),
+    ] = None,
+    s3_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--s3-endpoint",
+            help="S3-compatible endpoint URL (MinIO, Ceph RGW, R2, ...).",
+            metavar="URL",
+        ),
+    ] = None,
+    presign: Annotated[
+        bool,
+        typer.Option(
+            "--presign",
+            help="Redirect LFS downloads to presigned object-store URLs (clients must reach the"
+            " store); otherwise the replica streams them.",
+        ),
+    ] = False,
+    single_replica: Annotated[
+        bool,
+        typer.Option(
+            "--single-replica",
+            help="Accept an object store without conditional writes (If-None-Match/If-Match);"
+            " then only one replica may run.",
+        ),
+    ] = False,
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="API port (0 = a free port).")] = 0,
     cdn_port: Annotated[
@@ -146,6 +180,10 @@ def serve(
         raise typer.BadParameter(str(e)) from None
     return run_server(
         root=root,
+        storage=storage,
+        s3_endpoint=s3_endpoint,
+        presign=presign,
+        single_replica=single_replica,
         host=host,
         port=port,
         cdn_port=cdn_port,

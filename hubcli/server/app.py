@@ -61,13 +61,22 @@ class HubServer:
         seed: int | None = None,
         limits: Limits | None = None,
         secret_file: str | Path | None = None,
+        storage: Storage | None = None,
         **knobs: Any,
     ) -> None:
+        """``root``: the storage directory (a ``file://`` store); ``storage``: an opened store
+        instead (``hubcli.server.store.open_storage``, e.g. S3), whose scratch directory is
+        removed on stop."""
+        if storage is not None and root is not None:
+            raise TypeError("give root or storage, not both")
         self._own_root = root is None
-        self.root = (
-            Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="hubcli-serve-"))
-        )
-        self.root.mkdir(parents=True, exist_ok=True)
+        if storage is not None:
+            self.root = storage.root
+        else:
+            self.root = (
+                Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="hubcli-serve-"))
+            )
+            self.root.mkdir(parents=True, exist_ok=True)
         self.host = host
         self._port = port
         self._cdn_port = cdn_port
@@ -78,7 +87,7 @@ class HubServer:
             setattr(k, name, value)
         secret = load_or_create_secret(secret_file) if secret_file is not None else None
         self.state = HubState(
-            Storage(self.root),
+            storage if storage is not None else Storage(self.root),
             k,
             RequestLog(Path(log_path) if log_path else None),
             tokens or {},
@@ -109,6 +118,7 @@ class HubServer:
         for hook in self.on_stop:
             hook()
         close_sessions(self.state)
+        self.state.storage.close()
         self.state.log.close()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)

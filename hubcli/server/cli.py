@@ -11,8 +11,11 @@ from types import FrameType
 from typing import Any
 
 from hubcli.server.app import HubServer
+from hubcli.server.ids import StorageError
 from hubcli.server.limits import Limits
 from hubcli.server.signing import SecretFileError
+from hubcli.server.storage import Storage
+from hubcli.server.store import open_storage, parse_storage_url
 
 _DEFAULTS = Limits()
 
@@ -66,9 +69,14 @@ def run_server(
     revision_ttl: float = 60.0,
     from_cache: str | None = None,
     mirror_options: dict[str, Any] | None = None,
+    storage: str | None = None,
+    s3_endpoint: str | None = None,
+    presign: bool = False,
+    single_replica: bool = False,
 ) -> int:
     """Start the server, print its URL as the first stdout line, block until SIGINT/SIGTERM.
-    With ``upstreams`` or ``from_cache`` it is a read-only mirror (docs/mirror.md)."""
+    With ``upstreams`` or ``from_cache`` it is a read-only mirror (docs/mirror.md).
+    ``storage``: ``file://DIR`` (= ``root``) or ``s3://bucket/prefix`` (docs/storage.md)."""
     limits = Limits(
         max_json=max_json_size,
         max_commit_size=max_commit_size,
@@ -78,8 +86,23 @@ def run_server(
         worker_threads=worker_threads,
     )
     try:
+        store, root = _open_storage(
+            root, storage, s3_endpoint, presign, single_replica, int(url_ttl),
+            bool(upstreams or from_cache),
+        )  # fmt: skip
+    except ValueError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    except StorageError as e:
+        sys.stderr.write(f"error: {e.message}\n")
+        return 2
+    except Exception as e:  # the object store refused us (credentials, bucket, network)
+        sys.stderr.write(f"error: cannot use storage {storage}: {e.__class__.__name__}: {e}\n")
+        return 2
+    try:
         server = HubServer(
             root,
+            storage=store,
             host=host,
             port=port,
             cdn_port=cdn_port,
@@ -117,6 +140,36 @@ def run_server(
     return _serve(server, tokens or {})
 
 
+def _open_storage(
+    root: str | None,
+    storage: str | None,
+    s3_endpoint: str | None,
+    presign: bool,
+    single_replica: bool,
+    url_ttl: int,
+    mirror: bool,
+) -> tuple[Storage | None, str | None]:
+    """(the opened store or None, the root directory): ``--storage file://DIR`` is ``--root DIR``;
+    ``s3://bucket/prefix`` opens an object store (docs/storage.md)."""
+    if storage is None:
+        return None, root
+    if root is not None:
+        raise ValueError("give --root or --storage, not both")
+    url = parse_storage_url(storage)
+    if url.scheme == "file":
+        return None, str(url.path)
+    if mirror:
+        raise ValueError("a mirror keeps its store on local disk: use --root with --upstream")
+    store = open_storage(
+        url,
+        s3_endpoint=s3_endpoint,
+        presign=presign,
+        url_ttl=url_ttl,
+        single_replica=single_replica,
+    )
+    return store, None
+
+
 def read_token_file(path: str) -> str:
     """The first non-comment line of ``path`` (the mirror's own upstream token)."""
     for line in Path(path).read_text().splitlines():
@@ -142,6 +195,12 @@ def _mirror(
     if from_cache is not None and not Path(from_cache).is_dir():
         raise ValueError(f"--from-cache: {from_cache} is not a directory")
     token = read_token_file(token_file) if token_file else None
+    if options.get("max_size") is not None:
+        from hubcli.units import parse_size
+
+        options = {**options, "max_size": parse_size(options["max_size"])}
+    if options.get("pin_file") and options.get("max_size") is None:
+        raise ValueError("--pin-file needs --max-size (it says what eviction must keep)")
     enable_mirror(
         server,
         MirrorConfig(
@@ -172,7 +231,7 @@ def _serve(server: HubServer, tokens: dict[str, str]) -> int:
         sys.stdout.write(server.url + "\n")
         sys.stdout.flush()
         sys.stderr.write(
-            f"hubcli serve: root={server.root} cdn={server.cdn_url} users="
+            f"hubcli serve: storage={server.storage.url} cdn={server.cdn_url} users="
             f"{','.join(sorted(set((tokens or {}).values()))) or '-'}\n"
         )
         sys.stderr.flush()
@@ -188,6 +247,22 @@ def _serve(server: HubServer, tokens: dict[str, str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hubcli.server", description=__doc__)
     p.add_argument("--root", help="storage directory (default: a temp dir removed on exit)")
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="file://DIR (the same as --root DIR) or s3://bucket/prefix (docs/storage.md)",
+    )
+    p.add_argument("--s3-endpoint", metavar="URL", help="S3-compatible endpoint URL")
+    p.add_argument(
+        "--presign",
+        action="store_true",
+        help="redirect LFS downloads to presigned object-store URLs",
+    )
+    p.add_argument(
+        "--single-replica",
+        action="store_true",
+        help="accept an object store without conditional writes (then only one replica may run)",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = a free port")
     p.add_argument("--cdn-port", type=int, default=0, help="port of the LFS blob origin")
@@ -274,12 +349,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="mirror: check a client's own token upstream before serving it a gated or private"
         " repo (and fetch with it)",
     )
+    p.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="mirror: keep the blob store under SIZE (e.g. 500GB, 2TiB), evicting the least"
+        " recently used blobs no --pin-file ref reaches",
+    )
+    p.add_argument(
+        "--pin-file",
+        metavar="FILE",
+        help="mirror: refs ([datasets/|spaces/]ns/name[@rev], one a line) never evicted",
+    )
     return p
 
 
 def mirror_options(args: argparse.Namespace) -> dict[str, Any]:
     """The MirrorConfig fields of the mirror options that have no run_server parameter."""
-    return {"access_file": args.access_file, "forward_token": args.forward_token}
+    return {
+        "access_file": args.access_file,
+        "forward_token": args.forward_token,
+        "max_size": args.max_size,
+        "pin_file": args.pin_file,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,4 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         revision_ttl=args.revision_ttl,
         from_cache=args.from_cache,
         mirror_options=mirror_options(args),
+        storage=args.storage,
+        s3_endpoint=args.s3_endpoint,
+        presign=args.presign,
+        single_replica=args.single_replica,
     )

@@ -77,6 +77,7 @@ class Repo:
     refs: dict[str, dict[str, str]]
     lock: threading.RLock = field(default_factory=threading.RLock)
     lfs_index: dict[str, int] | None = field(default=None, repr=False)
+    version: str | None = field(default=None, repr=False)  # ETag of the stored document (S3)
 
     @property
     def key(self) -> str:

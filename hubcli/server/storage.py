@@ -48,6 +48,7 @@ from hubcli.server.ids import (
     validate_repo_id,
 )
 from hubcli.server.records import Commit, Entry, FileOp, Repo
+from hubcli.server.store.base import ANY
 
 __all__ = [
     "REPO_TYPES",
@@ -96,6 +97,118 @@ def _folders(paths: Iterable[str]) -> set[str]:
             out.add(d)
             i = p.rfind("/", 0, i)
     return out
+
+
+def apply_ops(base: dict[str, Entry], ops: Iterable[FileOp]) -> dict[str, Entry]:
+    """The tree ``base`` with ``ops`` applied (a new dict; 404 ``StorageError`` for a deleted
+    file or folder that is not there)."""
+    tree = dict(base)
+    dirs: set[str] | None = None  # folders of ``tree``, built on the first add
+    for op in ops:
+        if op.kind == "add" and op.entry is not None:
+            if dirs is None:
+                dirs = _folders(tree)
+            path = op.path
+            if path in dirs:  # a file replaces a folder of the same name...
+                prefix = path + "/"
+                for p in [p for p in tree if p.startswith(prefix)]:
+                    del tree[p]
+                dirs.difference_update([d for d in dirs if d.startswith(prefix)])
+                dirs.discard(path)
+            i = path.rfind("/")
+            while i > 0:  # ...and a folder replaces a file of the same name
+                folder = path[:i]
+                tree.pop(folder, None)
+                dirs.add(folder)
+                i = path.rfind("/", 0, i)
+            tree[path] = op.entry
+        elif op.kind == "delete_file":
+            if op.path not in tree:
+                raise StorageError(404, f"File not found: {op.path}", "EntryNotFound")
+            del tree[op.path]
+        elif op.kind == "delete_folder":
+            prefix = op.path.rstrip("/") + "/"
+            gone = [p for p in tree if p.startswith(prefix)]
+            if not gone:
+                raise StorageError(404, f"Folder not found: {op.path}", "EntryNotFound")
+            for p in gone:
+                del tree[p]
+    return tree
+
+
+def commit_target(
+    store: Any, repo: Repo, branch: str, create_pr: bool, parent_commit: str | None
+) -> tuple[str, str, str | None]:
+    """(ref kind, ref name, current head) a commit to ``branch`` moves (for a new PR: the head
+    it starts from); 404 for an unknown branch, 412 when ``parent_commit`` is not the head."""
+    kind, name = "heads", branch
+    if create_pr:
+        head = store.resolve_rev(repo, branch)
+        if head is None and repo.refs["heads"]:
+            raise StorageError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
+    else:
+        kind_name = store.branch_of(repo, branch)
+        if kind_name is None:
+            raise StorageError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
+        kind, name = kind_name
+        head = repo.refs[kind].get(name)
+    if parent_commit is not None:
+        pc = parent_commit.lower()
+        if head is None or not head.startswith(pc) or len(pc) < 5:
+            raise StorageError(412, "A commit has happened since. Please refresh and try again.")
+    return kind, name, head
+
+
+def branch_of(repo: Repo, rev: str) -> tuple[str, str] | None:
+    """Map a revision to a writable ref (kind, name): ("heads", "main") or ("prs", "3")."""
+    if rev.startswith("refs/heads/"):
+        rev = rev[11:]
+    if rev.startswith("refs/pr/"):
+        n = rev[8:]
+        return ("prs", n) if n in repo.refs["prs"] else None
+    return ("heads", rev) if rev in repo.refs["heads"] or not repo.refs["heads"] else None
+
+
+def resolve_ref(repo: Repo, rev: str) -> tuple[bool, str | None]:
+    """(whether ``rev`` names a ref -- branch, tag, refs/pr/N --, the commit it points to);
+    (False, None) when it is no ref name (maybe a sha)."""
+    refs = repo.refs
+    if rev.startswith("refs/heads/"):
+        return True, refs["heads"].get(rev[11:])
+    if rev.startswith("refs/tags/"):
+        return True, refs["tags"].get(rev[10:])
+    if rev.startswith("refs/pr/"):
+        return True, refs["prs"].get(rev[8:])
+    if rev in refs["heads"]:
+        return True, refs["heads"][rev]
+    if rev in refs["tags"]:
+        return True, refs["tags"][rev]
+    return False, None
+
+
+def new_commit_body(
+    parents: list[str], author: str, title: str, message: str, date_iso: str,
+    tree: dict[str, Entry],
+) -> dict[str, Any]:  # fmt: skip
+    """The stored form of a commit, with its (unique) id."""
+    body: dict[str, Any] = {
+        "parents": parents,
+        "author": author,
+        "title": title,
+        "message": message,
+        "date": date_iso,
+        "tree": {p: [e.size, e.oid, e.sha256] for p, e in tree.items()},
+    }
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    body["id"] = hashlib.sha1(raw + str(time.time_ns()).encode()).hexdigest()
+    return body
+
+
+def commit_from_body(raw: dict[str, Any]) -> Commit:
+    tree = {p: Entry(v[0], v[1], v[2]) for p, v in raw["tree"].items()}
+    return Commit(
+        raw["id"], raw["parents"], raw["author"], raw["title"], raw["message"], raw["date"], tree
+    )
 
 
 class Storage(BlobStore):
@@ -261,16 +374,7 @@ class Storage(BlobStore):
             raw = json.loads((repo.path / "commits" / f"{sha}.json").read_text())
         except (OSError, ValueError):
             return None
-        tree = {p: Entry(v[0], v[1], v[2]) for p, v in raw["tree"].items()}
-        c = Commit(
-            raw["id"],
-            raw["parents"],
-            raw["author"],
-            raw["title"],
-            raw["message"],
-            raw["date"],
-            tree,
-        )
+        c = commit_from_body(raw)
         self._cache_commit(repo, c)
         return c
 
@@ -282,17 +386,9 @@ class Storage(BlobStore):
 
     def resolve_rev(self, repo: Repo, rev: str) -> str | None:
         """Return the commit a revision points to (branch, tag, refs/pr/N, full or short sha)."""
-        refs = repo.refs
-        if rev.startswith("refs/heads/"):
-            return refs["heads"].get(rev[11:])
-        if rev.startswith("refs/tags/"):
-            return refs["tags"].get(rev[10:])
-        if rev.startswith("refs/pr/"):
-            return refs["prs"].get(rev[8:])
-        if rev in refs["heads"]:
-            return refs["heads"][rev]
-        if rev in refs["tags"]:
-            return refs["tags"][rev]
+        is_ref, sha = resolve_ref(repo, rev)
+        if is_ref:
+            return sha
         low = rev.lower()
         if SHA1_RE.match(low):
             return low if (repo.path / "commits" / f"{low}.json").exists() else None
@@ -303,12 +399,7 @@ class Storage(BlobStore):
 
     def branch_of(self, repo: Repo, rev: str) -> tuple[str, str] | None:
         """Map a revision to a writable ref (kind, name): ("heads", "main") or ("prs", "3")."""
-        if rev.startswith("refs/heads/"):
-            rev = rev[11:]
-        if rev.startswith("refs/pr/"):
-            n = rev[8:]
-            return ("prs", n) if n in repo.refs["prs"] else None
-        return ("heads", rev) if rev in repo.refs["heads"] or not repo.refs["heads"] else None
+        return branch_of(repo, rev)
 
     def commit(
         self,
@@ -325,70 +416,15 @@ class Storage(BlobStore):
     ) -> tuple[Commit, int | None]:
         """Apply ``ops`` on top of ``branch`` (or open a PR from it); return (commit, pr_num)."""
         with repo.lock:
-            kind, name = "heads", branch
-            if create_pr:
-                head = self.resolve_rev(repo, branch)
-                if head is None and repo.refs["heads"]:
-                    raise StorageError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
-            else:
-                kind_name = self.branch_of(repo, branch)
-                if kind_name is None:
-                    raise StorageError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
-                kind, name = kind_name
-                head = repo.refs[kind].get(name)
-            if parent_commit is not None:
-                pc = parent_commit.lower()
-                if head is None or not head.startswith(pc) or len(pc) < 5:
-                    raise StorageError(
-                        412, "A commit has happened since. Please refresh and try again."
-                    )
+            kind, name, head = commit_target(self, repo, branch, create_pr, parent_commit)
             parent = self.get_commit(repo, head) if head else None
-            tree = dict(parent.tree) if parent else {}
-            dirs: set[str] | None = None  # folders of ``tree``, built on the first add
-            for op in ops:
-                if op.kind == "add" and op.entry is not None:
-                    if dirs is None:
-                        dirs = _folders(tree)
-                    path = op.path
-                    if path in dirs:  # a file replaces a folder of the same name...
-                        prefix = path + "/"
-                        for p in [p for p in tree if p.startswith(prefix)]:
-                            del tree[p]
-                        dirs.difference_update([d for d in dirs if d.startswith(prefix)])
-                        dirs.discard(path)
-                    i = path.rfind("/")
-                    while i > 0:  # ...and a folder replaces a file of the same name
-                        folder = path[:i]
-                        tree.pop(folder, None)
-                        dirs.add(folder)
-                        i = path.rfind("/", 0, i)
-                    tree[path] = op.entry
-                elif op.kind == "delete_file":
-                    if op.path not in tree:
-                        raise StorageError(404, f"File not found: {op.path}", "EntryNotFound")
-                    del tree[op.path]
-                elif op.kind == "delete_folder":
-                    prefix = op.path.rstrip("/") + "/"
-                    gone = [p for p in tree if p.startswith(prefix)]
-                    if not gone:
-                        raise StorageError(404, f"Folder not found: {op.path}", "EntryNotFound")
-                    for p in gone:
-                        del tree[p]
+            tree = apply_ops(parent.tree if parent else {}, ops)
             ts = time.time() if date is None else date
             tree = dict(sorted(tree.items()))
             parents = [head] if head else []
             date_iso = now_iso(ts)
-            body: dict[str, Any] = {
-                "parents": parents,
-                "author": author,
-                "title": title,
-                "message": message,
-                "date": date_iso,
-                "tree": {p: [e.size, e.oid, e.sha256] for p, e in tree.items()},
-            }
-            raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-            sha = hashlib.sha1(raw + str(time.time_ns()).encode()).hexdigest()
-            body["id"] = sha
+            body = new_commit_body(parents, author, title, message, date_iso, tree)
+            sha = body["id"]
             self._index_lfs(repo, tree.values())
             self._write_json(repo.path / "commits" / f"{sha}.json", body)
             commit = Commit(sha, parents, author, title, message, date_iso, tree)
@@ -410,8 +446,13 @@ class Storage(BlobStore):
             self._cache_commit(repo, commit)
             return commit, pr_num
 
-    def set_ref(self, repo: Repo, kind: str, name: str, sha: str | None) -> None:
+    def set_ref(
+        self, repo: Repo, kind: str, name: str, sha: str | None, *, expect: str | None = ANY
+    ) -> None:
         with repo.lock:
+            if expect != ANY and repo.refs[kind].get(name) != expect:
+                what = {"heads": "Branch", "tags": "Tag"}.get(kind, "Ref")
+                raise StorageError(409, f"{what} {name} was changed by another request")
             if sha is None:
                 repo.refs[kind].pop(name, None)
             else:

@@ -4,11 +4,11 @@ the CDN blob endpoint, byte ranges and the headers of a file answer."""
 from __future__ import annotations
 
 import mimetypes
-import os
 from urllib.parse import quote
 
 from hubcli.server.access import cdn_href, check_cdn_signature, check_gated, get_commit, get_repo
-from hubcli.server.ids import validate_path
+from hubcli.server.ids import StorageError, validate_path
+from hubcli.server.records import Entry
 from hubcli.server.request import Request
 from hubcli.server.response import ApiError, Response
 
@@ -50,6 +50,30 @@ def file_response(req: Request, path: str, size: int, headers: dict[str, str]) -
     return Response(200, b"", headers, path, 0, size, can_fail=True)
 
 
+def blob_response(req: Request, entry: Entry, size: int, headers: dict[str, str]) -> Response:
+    """A stored blob (200), or the requested range of it (206, 416): sent from its local file
+    (file stores), or streamed from the object store with a ranged GET."""
+    st = req.state.storage
+    path = st.local_blob_path(entry)
+    if path is not None:
+        return file_response(req, path, size, headers)
+    headers["Accept-Ranges"] = "bytes"
+    rng = parse_range(req.headers.get("Range"), size)
+    if rng == "bad":
+        headers["Content-Range"] = f"bytes */{size}"
+        raise ApiError(416, "Requested Range Not Satisfiable", None, headers)
+    start, count, status = 0, size, 200
+    if isinstance(rng, tuple):
+        start, count, status = rng[0], rng[1] - rng[0] + 1, 206
+        headers["Content-Range"] = f"bytes {start}-{rng[1]}/{size}"
+    if req.method == "HEAD":
+        return Response(status, b"", headers, stream=iter(()), file_count=count)
+    return Response(
+        status, b"", headers, file_count=count, can_fail=True,
+        stream=st.open_blob(entry, start, count),
+    )  # fmt: skip
+
+
 def resolve(req: Request, repo_type: str, repo_id: str, rev: str, path: str) -> Response:
     """``GET|HEAD /{repo}/resolve/{rev}/{path}``: a regular file's bytes (ranges allowed), or a
     302 to a signed CDN URL for an LFS file."""
@@ -70,7 +94,11 @@ def resolve(req: Request, repo_type: str, repo_id: str, rev: str, path: str) -> 
         "Vary": "Origin, Accept-Encoding",
     }
     if entry.sha256:
-        loc = f"{cdn_href(req, repo, entry.sha256)}&filename={quote(name, safe='')}"
+        # a presigned object-store URL when the store hands them out (--presign), else the
+        # signed CDN origin: either way another origin, so the client's token is not sent
+        loc = st.presign_blob(entry, name) or (
+            f"{cdn_href(req, repo, entry.sha256)}&filename={quote(name, safe='')}"
+        )
         headers.update(
             {
                 "Location": loc,
@@ -83,7 +111,7 @@ def resolve(req: Request, repo_type: str, repo_id: str, rev: str, path: str) -> 
         return Response(302, b"", headers)
     headers["ETag"] = f'"{entry.oid}"'
     headers["Content-Type"] = _content_type(name)
-    return file_response(req, str(st.blob_file(entry)), entry.size, headers)
+    return blob_response(req, entry, entry.size, headers)
 
 
 def cdn_get(req: Request, repo_type: str, repo_id: str, sha256: str) -> Response:
@@ -91,11 +119,14 @@ def cdn_get(req: Request, repo_type: str, repo_id: str, sha256: str) -> Response
     signature is the capability, like a presigned object-store URL)."""
     check_cdn_signature(req, f"{repo_type}/{repo_id}", sha256)
     st = req.state.storage
-    p = st.lfs_path(sha256)
+    entry = Entry(0, "", sha256)
     try:
-        size = os.stat(p).st_size
-    except OSError:
-        raise ApiError(404, "Blob not found") from None
+        size = st.blob_size(entry)
+    except StorageError:
+        size = None
+    if size is None:
+        raise ApiError(404, "Blob not found")
+    entry.size = size
     name = req.q("filename") or sha256
     headers = {
         "ETag": f'"{sha256}"',
@@ -103,7 +134,7 @@ def cdn_get(req: Request, repo_type: str, repo_id: str, sha256: str) -> Response
         "Content-Disposition": f'attachment; filename="{_ascii(name)}"',
         "Cache-Control": "public, max-age=31536000, immutable",
     }
-    return file_response(req, str(p), size, headers)
+    return blob_response(req, entry, size, headers)
 
 
 def _ascii(name: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from hubcli.server.access import require_uploaded
 from hubcli.server.endpoints.lfs_batch import lfs_json
+from hubcli.server.ids import StorageError
 from hubcli.server.request import Request
 from hubcli.server.response import ApiError, Response
 from hubcli.server.uploads import Assembly, Superseded, drop_session, get_session
@@ -21,19 +22,11 @@ def put_basic(req: Request, uid: str) -> Response:
     """``PUT /_lfs/upload/{uid}``: a whole object, checked against its sha256 and size."""
     sess = get_session(req.state, uid)
     st = req.state.storage
-    fd, tmp = st.new_temp()
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            size, sha = req.body_to_file(fh, limit=sess["size"])
-        if size != sess["size"] or sha != sess["oid"]:
-            raise ApiError(
-                400, f"Uploaded content does not match oid/size (got sha256 {sha}, {size} bytes)"
-            )
-        st.adopt_lfs_file(tmp, sha)
-        st.grant_lfs(sess.get("user"), sha, size)  # the uploader proved it has the content
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    try:  # hashed as it arrives; stored only when the sha256 and size match
+        st.receive_lfs(sess["oid"], sess["size"], req.iter_body(limit=sess["size"]))
+    except StorageError as e:
+        raise ApiError(e.status, e.message, e.code) from None
+    st.grant_lfs(sess.get("user"), sess["oid"], sess["size"])  # the uploader proved it
     return Response(200, b"", {"ETag": f'"{sess["oid"][:32]}"'})
 
 

@@ -88,7 +88,7 @@ def branch(req: Request, repo_type: str, repo_id: str, name: str) -> Response:
         raise ApiError(409, f"Branch {name} already exists")
     start = (data.get("startingPoint") if isinstance(data, dict) else None) or "main"
     sha = get_commit(req, repo, str(start)).id
-    st.set_ref(repo, "heads", name, sha)
+    st.set_ref(repo, "heads", name, sha, expect=None)  # 409 if another request created it
     return Response.json({"success": True, "targetCommit": sha})
 
 
@@ -106,7 +106,7 @@ def tag(req: Request, repo_type: str, repo_id: str, arg: str) -> Response:
     if name in repo.refs["tags"]:
         raise ApiError(409, f"Tag {name} already exists")
     sha = get_commit(req, repo, arg).id
-    st.set_ref(repo, "tags", name, sha)
+    st.set_ref(repo, "tags", name, sha, expect=None)  # 409 if another request created it
     return Response.json({"success": True, "targetCommit": sha})
 
 
