@@ -517,5 +517,9 @@ def import_(
     out.result(res, human)
 
 
+# `cache move` lives in its own module (after export/import in `cache --help`).
+from hubcli.cli import cache_move  # noqa: E402, F401
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(cache_app, name="cache")

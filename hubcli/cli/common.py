@@ -260,6 +260,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "hubcli cache prune --max-size 50GB --keep-locked hubcli.lock --dry-run",
     ),
     "cache dedup": ("hubcli cache dedup --dry-run", "hubcli cache dedup"),
+    "cache move": (
+        "hubcli cache move ~/.cache/huggingface/hub /data/hf/hub",
+        "hubcli cache move ~/.cache/huggingface/hub /data/hf/hub --repo org/model",
+    ),
     "cache export": (
         "hubcli cache export org/model -o model.tar",
         "hubcli cache export org/model@v1.0 datasets/org/data -o bundle.tar.gz",
