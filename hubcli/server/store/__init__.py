@@ -17,6 +17,12 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from hubcli.server.storage import Storage
+    from hubcli.server.store.base import RepoStore
+    from hubcli.server.store.s3 import S3Storage
+
+    def _conform(a: Storage, b: S3Storage) -> tuple[RepoStore, RepoStore]:
+        """mypy checks that both stores implement the interface."""
+        return a, b
 
 
 @dataclass
