@@ -170,6 +170,23 @@ def serve(
             " serving it a gated or private repo, and fetch with it.",
         ),
     ] = False,
+    max_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-size",
+            help="Mirror: keep the blob store under this size (500GB, 2TiB: the units of the cache"
+            " budget), evicting the least recently used blobs no --pin-file ref reaches.",
+            metavar="SIZE",
+        ),
+    ] = None,
+    pin_file: Annotated[
+        str | None,
+        typer.Option(
+            "--pin-file",
+            help="Mirror: refs never evicted, one a line: [datasets/|spaces/]ns/name[@rev].",
+            metavar="FILE",
+        ),
+    ] = None,
 ) -> int:
     """Run a local Hugging Face Hub-compatible server; prints its URL as the first line."""
     from hubcli.server.cli import parse_tokens, run_server
@@ -209,7 +226,12 @@ def serve(
         upstream_token_file=upstream_token_file,
         revision_ttl=revision_ttl,
         from_cache=from_cache,
-        mirror_options={"access_file": access_file, "forward_token": forward_token},
+        mirror_options={
+            "access_file": access_file,
+            "forward_token": forward_token,
+            "max_size": max_size,
+            "pin_file": pin_file,
+        },
     )
 
 

@@ -43,6 +43,7 @@ from hubcli.server.mirror.access import (
     refusal,
     repo_key,
 )
+from hubcli.server.mirror.evict import Evictor, load_pin_file
 from hubcli.server.mirror.fill import Fills
 from hubcli.server.mirror.metrics import Metrics
 from hubcli.server.mirror.share import CacheShare, SharedCommit
@@ -76,6 +77,8 @@ class MirrorConfig:
     retry_after: int = 30  # Retry-After of a 503 when every upstream is down
     access_file: str | None = None  # who may read gated/private repos (access.py)
     forward_token: bool = False  # check clients' own tokens upstream (access.py)
+    max_size: int | None = None  # byte budget of the blob store (evict.py)
+    pin_file: str | None = None  # refs whose blobs are never evicted (evict.py)
 
 
 @dataclass
@@ -128,7 +131,18 @@ class MirrorCore:
             read_timeout=config.read_timeout,
         )
         self.store = state.storage
-        self.fills = Fills(self.store, self.client, self.metrics)
+        self.pin_refs = load_pin_file(config.pin_file) if config.pin_file else []
+        self.evictor = (
+            Evictor(self.store.root / "objects", config.max_size, self.pinned_blobs, self.metrics)
+            if config.max_size is not None
+            else None
+        )
+        self.fills = Fills(
+            self.store,
+            self.client,
+            self.metrics,
+            on_stored=self.evictor.stored if self.evictor else None,
+        )
         self.share = CacheShare(config.from_cache) if config.from_cache else None
         self.dir = self.store.root / "mirror"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -140,6 +154,8 @@ class MirrorCore:
         self.rules = AccessRules.load(config.access_file) if config.access_file else AccessRules()
         self.checks = AccessChecks(config.revision_ttl)
         self._flags: dict[str, tuple[bool, bool]] = {}  # repo key -> (private, gated)
+        if self.evictor is not None and self.evictor.total > self.evictor.max_size:
+            threading.Thread(target=self.evictor.evict, name="hubcli-mirror-evict").start()
 
     @property
     def has_upstream(self) -> bool:
@@ -257,6 +273,29 @@ class MirrorCore:
                 msg = resp.headers.get("X-Error-Message") or f"The upstream refused {repo_id}"
                 return ApiError(status if status in (401, 403, 404) else 403, msg[:500], code)
         raise self.upstream_failure(UpstreamError(last, protocol=False))
+
+    # ------------------------------------------------------------------ store budget
+    def touch(self, path: str) -> None:
+        """A stored blob was served (its LRU time, with ``--max-size``)."""
+        if self.evictor is not None:
+            self.evictor.touch(path)
+
+    def pinned_blobs(self) -> set[str]:
+        """Names (sha256 or git sha1) of the blobs the pin file's refs reach now."""
+        if self.config.pin_file:
+            with contextlib.suppress(ValueError):  # keep the last good list
+                self.pin_refs = load_pin_file(self.config.pin_file)
+        out: set[str] = set()
+        for repo_type, repo_id, rev in self.pin_refs:
+            sha: str | None = rev if SHA1_RE.match(rev) else None
+            if sha is None:
+                with self._lock:
+                    held = self.pins.get(f"{repo_type}/{repo_id}@{rev}")
+                sha = held[0] if held else None
+            m = self._load_manifest(repo_type, repo_id, sha) if sha else None
+            if m is not None:
+                out.update(e.sha256 or e.oid for e in m.commit.tree.values())
+        return out
 
     # ------------------------------------------------------------------ pins
     def _load_pins(self) -> dict[str, tuple[str, float]]:

@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,10 +241,17 @@ class _Short(Exception):
 class Fills:
     """The fills in progress, one per blob."""
 
-    def __init__(self, store: BlobStore, client: UpstreamClient, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        client: UpstreamClient,
+        metrics: Metrics,
+        on_stored: Callable[[str, int], None] | None = None,
+    ) -> None:
         self.store = store
         self.client = client
         self.metrics = metrics
+        self.on_stored = on_stored  # (blob path, size) after a fill published a blob
         self._lock = threading.Lock()
         self._fills: dict[str, Fill] = {}
 
@@ -273,6 +280,8 @@ class Fills:
             with self._lock:
                 self._fills.pop(key, None)
                 self.metrics.set("fills_in_progress", len(self._fills))
+        if fill.state == "done" and self.on_stored is not None:
+            self.on_stored(fill.dest, fill.size)
 
     def in_progress(self) -> int:
         with self._lock:

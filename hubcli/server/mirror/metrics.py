@@ -16,6 +16,10 @@ HELP = {
     "verify_failures_total": ("counter", "blobs whose bytes did not match their hash"),
     "stale_answers_total": ("counter", "answers from an expired pin while upstreams were down"),
     "fills_in_progress": ("gauge", "blob fills running now"),
+    "evictions_total": ("counter", "blobs removed to keep the store under --max-size"),
+    "evicted_bytes_total": ("counter", "bytes of the blobs removed for --max-size"),
+    "store_bytes": ("gauge", "bytes of the blobs in the store (counted with --max-size)"),
+    "direct_ranges_total": ("counter", "cold Range requests answered by their own upstream Range"),
 }
 
 

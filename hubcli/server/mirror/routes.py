@@ -402,6 +402,7 @@ class MirrorRouter:
         with_size = _size_of(str(stored))
         if with_size is not None:
             core.metrics.inc("hits_total")
+            core.touch(str(stored))
             return file_response(req, str(stored), with_size, headers)
         m = core.manifest(repo_type, repo_id, rev)
         for path, entry in m.commit.tree.items():
@@ -425,6 +426,7 @@ class MirrorRouter:
         dest = str(core.store.blob_file(entry))
         if _size_of(dest) == entry.size:
             core.metrics.inc("hits_total")
+            core.touch(dest)
             return file_response(req, dest, entry.size, headers)
         shared = core.shared_blob(repo_type, repo_id, entry)
         if shared is not None:
