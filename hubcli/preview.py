@@ -346,7 +346,7 @@ class _SourceFile(io.RawIOBase):
 
 def _parquet_rows(source: Source, n: int, path: str) -> tuple[list[str], dict[str, str], list[Any]]:
     try:
-        import pyarrow.parquet as pq  # type: ignore[import-not-found]
+        import pyarrow.parquet as pq
     except ImportError:
         raise MissingDependencyError(
             f"{path}: previewing Parquet needs pyarrow, which is not installed.",
