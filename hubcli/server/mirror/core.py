@@ -79,6 +79,7 @@ class MirrorConfig:
     forward_token: bool = False  # check clients' own tokens upstream (access.py)
     max_size: int | None = None  # byte budget of the blob store (evict.py)
     pin_file: str | None = None  # refs whose blobs are never evicted (evict.py)
+    direct_range_ahead: int = 4 * 1024 * 1024  # a cold Range this far past the fill: own request
 
 
 @dataclass

@@ -238,6 +238,77 @@ class _Short(Exception):
     pass
 
 
+class DirectRange:
+    """A ``Range`` of a blob whose fill has not reached it yet, answered by its own upstream
+    ``Range`` request (resumed from where it broke, up to ``ATTEMPTS_PER_UPSTREAM`` times per
+    upstream). The bytes are passed through, not stored: the fill stores the verified blob."""
+
+    def __init__(
+        self, client: UpstreamClient, source: Source, size: int, start: int, end: int
+    ) -> None:
+        self.client = client
+        self.source = source
+        self.size = size
+        self.pos = start
+        self.end = end  # inclusive
+        self.resp: requests.Response | None = None
+
+    def _open(self, up: Any) -> bool:
+        """One ranged request from ``pos``: True when ``up`` answered the exact 206."""
+        resp = self.client.request(
+            up,
+            "GET",
+            self.source.target,
+            headers={"Range": f"bytes={self.pos}-{self.end}"},
+            stream=True,
+            as_token=self.source.token,
+        )
+        m_ = _RANGE_RE.match(resp.headers.get("Content-Range", ""))
+        if (
+            resp.status_code != 206
+            or not m_
+            or (int(m_.group(1)), int(m_.group(2)), int(m_.group(3)))
+            != (self.pos, self.end, self.size)
+        ):
+            resp.close()
+            return False
+        self.resp = resp
+        return True
+
+    def open(self) -> bool:
+        """Find an upstream that answers the range; False when none does (then the caller
+        reads from the fill)."""
+        for up in self.client.order():
+            with contextlib.suppress(requests.RequestException, OSError, ProtocolError):
+                if self._open(up):
+                    return True
+        return False
+
+    def __iter__(self) -> Iterator[bytes]:
+        tries = ATTEMPTS_PER_UPSTREAM * max(1, len(self.client.upstreams))
+        while True:
+            resp = self.resp
+            if resp is None:
+                if tries <= 0 or not self.open():
+                    raise FillFailed("no upstream finished the range", protocol=False)
+                tries -= 1
+                continue
+            try:
+                with contextlib.closing(resp):
+                    for piece in resp.iter_content(PIECE):
+                        piece = piece[: self.end + 1 - self.pos]
+                        if piece:
+                            self.pos += len(piece)
+                            yield piece
+                        if self.pos > self.end:
+                            return
+            except (requests.RequestException, OSError):
+                pass
+            if self.pos > self.end:
+                return
+            self.resp = None  # broke early: ask again from pos
+
+
 class Fills:
     """The fills in progress, one per blob."""
 

@@ -15,7 +15,7 @@ from hubcli.server.endpoints.links import paginate
 from hubcli.server.ids import SHA1_RE, SHA256_RE, lfs_pointer, validate_path, validate_repo_id
 from hubcli.server.mirror import validate
 from hubcli.server.mirror.core import STALE_WARNING, MirrorCore, Pinned, prefix_of
-from hubcli.server.mirror.fill import FillFailed, Source
+from hubcli.server.mirror.fill import DirectRange, FillFailed, Source
 from hubcli.server.mirror.share import CorruptBlob
 from hubcli.server.records import Entry
 from hubcli.server.request import Request
@@ -448,7 +448,8 @@ class MirrorRouter:
             raise ApiError(416, "Requested Range Not Satisfiable", None, headers)
         target = f"/{prefix_of(repo_type)}{repo_id}/resolve/{sha}/{quote(path)}"
         core.metrics.inc("misses_total")
-        fill = core.fills.get(entry, Source(target, token))
+        source = Source(target, token)
+        fill = core.fills.get(entry, source)
         try:
             if fill is not None and entry.size <= core.config.stream_threshold:
                 fill.wait_done(core.config.fill_wait)
@@ -470,6 +471,12 @@ class MirrorRouter:
         if isinstance(rng, tuple):
             start, count, status = rng[0], rng[1] - rng[0] + 1, 206
             headers["Content-Range"] = f"bytes {rng[0]}-{rng[1]}/{entry.size}"
+            if count < entry.size and start > fill.progress + core.config.direct_range_ahead:
+                # far ahead of the fill: its own upstream Range, not a wait for the fill
+                direct = DirectRange(core.client, source, entry.size, rng[0], rng[1])
+                if direct.open():
+                    core.metrics.inc("direct_ranges_total")
+                    return Response(206, b"", headers, stream=iter(direct), file_count=count)
         stream = fill.read(start, count, core.config.read_timeout * 2)
         return Response(status, b"", headers, stream=stream, file_count=count)
 
