@@ -45,6 +45,7 @@ __all__ = [
     "commit_batch",
     "commit_url",
     "default_message",
+    "halves",
     "landed",
     "send_commit",
     "unknown_outcome",
@@ -88,7 +89,7 @@ def batches(
     return out
 
 
-def _halves(batch: Batch) -> tuple[Batch, Batch]:
+def halves(batch: Batch) -> tuple[Batch, Batch]:
     """Two commits for one: deletions stay in the first (they ride the first commit)."""
     adds, dels = batch
     if adds:
@@ -425,7 +426,7 @@ def commit_all(
         except RetryCommit as retry:
             size = len(batch[0]) + len(batch[1])
             if size > 1:  # halving is bounded (log2 of the size): it spends no retry
-                first, second = _halves(batch)
+                first, second = halves(batch)
                 queue.appendleft(second)
                 queue.appendleft(first)
                 why = "was too large" if retry.too_large else "failed"

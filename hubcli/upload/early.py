@@ -50,6 +50,7 @@ class EarlyCommit:
         self._result: CommitResult | None = None
         self._error: BaseException | None = None
         self.sent = False  # the request was started (the header named a parent)
+        self.too_large = False  # the server refused it as too large (413)
         self._thread = threading.Thread(target=self._run, name="early-commit", daemon=True)
         self._thread.start()
 
@@ -130,6 +131,7 @@ class EarlyCommit:
             return
         except HubError as exc:
             if not unknown_outcome(exc):
+                self.too_large = getattr(exc, "status", 0) == 413
                 return  # refused (413, 412, ...): the usual way sends it (or says why not)
             try:
                 self._result = landed(ctx, ctx.revision, head, self.title, self.items, [])

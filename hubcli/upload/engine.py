@@ -35,6 +35,7 @@ from hubcli.upload.commit import (
     commit_all,
     commit_url,
     default_message,
+    halves,
 )
 from hubcli.upload.early import EarlyCommit
 from hubcli.upload.hash_cache import HashCache
@@ -253,6 +254,9 @@ def upload(
 
     message = commit_message or default_message(plan, changed, deletions)
     groups = batches(changed, deletions, max_files_per_commit, max_bytes_per_commit)
+    if early is not None and early.too_large and len(groups) == 1 and len(changed) > 1:
+        tell(f"The commit of {len(changed)} files was too large; sending it as two halves…")
+        groups = list(halves(groups[0]))  # the server refused it whole: no second try
 
     def committed(res: CommitResult, batch: tuple[list[Item], list[FileResult]]) -> None:
         changes = f"{len(batch[0])} added or changed, {len(batch[1])} deleted"

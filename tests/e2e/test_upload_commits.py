@@ -306,3 +306,17 @@ def test_early_commit_keeps_the_callers_commit_size_bounds(hub_server: Any, tmp_
     res = upload(client, RepoRef("alice/bounded"), plan_upload(folder), max_files_per_commit=250)
     assert len(res.commits) == 3
     _added_once(hub_server, "alice/bounded", {f"d{i % 7}/f{i:04d}.txt" for i in range(600)})
+
+
+def test_early_commit_refused_as_too_large_goes_on_in_halves(
+    hub_server_factory: Any, tmp_path: Path
+) -> None:
+    hub = hub_server_factory(limits=Limits(max_commit_ops=300))
+    folder = _folder(tmp_path / "d", 700)
+    said: list[str] = []
+    res = upload(_client(hub), RepoRef("alice/huge"), plan_upload(folder), say=said.append)
+    assert len(res.commits) == 4  # 700 refused -> 350 refused -> 175 + 175, twice
+    posts = _commit_posts(hub)
+    assert [q["status"] for q in posts].count(413) == 3  # the whole one once, each 350 once
+    _added_once(hub, "alice/huge", {f"d{i % 7}/f{i:04d}.txt" for i in range(700)})
+    assert any("two halves" in s for s in said)
