@@ -1,7 +1,8 @@
 """Print the issue-15 table from benchmarks/results/*.json as one markdown table.
 
-Reads the rows that bench_download.py, bench_cache.py and bench_upload.py wrote (rows with a
-``unit``: a hubcli / other ratio with its spread over interleaved rounds, or a peak RSS) and prints
+Reads the rows that bench_download.py, bench_cache.py, bench_upload.py and bench_mirror.py wrote
+(rows with a ``unit``: a hubcli / other ratio with its spread over interleaved rounds, or a peak
+RSS) and prints
 scenario, server, hubcli, other, ratio, spread, target and whether it is met.
 
     python benchmarks/report.py [--results DIR]
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-AREAS = ("download", "cache", "upload")
+AREAS = ("download", "cache", "upload", "mirror")
 
 
 def fmt_value(value: float | None, unit: str) -> str:
