@@ -151,12 +151,15 @@ def plan_rm(
     *,
     repo_type: str | None = None,
     endpoint: str | None = None,
+    tiers: Iterable[str | os.PathLike[str]] = (),
 ) -> DeletionPlan:
-    """Plan removing repos, revisions or files. Raises NotFoundError for anything not cached."""
+    """Plan removing repos, revisions or files. Raises NotFoundError for anything not cached.
+    A repo blob linking into a read-only tier (``tiers``) is removed as a link; the tier's file
+    is never touched."""
     refs = [parse_target(t, repo_type, endpoint=endpoint) for t in targets]
     if not refs:
         raise UsageError("Name at least one repo, repo@revision or repo@revision/path.")
-    scan = scan_cache(cache_dir, only=refs)
+    scan = scan_cache(cache_dir, only=refs, tiers=tiers)
     planners: dict[str, _RepoPlanner] = {}
     for ref in refs:
         repo = scan.find(ref)
@@ -211,12 +214,13 @@ def plan_prune(
     *,
     scan: CacheScan | None = None,
     pins: Iterable[tuple[str, str, str]] = (),
+    tiers: Iterable[str | os.PathLike[str]] = (),
 ) -> DeletionPlan:
     """Detached revisions, unreferenced blobs, stale ``.incomplete`` files, dangling links, and
     empty folders. A detached revision named in ``pins`` (type, id, commit: what a lock file
     pins) is kept. Locks are checked when executing, not here."""
     pinned = set(pins)
-    scan = scan or scan_cache(cache_dir)
+    scan = scan or scan_cache(cache_dir, tiers=tiers)
     plan = DeletionPlan(Path(cache_dir))
     for repo in scan.repos:
         if not repo.revisions and not _has_files(repo.path):

@@ -57,6 +57,13 @@ class CacheRow:
     revision: str | None = None
     """The commit (revision rows only)."""
     snapshot_path: str | None = None
+    tiers: tuple[tuple[str, int], ...] = ()
+    """Read-only tiers the row links files from, with the bytes (not counted in ``size``)."""
+
+    @property
+    def tier(self) -> str | None:
+        """The tiers holding some of the row's files (``:``-separated, as HUBCLI_CACHE_TIERS)."""
+        return ":".join(t for t, _n in self.tiers) or None
 
     @property
     def display_id(self) -> str:
@@ -74,6 +81,8 @@ class CacheRow:
             "repo_id": self.repo_id,
             "repo_type": self.repo_type,
             "path": self.path,
+            "tier": self.tier,
+            "tier_size": sum(n for _t, n in self.tiers),
         }
         if self.revision is not None:
             return {
@@ -189,12 +198,14 @@ class CacheListing:
     rows: tuple[CacheRow, ...]
     size: int
     warnings: tuple[str, ...] = ()
+    tiers: tuple[tuple[str, int], ...] = ()  # bytes linked from each read-only tier
 
     def to_json(self) -> dict[str, Any]:
         return {
             "cache_dir": self.cache_dir,
             "rows": [r.to_json() for r in self.rows],
             "total": {"rows": len(self.rows), "size": self.size},
+            "tiers": [{"tier": t, "size": n} for t, n in self.tiers],
             "warnings": list(self.warnings),
         }
 
@@ -205,12 +216,14 @@ def _rows(repo: ScannedRepo, per_revision: bool) -> Iterable[CacheRow]:
         yield CacheRow(
             repo.repo_id, repo.repo_type, repo.path, repo.size, repo.nb_files, refs,
             repo.last_accessed, repo.last_modified, revisions=len(repo.revisions),
+            tiers=tuple(sorted(repo.tiers.items())),
         )  # fmt: skip
         return
     for rev in repo.revisions:
         yield CacheRow(
             repo.repo_id, repo.repo_type, repo.path, rev.size, rev.nb_files, tuple(rev.refs),
             repo.last_accessed, rev.last_modified, revision=rev.commit, snapshot_path=rev.path,
+            tiers=tuple(sorted(rev.tiers.items())),
         )  # fmt: skip
 
 
@@ -234,6 +247,7 @@ def list_cache(
     order: SortOrder | None = None,
     limit: int = 0,
     now: float | None = None,
+    tiers: Sequence[str | Path] = (),
 ) -> CacheListing:
     """List a cache folder (or an existing scan): one row per repo (or per revision), kept by
     every filter (``repo_type`` is ``type=...``), sorted (``order`` defaults as in
@@ -245,7 +259,7 @@ def list_cache(
         parsed.append(CacheFilter.parse(f"type={repo_type}"))
     if sort not in SORT_KEYS:
         raise ValueError(f"sort must be one of {SORT_KEYS}, not {sort!r}")
-    scan = cache if isinstance(cache, CacheScan) else scan_cache(cache, detail=False)
+    scan = cache if isinstance(cache, CacheScan) else scan_cache(cache, detail=False, tiers=tiers)
     when = time.time() if now is None else now
     rows = [
         row
@@ -259,4 +273,7 @@ def list_cache(
     if limit > 0:
         rows = rows[:limit]
     size = sum(r.size for r in rows) if parsed or limit > 0 else scan.size
-    return CacheListing(scan.cache_dir, per_revision, tuple(rows), size, tuple(scan.warnings))
+    return CacheListing(
+        scan.cache_dir, per_revision, tuple(rows), size, tuple(scan.warnings),
+        tiers=tuple(sorted(scan.tiers.items())),
+    )  # fmt: skip

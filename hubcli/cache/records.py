@@ -23,6 +23,7 @@ class ScannedBlob(NamedTuple):
     shared: bool = False  # a symlink into the cache-wide shared store
     exists: bool = True
     problem: str | None = None  # why the blob breaks the link rule (see cache_links)
+    tier: str | None = None  # the read-only tier (its real path) holding the bytes
 
 
 class ScannedFile(NamedTuple):
@@ -53,6 +54,7 @@ class ScannedRevision:
     nb_files: int = 0
     etags: frozenset[str] = frozenset()  # blobs this snapshot links to
     used: frozenset[str] = frozenset()  # distinct files on disk it uses (blobs or copies)
+    tiers: dict[str, int] = field(default_factory=dict)  # bytes linked from read-only tiers
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,9 @@ class ScannedRepo:
     last_accessed: float
     last_modified: float
     inodes: dict[InodeKey, int] = field(default_factory=dict, repr=False)
+    # Bytes the repo links from read-only tiers (tier -> bytes, each tier blob once): not on
+    # the writable cache's disk, so not in ``size``.
+    tiers: dict[str, int] = field(default_factory=dict)
 
     @property
     def repo_id(self) -> str:
@@ -115,6 +120,11 @@ class CacheScan:
     shared: int = 0
     incomplete: list[tuple[str, int, float]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    tiers: dict[str, int] = field(default_factory=dict)  # tier -> bytes linked from it
+
+    @property
+    def tier_size(self) -> int:
+        return sum(self.tiers.values())
 
     def find(self, ref: RepoRef) -> ScannedRepo | None:
         for repo in self.repos:

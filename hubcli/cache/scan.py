@@ -75,9 +75,12 @@ def _linked_blob(name: str, path: str, roots: LinkRoots, warnings: list[str]) ->
         warnings.append(f"Blob {path} is a broken link.")
         return ScannedBlob(name, path, 0, 0.0, 0.0, (0, 0), 0, shared=True, exists=False)
     key = (st.st_dev, st.st_ino)
+    root = roots.root_of(state.target)
+    tier = root if root is not None and root in roots.tiers else None
     return ScannedBlob(
-        name, path, st.st_size, st.st_atime, st.st_mtime, key, st.st_nlink, shared=True
-    )
+        name, path, st.st_size, st.st_atime, st.st_mtime, key, st.st_nlink, shared=True,
+        tier=tier,
+    )  # fmt: skip
 
 
 def _scan_blobs(
@@ -124,6 +127,7 @@ def _scan_blobs(
                     st.st_nlink,
                     False,
                     True,
+                    None,
                     None,
                 ),
             )
@@ -349,8 +353,11 @@ def scan_repo(
     inodes: dict[InodeKey, int] = {}
     last_accessed = 0.0
     last_modified = 0.0
+    tier_inodes: dict[InodeKey, tuple[str, int]] = {}
     for blob in blobs.values():
-        if blob.exists and blob.problem is None:
+        if blob.exists and blob.problem is None and blob.tier is not None:
+            tier_inodes[blob.key] = (blob.tier, blob.size)  # not on this cache's disk
+        elif blob.exists and blob.problem is None:
             inodes[blob.key] = blob.size
             if blob.atime > last_accessed:
                 last_accessed = blob.atime
@@ -382,9 +389,13 @@ def scan_repo(
         else:
             files = []
             count, etags, others = _scan_snapshot_light(entry.path, blobs_dir, blobs, warns)
+        rev_tiers: dict[str, int] = {}
         for etag in etags:
             b = blobs[etag]
             used.add(b.path)
+            if b.tier is not None and b.problem is None:
+                rev_tiers[b.tier] = rev_tiers.get(b.tier, 0) + b.size
+                continue
             rev_size += b.size
             if b.mtime > rev_mtime:
                 rev_mtime = b.mtime
@@ -392,7 +403,8 @@ def scan_repo(
             used.add(other)
             rev_size += st.st_size
             rev_mtime = max(rev_mtime, st.st_mtime)
-            inodes[(st.st_dev, st.st_ino)] = st.st_size
+            if (st.st_dev, st.st_ino) not in tier_inodes:
+                inodes[(st.st_dev, st.st_ino)] = st.st_size
         revisions.append(
             ScannedRevision(
                 commit=entry.name,
@@ -404,6 +416,7 @@ def scan_repo(
                 nb_files=count,
                 etags=frozenset(etags),
                 used=frozenset(used),
+                tiers=rev_tiers,
             )
         )
     known = {r.commit for r in revisions}
@@ -421,7 +434,15 @@ def scan_repo(
         last_accessed=last_accessed,
         last_modified=last_modified,
         inodes=inodes,
+        tiers=_per_tier(tier_inodes),
     )
+
+
+def _per_tier(tier_inodes: dict[InodeKey, tuple[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for tier, size in tier_inodes.values():
+        out[tier] = out.get(tier, 0) + size
+    return out
 
 
 def scan_cache(
@@ -488,10 +509,15 @@ def scan_cache(
         result.incomplete.extend(repo.incomplete)
     counts: dict[InodeKey, int] = {}
     sizes: dict[InodeKey, int] = {}
+    tier_keys: dict[InodeKey, tuple[str, int]] = {}
     for repo in result.repos:
+        for blob in repo.blobs.values():
+            if blob.tier is not None and blob.exists and blob.problem is None:
+                tier_keys[blob.key] = (blob.tier, blob.size)
         for key, size in repo.inodes.items():
             counts[key] = counts.get(key, 0) + 1
             sizes[key] = size
     result.size = sum(sizes.values())
     result.shared = sum(sizes[k] for k, n in counts.items() if n > 1)
+    result.tiers = _per_tier(tier_keys)
     return result

@@ -43,6 +43,7 @@ class FileProblem:
     kind: str
     etag: str | None
     detail: str
+    tier: str | None = None  # the read-only tier holding the blob, when one does
 
     @property
     def failing(self) -> bool:
@@ -57,6 +58,7 @@ class FileProblem:
             "kind": self.kind,
             "etag": self.etag,
             "detail": self.detail,
+            "tier": self.tier,
         }
 
 
@@ -68,6 +70,8 @@ class VerifyReport:
     blobs_hashed: int = 0
     bytes_hashed: int = 0
     problems: list[FileProblem] = field(default_factory=list)
+    # per read-only tier: the blobs of it this run reached and hashed, and their bytes
+    tiers: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[FileProblem]:
@@ -86,13 +90,17 @@ class VerifyReport:
             "blobs_hashed": self.blobs_hashed,
             "bytes_hashed": self.bytes_hashed,
             "problems": [p.to_json() for p in self.problems],
+            "tiers": [{"tier": t, **v} for t, v in sorted(self.tiers.items())],
         }
 
 
-def select_repos(cache_dir: Path, refs: Iterable[RepoRef] | None) -> list[ScannedRepo]:
-    """Scan the named repos (all when ``refs`` is None); raise NotFoundError for one not cached."""
+def select_repos(
+    cache_dir: Path, refs: Iterable[RepoRef] | None, tiers: Sequence[str | Path] = ()
+) -> list[ScannedRepo]:
+    """Scan the named repos (all when ``refs`` is None); raise NotFoundError for one not cached.
+    ``tiers``: read-only tiers repo blobs may link into."""
     wanted = list(refs) if refs is not None else None
-    scan = scan_cache(cache_dir, only=wanted)
+    scan = scan_cache(cache_dir, only=wanted, tiers=tiers)
     if wanted:
         for ref in wanted:
             if scan.find(ref) is None:
@@ -101,13 +109,16 @@ def select_repos(cache_dir: Path, refs: Iterable[RepoRef] | None) -> list[Scanne
 
 
 def _selected(
-    cache_dir: Path, refs: Iterable[RepoRef] | None, revision: str | None
+    cache_dir: Path,
+    refs: Iterable[RepoRef] | None,
+    revision: str | None,
+    tiers: Sequence[str | Path] = (),
 ) -> list[tuple[ScannedRepo, ScannedRevision, str | None]]:
     """(repo, revision, path prefix) for each named target (a ref's own ``@rev`` and ``/path``
     win over ``revision``), each revision once; every revision of every repo when ``refs`` is
     None."""
     wanted_refs = list(refs) if refs is not None else None
-    repos = select_repos(cache_dir, wanted_refs)
+    repos = select_repos(cache_dir, wanted_refs, tiers)
     if wanted_refs is None:
         return [(repo, rev, None) for repo in repos for rev in select_revisions(repo, revision)]
     by_key = {(r.ref.repo_type, r.ref.repo_id): r for r in repos}
@@ -273,9 +284,11 @@ def verify_cache(
     on_progress: Callable[[int], None] | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    tiers: Sequence[str | Path] = (),
 ) -> VerifyReport:
     """Verify the named repos (or the whole cache). ``client`` enables the online comparison;
-    ``include``/``exclude`` globs (:mod:`hubcli.globs`) limit the files checked and reported.
+    ``include``/``exclude`` globs (:mod:`hubcli.globs`) limit the files checked and reported;
+    ``tiers`` are the read-only tiers repo blobs may link into (their blobs are hashed too).
 
     Raises NotFoundError for a named repo or revision that is not cached; everything found on disk
     is reported in the returned VerifyReport, never raised.
@@ -286,7 +299,8 @@ def verify_cache(
     users: list[tuple[str, ScannedRepo, str, str]] = []  # (blob path, repo, commit, path)
     seen_repos: set[str] = set()
     filtering = bool(include or exclude)
-    for repo, rev, prefix in _selected(cache_dir, repos, revision):
+    tier_of: dict[str, str] = {}  # blob path -> the tier its bytes are in
+    for repo, rev, prefix in _selected(cache_dir, repos, revision, tiers):
         if repo.path not in seen_repos:
             seen_repos.add(repo.path)
             report.repos += 1
@@ -383,6 +397,9 @@ def verify_cache(
                 continue
             to_hash[f.blob_path] = (etag, f.size)
             users.append((f.blob_path, repo, commit, path))
+            blob = repo.blobs.get(f.etag) if f.etag is not None else None
+            if blob is not None and blob.tier is not None:
+                tier_of[f.blob_path] = blob.tier
         reference = remote if remote is not None else expected
         for path in sorted(p for p in (reference or {}).keys() - local_paths if selected(p)):
             listed = (reference or {})[path]
@@ -405,6 +422,11 @@ def verify_cache(
     def record(blob_path: str, etag: str, digest: str | None, size: int) -> None:
         report.blobs_hashed += 1
         report.bytes_hashed += size
+        tier = tier_of.get(blob_path)
+        if tier is not None:
+            counts = report.tiers.setdefault(tier, {"blobs": 0, "bytes": 0})
+            counts["blobs"] += 1
+            counts["bytes"] += size
         if on_progress is not None:
             on_progress(report.blobs_hashed)
         if digest != etag:
@@ -418,8 +440,9 @@ def verify_cache(
                 etag, detail = failed[blob_path]
                 problems.append(
                     FileProblem(
-                        repo.ref.repo_id, repo.ref.repo_type, commit, path, "corrupt", etag, detail
+                        repo.ref.repo_id, repo.ref.repo_type, commit, path, "corrupt", etag,
+                        detail, tier=tier_of.get(blob_path),
                     )
-                )
+                )  # fmt: skip
     report.problems.sort(key=lambda p: (p.repo_type, p.repo, p.commit, p.path, p.kind))
     return report

@@ -12,6 +12,7 @@ import typer
 from hubcli.cli.cache_view import plural
 from hubcli.cli.common import (
     CacheDirOpt,
+    CacheTierOpt,
     DryRunOpt,
     ExcludeOpt,
     IncludeOpt,
@@ -43,7 +44,7 @@ cache_app = make_typer(name="cache", help="Inspect and manage the local Hugging 
 def _scan(state: AppState, cache_dir: str | None) -> CacheScan:
     from hubcli.cache.scan import scan_cache
 
-    return scan_cache(_cache_dir(state, cache_dir), detail=False)
+    return scan_cache(_cache_dir(state, cache_dir), detail=False, tiers=state.settings.cache_tiers)
 
 
 def _cache_dir(state: AppState, cache_dir: str | None) -> Path:
@@ -72,14 +73,16 @@ def ls(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Show at most N rows (0 = all).")] = 0,
     cache_dir: CacheDirOpt = None,
+    cache_tier: CacheTierOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """List cached repos (or revisions) with size, files, refs, last accessed and modified."""
+    """List cached repos (or revisions) with size, files, refs, last accessed and modified (and
+    the read-only tier holding their files, when tiers are used)."""
     from hubcli.cache.listing import list_cache, parse_sort
     from hubcli.cli.cache_view import render_listing
 
-    state: AppState = ctx.obj
+    state: AppState = ctx.obj.with_flags(cache_tiers=cache_tier)
     out = state.output(json_mode=json_out, quiet=quiet)
     key, order = parse_sort(sort)
     now = time.time()
@@ -92,6 +95,7 @@ def ls(
         order=order,
         limit=limit,
         now=now,
+        tiers=state.settings.cache_tiers,
     )
     if not json_out:
         _warn_scan(out, listing.warnings)
@@ -99,9 +103,15 @@ def ls(
 
 
 @cache_app.command("du")
-def du(ctx: typer.Context, cache_dir: CacheDirOpt = None, json_out: JsonOpt = False) -> None:
-    """Where the disk goes: per repo and revision, shared bytes, unreferenced and partial blobs."""
-    state: AppState = ctx.obj
+def du(
+    ctx: typer.Context,
+    cache_dir: CacheDirOpt = None,
+    cache_tier: CacheTierOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Where the disk goes: per repo and revision, shared bytes, unreferenced and partial blobs,
+    and what is linked from read-only tiers (not on this disk)."""
+    state: AppState = ctx.obj.with_flags(cache_tiers=cache_tier)
     out = state.output(json_mode=json_out)
     scan = _scan(state, cache_dir)
     repos: list[dict[str, Any]] = []
@@ -111,8 +121,12 @@ def du(ctx: typer.Context, cache_dir: CacheDirOpt = None, json_out: JsonOpt = Fa
             {
                 "repo_id": repo.repo_id, "repo_type": repo.repo_type, "size": repo.size,
                 "unreferenced": unref, "incomplete": sum(s for _p, s, _m in repo.incomplete),
+                "tier": ":".join(sorted(repo.tiers)) or None,
+                "tier_size": sum(repo.tiers.values()),
                 "revisions": [
-                    {"revision": r.commit, "refs": list(r.refs), "size": r.size}
+                    {"revision": r.commit, "refs": list(r.refs), "size": r.size,
+                     "tier": ":".join(sorted(r.tiers)) or None,
+                     "tier_size": sum(r.tiers.values())}
                     for r in sorted(repo.revisions, key=lambda r: -r.size)
                 ],
             }
@@ -122,20 +136,27 @@ def du(ctx: typer.Context, cache_dir: CacheDirOpt = None, json_out: JsonOpt = Fa
     doc = {
         "cache_dir": scan.cache_dir, "size": scan.size, "shared": scan.shared,
         "unreferenced": unref_total, "incomplete": incomplete, "repos": repos,
+        "tiers": [{"tier": t, "size": n} for t, n in sorted(scan.tiers.items())],
     }  # fmt: skip
 
     def human() -> None:
         _warn_scan(out, scan.warnings)
         for r in repos:
-            out.line(f"{human_size(r['size']):>10}  {display_id(r['repo_id'], r['repo_type'])}")
+            tier = f"  (+{human_size(r['tier_size'])} in tier {r['tier']})" if r["tier"] else ""
+            rid = display_id(r["repo_id"], r["repo_type"])
+            out.line(f"{human_size(r['size']):>10}  {rid}{tier}")
             for rev in r["revisions"]:
                 refs = f" ({', '.join(rev['refs'])})" if rev["refs"] else " (detached)"
+                if rev["tier"]:
+                    refs += f"  (+{human_size(rev['tier_size'])} in tier {rev['tier']})"
                 out.line(f"{human_size(rev['size']):>10}    {rev['revision'][:12]}{refs}")
             if r["unreferenced"]:
                 out.line(f"{human_size(r['unreferenced']):>10}    unreferenced blobs")
         out.line(f"{human_size(scan.shared):>10}  shared between repos (counted once)")
         out.line(f"{human_size(unref_total):>10}  unreferenced blobs (cache prune frees them)")
         out.line(f"{human_size(incomplete):>10}  incomplete downloads")
+        for t, n in sorted(scan.tiers.items()):
+            out.line(f"{human_size(n):>10}  linked from read-only tier {t} (not on this disk)")
         out.line(
             f"{human_size(scan.size):>10}  total ({plural(len(repos), 'repo')}, {scan.cache_dir})"
         )
@@ -200,14 +221,16 @@ def verify(
     workers: MaxWorkersOpt = None,
     workers_alias: WorkersAliasOpt = None,
     cache_dir: CacheDirOpt = None,
+    cache_tier: CacheTierOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Re-hash every blob against its etag and check every snapshot link; exit 6 on problems."""
+    """Re-hash every blob against its etag and check every snapshot link; exit 6 on problems.
+    Blobs linked from read-only tiers are hashed too (reported per tier)."""
     from hubcli.cache.verify import problem_id, verify_cache
     from hubcli.errors import IntegrityError, UsageError
 
-    state: AppState = ctx.obj
+    state: AppState = ctx.obj.with_flags(cache_tiers=cache_tier)
     out = state.output(json_mode=json_out, quiet=quiet)
     if repos and all_repos:
         raise UsageError("Give a repo or --all, not both.")
@@ -232,6 +255,7 @@ def verify(
             workers=n_workers,
             include=include or (),
             exclude=exclude or (),
+            tiers=state.settings.cache_tiers,
         )
 
     def human() -> None:
@@ -239,7 +263,8 @@ def verify(
             if quiet and not p.failing:
                 continue
             where = "" if local_dir is not None else f" {problem_id(p)} "
-            line = f"{p.kind:<14}{where} {p.path}  ({p.detail})"
+            tier = f" [tier {p.tier}]" if p.tier else ""
+            line = f"{p.kind:<14}{where} {p.path}  ({p.detail}){tier}"
             (out.line if p.failing else out.info)(line)
         if quiet:
             return
@@ -254,6 +279,11 @@ def verify(
             f"({plural(report.blobs_hashed, 'blob' if local_dir is None else 'file')}, "
             f"{human_size(report.bytes_hashed)} hashed): {status}"
         )
+        for t, n in sorted(report.tiers.items()):
+            out.line(
+                f"  of which in read-only tier {t}: {plural(n['blobs'], 'blob')}, "
+                f"{human_size(n['bytes'])}"
+            )
 
     out.result(report, human)
     if not report.ok:
@@ -278,6 +308,7 @@ def repair(
     revision: OnlyRevisionOpt = None,
     repo_type: TypeOpt = None,
     cache_dir: CacheDirOpt = None,
+    cache_tier: CacheTierOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -286,7 +317,7 @@ def repair(
     from hubcli.download.repair import repair_cache
     from hubcli.errors import IntegrityError
 
-    state: AppState = ctx.obj
+    state: AppState = ctx.obj.with_flags(cache_tiers=cache_tier)
     out = state.output(json_mode=json_out, quiet=quiet)
     directory = _cache_dir(state, cache_dir)
     result = repair_cache(
@@ -381,19 +412,22 @@ def rm(
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     cache_dir: CacheDirOpt = None,
+    cache_tier: CacheTierOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Remove repos, revisions or files; frees only blobs no remaining snapshot uses."""
+    """Remove repos, revisions or files; frees only blobs no remaining snapshot uses (a link
+    into a read-only tier is removed, never the tier's file)."""
     from hubcli.cache.clean import plan_rm
 
-    state: AppState = ctx.obj
+    state: AppState = ctx.obj.with_flags(cache_tiers=cache_tier)
     out = state.output(json_mode=json_out, quiet=quiet)
     plan = plan_rm(
         _cache_dir(state, cache_dir),
         _targets(targets),
         repo_type=repo_type,
         endpoint=state.settings.endpoint,
+        tiers=state.settings.cache_tiers,
     )
     _run_plan(out, plan, dry_run=dry_run, yes=yes)
 

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hubcli.cli.cache import _cache_dir, _run_plan, cache_app
-from hubcli.cli.common import CacheDirOpt, DryRunOpt, JsonOpt, QuietOpt, YesOpt, size_option
+from hubcli.cli.common import (
+    CacheDirOpt,
+    CacheTierOpt,
+    DryRunOpt,
+    JsonOpt,
+    QuietOpt,
+    YesOpt,
+    size_option,
+)
 from hubcli.cli.context import AppState
 from hubcli.cli.output import plural
 from hubcli.units import human_size
@@ -91,6 +99,7 @@ def prune(
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     cache_dir: CacheDirOpt = None,
+    cache_tier: CacheTierOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -99,14 +108,15 @@ def prune(
     one a running download uses, nor one --keep-locked pins)."""
     from hubcli.cache.clean import plan_prune
 
-    state: AppState = ctx.obj.with_flags(keep_locked=keep_locked)
+    state: AppState = ctx.obj.with_flags(keep_locked=keep_locked, cache_tiers=cache_tier)
     settings = state.settings
     out = state.output(json_mode=json_out, quiet=quiet)
     age = _age_value(older_than)
     pins = lock_pins(settings.keep_locked)
     directory = _cache_dir(state, cache_dir)
     if max_size is None and age is None:
-        _run_plan(out, plan_prune(directory, pins=pins), dry_run=dry_run, yes=yes)
+        plan = plan_prune(directory, pins=pins, tiers=settings.cache_tiers)
+        _run_plan(out, plan, dry_run=dry_run, yes=yes)
         return
     from hubcli.cache.budget import execute_budget, plan_budget
 

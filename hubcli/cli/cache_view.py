@@ -56,6 +56,7 @@ def render_listing(out: Output, listing: CacheListing, now: float, *, quiet: boo
             out.line(r.id)
         return
     grid: list[list[str]] = []
+    tiered = any(r.tiers for r in listing.rows)  # the TIER column only where tiers are used
     for r in listing.rows:
         cells = [r.display_id]
         if per_rev:
@@ -68,10 +69,17 @@ def render_listing(out: Output, listing: CacheListing, now: float, *, quiet: boo
             human_age(r.last_accessed, now),
             human_age(r.last_modified, now),
         ]
+        if tiered:
+            cells.append(
+                ", ".join(f"{t} ({human_size(n)})" for t, n in r.tiers) if r.tiers else "-"
+            )
         grid.append(cells)
     header = ["ID", *(["REVISION"] if per_rev else []), "SIZE", "FILES"]
     header += [*([] if per_rev else ["REVS"]), "REFS", "ACCESSED", "MODIFIED"]
+    header += ["TIER"] if tiered else []
     size_col = 2 if per_rev else 1
     table(out, header, grid, {size_col, size_col + 1, size_col + 2})
     what = plural(len(listing.rows), "revision" if per_rev else "repo")
     out.line(f"Total: {what}, {human_size(listing.size)} on disk ({listing.cache_dir})")
+    for t, n in listing.tiers:
+        out.line(f"Linked from read-only tier {t}: {human_size(n)} (not on this disk)")

@@ -92,6 +92,15 @@ OnlyRevisionOpt = Annotated[
 CacheDirOpt = Annotated[
     str | None, typer.Option("--cache-dir", help="Cache folder (default: HF_HUB_CACHE).")
 ]
+CacheTierOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cache-tier",
+        metavar="DIR",
+        help="A read-only cache consulted before the writable one (repeatable, in order; "
+        "default HUBCLI_CACHE_TIERS). Never written to.",
+    ),
+]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")
 ]

@@ -13,6 +13,7 @@ import typer
 
 from hubcli.cli.common import (
     CacheDirOpt,
+    CacheTierOpt,
     DryRunOpt,
     ExcludeOpt,
     IncludeOpt,
@@ -39,6 +40,8 @@ def _summary(result: DownloadResult) -> str:
     for status in ("cached", "deduplicated"):
         if result.count(status):
             parts.append(f"{result.count(status)} {status}")
+    if result.count("tier"):
+        parts.append(f"{result.count('tier')} linked from a read-only tier")
     rate = ""
     if result.fetched_bytes and result.elapsed > 0:
         rate = f", {human_rate(result.fetched_bytes / result.elapsed)}"
@@ -69,6 +72,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--local-dir", help="Real files in this folder instead of the cache."),
         ] = None,
         cache_dir: CacheDirOpt = None,
+        cache_tier: CacheTierOpt = None,
         force: Annotated[
             bool, typer.Option("--force", help="Fetch again even what is already cached.")
         ] = False,
@@ -90,7 +94,11 @@ def register(app: typer.Typer) -> None:
         from hubcli.cli.context import AppState
 
         state: AppState = ctx.obj.with_flags(
-            cache_dir=cache_dir, offline=offline, mirrors=mirror, limit_rate=limit_rate
+            cache_dir=cache_dir,
+            offline=offline,
+            mirrors=mirror,
+            limit_rate=limit_rate,
+            cache_tiers=cache_tier,
         )
         settings = state.settings
         check_limit_rate(settings.limit_rate)

@@ -17,6 +17,7 @@ import typer
 
 from hubcli.cli.common import (
     CacheDirOpt,
+    CacheTierOpt,
     JsonOpt,
     LimitRateOpt,
     MaxWorkersOpt,
@@ -44,7 +45,7 @@ def _policy(lock: LockFile, deny: list[str]) -> None:
 
 def _summary(result: SyncResult) -> str:
     parts = [f"{result.count('downloaded')} downloaded ({human_size(result.fetched_bytes)})"]
-    for status in ("cached", "verified", "deduplicated"):
+    for status in ("cached", "verified", "deduplicated", "tier"):
         if result.count(status):
             parts.append(f"{result.count(status)} {status}")
     files = sum(len(r.repo.files) for r in result.repos)
@@ -148,6 +149,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         cache_dir: CacheDirOpt = None,
+        cache_tier: CacheTierOpt = None,
         workers: MaxWorkersOpt = None,
         limit_rate: LimitRateOpt = None,
         json_out: JsonOpt = False,
@@ -159,7 +161,7 @@ def register(app: typer.Typer) -> None:
 
             raise UsageError("--locked and --frozen exclude each other.")
         state: AppState = ctx.obj.with_flags(
-            cache_dir=cache_dir, offline=offline, limit_rate=limit_rate
+            cache_dir=cache_dir, offline=offline, limit_rate=limit_rate, cache_tiers=cache_tier
         )
         settings = state.settings
         check_limit_rate(settings.limit_rate)

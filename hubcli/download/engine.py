@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubcli.cache.access import touch_access
 from hubcli.cache.layout import RepoCache
+from hubcli.cache.tiers import tiers_for
 from hubcli.config import Settings
 from hubcli.download.localdir import LocalDir
 from hubcli.download.plan import (
@@ -131,11 +132,12 @@ def download(
     progress = progress or NullProgress()
     include, exclude = list(include), list(exclude)
 
+    tiers = tiers_for(settings.cache_tiers, settings.state_dir, cache_dir=settings.cache_dir)
     plan: Plan | None
     if settings.offline:
-        plan = offline_plan(cache, ldir, revision, files, include, exclude)
+        plan = offline_plan(cache, ldir, revision, files, include, exclude, tiers)
     else:
-        plan = cached_plan(cache, ldir, revision, files, include, exclude, force)
+        plan = cached_plan(cache, ldir, revision, files, include, exclude, force, tiers)
         if plan is None:
             if session is None:
                 raise ValueError("download: a session is needed unless offline.")
@@ -185,6 +187,7 @@ def download(
         plan=plan,
         force=force,
         progress=progress,
+        tiers=tiers,
         transfer_args={
             "range_threshold": range_threshold,
             "part_size": part_size,

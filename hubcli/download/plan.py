@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hubcli.cache.layout import RepoCache
+from hubcli.cache.tiers import Tiers
 from hubcli.download.localdir import LocalDir
 from hubcli.errors import EntryNotFoundError, HubError, IntegrityError, OfflineError
 from hubcli.globs import filter_paths
@@ -32,6 +33,10 @@ class Plan:
     single: str | None
     from_network: bool
     served_by: list[str] = field(default_factory=list)
+    # Something comes from a read-only tier (a ref, the listing or files): the writable cache
+    # records the revision (snapshot folder, the ref it lacked, the tier's tree when it has one).
+    from_tier: bool = False
+    tier_tree: bool = False
 
 
 # -- selection ---------------------------------------------------------------------------------
@@ -153,11 +158,17 @@ def cached_plan(
     include: list[str],
     exclude: list[str],
     force: bool,
+    tiers: Tiers | None = None,
 ) -> Plan | None:
-    """A plan needing no request: a commit whose listing is cached and whose files are all here."""
+    """A plan needing no request: a commit whose listing is cached (in the writable cache or a
+    read-only tier) and whose files are all here (or in a tier)."""
     if force or not is_commit_sha(revision):
         return None
     tree = ldir.read_tree(revision) if ldir else cache.read_tree(revision)
+    tier_tree = False
+    if tree is None and tiers is not None:
+        tree = tiers.read_tree(cache.ref, revision)
+        tier_tree = tree is not None
     if tree is None:
         return None
     try:
@@ -176,11 +187,17 @@ def cached_plan(
         where=f"{cache.ref}@{revision}",
         commit=revision,
     )
+    from_tier = tier_tree
     for e in wanted:
         ok = ldir.is_current(e) if ldir else cache.snapshot_has(revision, e.path)
+        if not ok and tiers is not None and tiers.has(cache.ref, e.etag):
+            ok = from_tier = True
         if not ok:
             return None
-    return Plan(revision, entries, wanted, single_file(files), False)
+    return Plan(
+        revision, entries, wanted, single_file(files), False, from_tier=from_tier,
+        tier_tree=tier_tree,
+    )  # fmt: skip
 
 
 def _snapshot_entry(snap: Path, path: Path) -> FileEntry:
@@ -206,10 +223,16 @@ def offline_plan(
     files: Sequence[str] | None,
     include: list[str],
     exclude: list[str],
+    tiers: Tiers | None = None,
 ) -> Plan:
-    """Resolve through refs/ and snapshots/ only; OfflineError names what is missing."""
+    """Resolve through refs/ and snapshots/ only (the writable cache's, else a read-only
+    tier's); OfflineError names what is missing."""
     where = f"{cache.ref}@{revision}"
     commit = cache.resolve_offline(revision)
+    from_tier = tier_tree = False
+    if commit is None and tiers is not None:
+        commit = tiers.resolve(cache.ref, revision)
+        from_tier = commit is not None
     if commit is None:
         raise OfflineError(
             f"Offline: {where} is not in the cache {cache.cache_dir} (no refs/{revision}).",
@@ -217,10 +240,19 @@ def offline_plan(
         )
     snap = cache.snapshot_dir(commit)
     tree = cache.read_tree(commit) or (ldir.read_tree(commit) if ldir else None)
+    if tree is None and tiers is not None:
+        tree = tiers.read_tree(cache.ref, commit)
+        tier_tree = from_tier = tree is not None
+    tier_snap = tiers.snapshot_dir(cache.ref, commit) if tiers is not None else None
     if tree is not None:
         entries = entries_from_tree(tree, what=f"cached listing of {where}")
     elif snap.is_dir():
         entries = [_snapshot_entry(snap, p) for p in sorted(snap.rglob("*")) if p.is_file()]
+    elif tier_snap is not None:
+        from_tier = True
+        entries = [
+            _snapshot_entry(tier_snap, p) for p in sorted(tier_snap.rglob("*")) if p.is_file()
+        ]
     else:
         raise OfflineError(f"Offline: {where} (commit {commit[:12]}) has no snapshot in the cache.")
     wanted, missing = select_files(entries, files=files, include=include, exclude=exclude)
@@ -239,11 +271,19 @@ def offline_plan(
         )
     if tree is None and files:
         # No listing cached: a named file that is not on disk cannot be told apart from absent.
-        missing = [f for f in files if not f.endswith("/") and not cache.snapshot_has(commit, f)]
+        listed = {e.path for e in entries}
+        missing = [
+            f
+            for f in files
+            if not f.endswith("/") and not cache.snapshot_has(commit, f) and f not in listed
+        ]
     for e in wanted:
         here = ldir.is_current(e) if ldir else False
         if not here and not cache.snapshot_has(commit, e.path):
-            missing.append(e.path)
+            if tiers is not None and tiers.has(cache.ref, e.etag):
+                from_tier = True
+            else:
+                missing.append(e.path)
     if missing:
         shown = ", ".join(missing[:20]) + (
             f" (+{len(missing) - 20} more)" if len(missing) > 20 else ""
@@ -252,4 +292,7 @@ def offline_plan(
             f"Offline: not in the cache, of {where} (missing: {len(missing)}): {shown}.",
             hint="Run the same download once while online.",
         )
-    return Plan(commit, entries, wanted, single_file(files), False)
+    return Plan(
+        commit, entries, wanted, single_file(files), False, from_tier=from_tier,
+        tier_tree=tier_tree,
+    )  # fmt: skip

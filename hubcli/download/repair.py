@@ -122,7 +122,9 @@ def repair_cache(
     from hubcli.transfer.engine import Transfer
 
     if report is None:
-        report = verify_cache(cache_dir, repos=repos, revision=revision)
+        report = verify_cache(
+            cache_dir, repos=repos, revision=revision, tiers=session.settings.cache_tiers
+        )
     repaired: list[FileProblem] = []
     failed: list[tuple[FileProblem, str]] = []
     fixable = [
@@ -138,7 +140,7 @@ def repair_cache(
 
     xfer = Transfer(session)
     unique = unique_partials(session.settings.partials, cache_dir)
-    roots = LinkRoots.for_cache(cache_dir)
+    roots = LinkRoots.for_cache(cache_dir, session.settings.cache_tiers)
     fetched: set[tuple[str, str]] = set()
     total = 0
     for problem in fixable:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from hubcli.cache.layout import BlobFinder, RepoCache, links_to
+from hubcli.cache.tiers import Tiers, link_tier_blob
 from hubcli.config import Settings
 from hubcli.download.localdir import LocalDir
 from hubcli.download.plan import Plan
@@ -37,7 +39,13 @@ if TYPE_CHECKING:
     from hubcli.transfer.engine import Transfer
 
 DownloadStatus = Literal[
-    "downloaded", "cached", "deduplicated", "would_download", "would_deduplicate"
+    "downloaded",
+    "cached",
+    "deduplicated",
+    "tier",
+    "would_download",
+    "would_deduplicate",
+    "would_link_tier",
 ]
 STATUSES: tuple[DownloadStatus, ...] = get_args(DownloadStatus)
 
@@ -66,16 +74,43 @@ class FileResult:
         }
 
 
-def record_revision(cache: RepoCache, revision: str, commit: str, entries: list[FileEntry]) -> None:
-    """refs/<rev>, an (at least empty) snapshot folder and trees/<commit>.json."""
+def copy_file(src: Path, dest: Path) -> None:
+    """Copy ``src`` to a fresh ``dest`` (``O_EXCL | O_NOFOLLOW``: nothing planted there is
+    written through); for tier blobs where the cache has no symlinks (never a hardlink: the
+    tier's inode is not ours to link)."""
+    from hubcli.transfer.partial import O_NOFOLLOW
+
+    with contextlib.suppress(FileNotFoundError):
+        dest.unlink()
+    try:
+        with open(src, "rb") as fin:
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW, 0o666)
+            with os.fdopen(fd, "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+    except OSError as exc:
+        raise LocalFileError(f"Cannot copy {src} to {dest}: {exc.strerror or exc}.") from exc
+
+
+def record_revision(
+    cache: RepoCache,
+    revision: str,
+    commit: str,
+    entries: list[FileEntry],
+    *,
+    tree: bool = True,
+    keep_ref: bool = False,
+) -> None:
+    """refs/<rev>, an (at least empty) snapshot folder and trees/<commit>.json (``tree``).
+    ``keep_ref``: write the ref only when the cache has none (a revision a tier resolved)."""
     cache.ensure_dirs()
     try:
-        cache.snapshot_dir(commit).mkdir(parents=True, exist_ok=True)
+        cache.make_dir(cache.snapshot_dir(commit))
     except OSError as exc:
         raise LocalFileError(f"Cannot create {cache.snapshot_dir(commit)}: {exc}.") from exc
-    if revision != commit:
+    if revision != commit and not (keep_ref and cache.read_ref(revision) is not None):
         cache.write_ref(revision, commit)
-    cache.write_tree(commit, entries)
+    if tree and (not keep_ref or cache.read_tree(commit) is None):
+        cache.write_tree(commit, entries)
 
 
 class Run:
@@ -93,6 +128,7 @@ class Run:
         force: bool,
         progress: Progress,
         transfer_args: dict[str, Any],
+        tiers: Tiers | None = None,
     ) -> None:
         self.settings = settings
         self.session = session
@@ -111,6 +147,8 @@ class Run:
         self._record_lock = threading.Lock()
         # Other repos' blobs, for cross-repo dedup (a local dir may reuse this repo's too).
         self.blobs = BlobFinder(settings.cache_dir, exclude=None if ldir else cache.path)
+        # Read-only tiers, consulted before the writable cache (never written to).
+        self.tiers = tiers
 
     # -- helpers ----------------------------------------------------------------------------
     def transfer(self) -> Transfer:
@@ -136,14 +174,32 @@ class Run:
 
     def dedup_source(self, entry: FileEntry) -> Path | None:
         src = self.blobs.find(entry.etag)
+        if src is not None and os.path.islink(src) and not self._inside_cache(src):
+            # a blob linking out of the writable cache (into a tier): a hardlink would follow it
+            # onto the tier's inode; the tier look-up links it properly instead
+            return None
         if src is not None and verify_file(src, entry.etag, size=entry.size):
             return src
         return None
+
+    def _inside_cache(self, path: Path) -> bool:
+        from hubcli.cache.links import is_inside
+
+        return is_inside(path, self.settings.cache_dir)
+
+    def tier_source(self, entry: FileEntry) -> Path | None:
+        """A verified tier blob for ``entry`` (None without tiers, or when forced)."""
+        if self.tiers is None or self.force:
+            return None
+        return self.tiers.verified(self.ref, entry.etag, entry.size)
 
     def _is_present(self, entry: FileEntry) -> bool:
         if self.ldir:
             return not self.force and self.ldir.is_current(entry)
         return not self.force and self.cache.blob_path(entry.etag).is_file()
+
+    def _in_tier(self, entry: FileEntry) -> bool:
+        return self.tiers is not None and not self.force and self.tiers.has(self.ref, entry.etag)
 
     # -- dry run ----------------------------------------------------------------------------
     def dry_run(self) -> list[FileResult]:
@@ -152,6 +208,8 @@ class Run:
         for e in self.plan.wanted:
             if self._is_present(e):
                 status = "cached"
+            elif self._in_tier(e):
+                status = "would_link_tier"
             elif not self.settings.offline and self.blobs.find(e.etag):
                 status = "would_deduplicate"
             else:
@@ -217,6 +275,8 @@ class Run:
         finally:
             pool.shutdown(wait=True)
             self.progress.done()
+            if self.tiers is not None:
+                self.tiers.save()
         if self._transfer is not None:
             self.served = list(self._transfer.served)
         if errors:
@@ -247,11 +307,17 @@ class Run:
         """refs/, the snapshot folder and the listing, written once the first file is here
         (never before: a refused download, 401 or gated, leaves no trace in the cache)."""
         with self._record_lock:
-            if self._recorded or not self.plan.from_network:
+            plan = self.plan
+            if self._recorded or not (plan.from_network or plan.from_tier):
                 return
-            record_revision(
-                self.cache, self.ref.revision or "main", self.plan.commit, self.plan.entries
-            )
+            revision = self.ref.revision or "main"
+            if plan.from_network:
+                record_revision(self.cache, revision, plan.commit, plan.entries)
+            else:  # what a tier gave: the ref and tree the writable cache lacks, never replaced
+                record_revision(
+                    self.cache, revision, plan.commit, plan.entries,
+                    tree=plan.tier_tree, keep_ref=True,
+                )  # fmt: skip
             self._recorded = True
 
     def _forget_if_empty(self) -> None:
@@ -293,7 +359,11 @@ class Run:
 
     def check_space(self, groups: list[list[FileEntry]]) -> None:
         """Refuse up front (exit 8) when the files still to fetch cannot fit on the disk."""
-        need = sum(g[0].size for g in groups if not self._is_present(g[0]))
+        need = sum(
+            g[0].size
+            for g in groups
+            if not self._is_present(g[0]) and (self.ldir is not None or not self._in_tier(g[0]))
+        )
         if not need:
             return
         folder = self.ldir.root if self.ldir is not None else self.cache.cache_dir
@@ -345,8 +415,16 @@ class Run:
         slot = BlobSlot(blob, lock=cache.lock(etag), unique=self.unique_partials)
         with slot:
             if self.force or not slot.present():
-                src = None if self.force else self.dedup_source(first)
-                if src is not None:
+                tier = self.tier_source(first)
+                src = None if self.force or tier is not None else self.dedup_source(first)
+                if tier is not None:
+                    if self.settings.disable_symlinks:  # no links here: a copy, no network
+                        slot.fill(lambda tmp: copy_file(tier, tmp))
+                    else:
+                        link_tier_blob(cache, etag, tier)
+                    status = "tier"
+                    self.progress.advance(etag, size)
+                elif src is not None:
                     slot.fill(lambda tmp: link_or_copy(src, tmp))
                     status = "deduplicated"
                     self.progress.advance(etag, size)
@@ -383,13 +461,16 @@ class Run:
                     if meta is None or meta.commit != self.plan.commit:
                         ldir.write_metadata(entry.path, self.plan.commit, entry.etag)
                     return [FileResult(entry.path, entry.size, entry.etag, "cached", dest)]
-            src = None if self.force else self.dedup_source(entry)
+            src = self.tier_source(entry)
+            from_tier = src is not None
+            if src is None and not self.force:
+                src = self.dedup_source(entry)
             if src is None and self.settings.offline:
                 src = self.cache.snapshot_file(self.plan.commit, entry.path)
             if src is not None:
                 ldir.place(entry.path, src, move=False)
                 self.progress.advance(entry.path, entry.size)
-                status = "deduplicated"
+                status = "tier" if from_tier else "deduplicated"
             else:
                 tmp = self.partial_path(entry)
                 try:

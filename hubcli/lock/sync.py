@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from hubcli.cache.layout import BlobFinder, RepoCache, links_to
+from hubcli.cache.links import LinkRoots, check_blob, is_inside
+from hubcli.cache.tiers import link_tier_blob, tiers_for
+from hubcli.download.run import copy_file
 from hubcli.errors import IntegrityError, LocalFileError, OfflineError
 from hubcli.fsinfo import unique_partials
 from hubcli.hashing import ContentId, sha256_file
@@ -45,7 +48,7 @@ if TYPE_CHECKING:
     from hubcli.http import HubSession
     from hubcli.transfer.engine import Transfer
 
-FileStatus = Literal["cached", "verified", "downloaded", "deduplicated", "missing"]
+FileStatus = Literal["cached", "verified", "downloaded", "deduplicated", "tier", "missing"]
 RefStatus = Literal["written", "unchanged", "kept", "none"]
 
 
@@ -89,6 +92,7 @@ class RepoSync:
             "verified": self.count("verified"),
             "downloaded": self.count("downloaded"),
             "deduplicated": self.count("deduplicated"),
+            "tier": self.count("tier"),
             "fetched_bytes": self.fetched_bytes,
             "ref": None if is_commit_sha(r.requested) else r.requested,
             "ref_status": self.ref_status,
@@ -128,6 +132,7 @@ class SyncResult:
             "verified": self.count("verified"),
             "downloaded": self.count("downloaded"),
             "deduplicated": self.count("deduplicated"),
+            "tier": self.count("tier"),
             "hashed": self.hashed,
             "fetched_bytes": self.fetched_bytes,
             "elapsed": round(self.elapsed, 3),
@@ -177,6 +182,8 @@ class _Syncer:
         self.stamps = StampStore.for_cache(settings.state_dir, settings.cache_dir)
         self.cancel = threading.Event()
         self.blobs = BlobFinder(settings.cache_dir)  # cross-repo dedup, read once per run
+        # read-only tiers, consulted before the writable cache (never written to)
+        self.tiers = tiers_for(settings.cache_tiers, None, cache_dir=settings.cache_dir)
         self._transfer: Transfer | None = None
         self._transfer_lock = threading.Lock()
         self._session: HubSession | None = None
@@ -262,7 +269,7 @@ class _Syncer:
                     commit, f.path, etag, use_symlinks=not self.settings.disable_symlinks
                 )
             group.sync.statuses[f.path] = status
-            status = "cached" if status in ("downloaded", "deduplicated") else status
+            status = "cached" if status in ("downloaded", "deduplicated", "tier") else status
 
     def _place(self, group: _Group, blob: Path) -> FileStatus:
         """Fill a missing blob: linked from another repo of the cache, else fetched (never
@@ -274,9 +281,21 @@ class _Syncer:
                 if not self.stamps.verify(blob, first.sha256, size=first.size):
                     raise self._mismatch(group, blob)
                 return "verified"
+            tier = self._tier_source(group)
+            if tier is not None:
+                if self.settings.disable_symlinks:  # no links here: a copy, no network
+                    slot.fill(lambda tmp: copy_file(tier, tmp))
+                else:
+                    link_tier_blob(cache, group.etag, tier)
+                self.progress.advance(group.etag, first.size)
+                return "tier"
             src = self.blobs.find(group.etag)
-            if src == blob:
-                src = None
+            if src == blob or (
+                src is not None
+                and os.path.islink(src)
+                and not is_inside(src, self.settings.cache_dir)
+            ):
+                src = None  # a link out of the cache (a tier): never hardlinked through
             if src is not None and self.stamps.verify(src, first.sha256, size=first.size):
                 slot.fill(lambda tmp: link_or_copy(src, tmp))
                 self.stamps.record(blob, first.sha256)
@@ -289,6 +308,22 @@ class _Syncer:
             self.blobs.add(group.etag, blob)
             group.sync.fetched_bytes += fetched
             return "downloaded"
+
+    def _tier_source(self, group: _Group) -> Path | None:
+        """A tier blob holding the lock's bytes (checked against the lock's sha256 through the
+        stamps: hashed once, remembered by inode), or None."""
+        if self.tiers is None:
+            return None
+        first = group.first
+        found = self.tiers.locate(group.cache.ref, group.etag)
+        if found is None:
+            return None
+        root = self.tiers.root_of(found)
+        if root is None or not check_blob(found, LinkRoots.for_cache(root)).ok:
+            return None
+        if not self.stamps.verify(found, first.sha256, size=first.size):
+            return None
+        return found
 
     def _fetch(self, group: _Group, tmp: Path) -> int:
         """Fetch through the commit-pinned URL; the transfer checks the etag, this the lock's
