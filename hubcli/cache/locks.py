@@ -68,7 +68,7 @@ class FlockLock:
         deadline = None if self.timeout < 0 else time.monotonic() + self.timeout
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         while True:
-            fd = os.open(self.lock_file, flags, LOCK_MODE)
+            fd = self._open(flags)
             try:
                 got = self._try_flock(fd, blocking=deadline is None)
             except OSError as exc:
@@ -86,6 +86,20 @@ class FlockLock:
             if deadline is not None and time.monotonic() >= deadline:
                 raise LockTimeout(self.lock_file)
             time.sleep(_POLL)
+
+    def _open(self, flags: int) -> int:
+        """Open (creating) the lock file for writing; an existing one this user may only read
+        (another user's, made under a umask that left it 0o644) is opened read-only: ``flock``
+        needs no write access, so users still wait on each other instead of failing."""
+        try:
+            return os.open(self.lock_file, flags, LOCK_MODE)
+        except PermissionError:
+            ro = (flags & ~(os.O_RDWR | os.O_CREAT)) | os.O_RDONLY
+            try:
+                return os.open(self.lock_file, ro)
+            except OSError:
+                pass
+            raise
 
     @staticmethod
     def _try_flock(fd: int, *, blocking: bool) -> bool:
