@@ -221,7 +221,7 @@ def test_two_users_of_one_group_share_a_cache(hub_server: Any, group: Group) -> 
 
     # everything is group G and shared: folders 2775 (setgid kept), files group-readable,
     # lock files and access records group-writable
-    for dirpath, dirnames, filenames in os.walk(cache):
+    for dirpath, _dirnames, filenames in os.walk(cache):
         st = os.stat(dirpath)
         assert st.st_gid == g.gid, dirpath
         assert st.st_mode & stat.S_ISGID, f"{dirpath} lost its setgid bit"
