@@ -14,6 +14,7 @@ from hubcli.server.endpoints.files import _ascii, _content_type, file_response, 
 from hubcli.server.endpoints.links import paginate
 from hubcli.server.ids import SHA1_RE, SHA256_RE, lfs_pointer, validate_path, validate_repo_id
 from hubcli.server.mirror import validate
+from hubcli.server.mirror.access import Identity
 from hubcli.server.mirror.core import STALE_WARNING, MirrorCore, Pinned, prefix_of
 from hubcli.server.mirror.fill import DirectRange, FillFailed, Source
 from hubcli.server.mirror.share import CorruptBlob
@@ -67,7 +68,10 @@ class MirrorRouter:
             if m not in ("GET", "HEAD"):
                 raise ApiError(405, READ_ONLY)
             rev, path = split_rev(rest[3:])
-            return self.resolve(req, repo_type, f"{rest[0]}/{rest[1]}", rev, path)
+            return web_file(self.resolve(req, repo_type, f"{rest[0]}/{rest[1]}", rev, path))
+        page = web_page(req, self.core)  # pages for browsers: only what no route above took
+        if page is not None:
+            return page
         if m not in ("GET", "HEAD"):
             raise ApiError(405, READ_ONLY)
         raise ApiError(404, "Not found")
@@ -332,7 +336,7 @@ class MirrorRouter:
         core = self.core
         validate_repo_id(repo_id)
         path = validate_path(path)
-        who = core.identity(req.token)
+        who = web_identity(req, core)  # the token, or a signed-in browser's session
         pinned = core.pin(who, repo_type, repo_id, rev)
         m = core.manifest(repo_type, repo_id, pinned.sha, who)
         entry = m.commit.tree.get(path)
@@ -513,3 +517,32 @@ def _size_of(path: str) -> int | None:
         return os.stat(path).st_size
     except OSError:
         return None
+
+
+# ---------------------------------------------------------------------- web pages
+# The pages for browsers (``hubcli.server.web.mirror``, imported on first use) answer only what no
+# route above took; a signed-in browser's session stands for its identity on its downloads
+# (GET/HEAD of ``resolve``), and file answers carry a sandboxing CSP so a repo's HTML file
+# cannot use it.
+
+
+def web_page(req: Request, core: MirrorCore) -> Response | None:
+    from hubcli.server.web.mirror import page
+
+    return page(req, core)
+
+
+def web_identity(req: Request, core: MirrorCore) -> Identity:
+    if req.method not in ("GET", "HEAD") or req.headers.get("Authorization"):
+        return core.identity(req.token)
+    from hubcli.server.web.mirror import identity
+
+    return identity(req, core)
+
+
+def web_file(resp: Response) -> Response:
+    from hubcli.server.web.session import FILE_HEADERS
+
+    for k, v in FILE_HEADERS.items():
+        resp.headers.setdefault(k, v)
+    return resp

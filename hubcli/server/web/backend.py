@@ -45,8 +45,21 @@ class RepoView:
 
 
 class Backend(Protocol):
-    can_sign_in: bool
-    label: str
+    @property
+    def can_sign_in(self) -> bool: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def has_upstream(self) -> bool:
+        """Whether ``/`` has an "upstream search" tab (``upstream_search``)."""
+        ...
+
+    def sign_in(self, req: Request, token: str) -> tuple[str, str | None] | None:
+        """(the name shown, a token the session must keep to act for the user, or None), or
+        None when the token is not valid here."""
+        ...
+
+    def upstream_search(self, req: Request, repo_type: str, search: str) -> list[RepoRow]: ...
 
     def list_repos(self, req: Request, repo_type: str) -> list[RepoRow]: ...
     def repo(self, req: Request, repo_type: str, repo_id: str) -> RepoView: ...
@@ -65,6 +78,14 @@ class HubBackend:
 
     can_sign_in = True
     label = "hub"
+    has_upstream = False
+
+    def sign_in(self, req: Request, token: str) -> tuple[str, str | None] | None:
+        user = req.state.tokens.get(token)
+        return None if user is None else (user, None)
+
+    def upstream_search(self, req: Request, repo_type: str, search: str) -> list[RepoRow]:
+        return []
 
     def list_repos(self, req: Request, repo_type: str) -> list[RepoRow]:
         st = req.state.storage

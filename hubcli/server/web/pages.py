@@ -83,12 +83,25 @@ def _match(rows: list[RepoRow], search: str, author: str, tag: str) -> list[Repo
 
 def home(req: Request, b: Backend) -> Page:
     search = req.q("search") or ""
+    upstream = b.has_upstream and req.q("tab") == "upstream"
+    tabs = ""
+    if b.has_upstream:
+        q = f"?{urlencode({'search': search})}" if search else ""
+        uq = "?" + urlencode({"tab": "upstream", **({"search": search} if search else {})})
+        tabs = (
+            f'<nav class=tabs><a href="/{esc(q)}"{"" if upstream else " class=on"}>Held here</a>'
+            f'<a href="/{esc(uq)}"{" class=on" if upstream else ""}>Upstream search</a></nav>'
+        )
+    hidden = '<input type="hidden" name="tab" value="upstream">' if upstream else ""
+    title = "Search the upstream hub" if upstream else "What this " + b.label + " holds"
     parts = [
-        f"<h1>{esc('What this ' + b.label + ' holds')}</h1>",
+        f"<h1>{esc(title)}</h1>{tabs}",
         '<form method="get" action="/" role="search"><input type="search" name="search" '
         f'value="{esc(search)}" placeholder="Search models, datasets and spaces" '
-        'aria-label="Search all"></form>',
+        f'aria-label="Search all">{hidden}</form>',
     ]
+    if upstream:
+        return Page(title, Html("".join(parts) + _upstream(req, b, search)), search=search)
     for rtype, plural in KINDS.items():
         rows = _sorted(_match(b.list_repos(req, rtype), search, "", ""), "modified")
         link = f"/{plural}" + (f"?{urlencode({'search': search})}" if search else "")
@@ -98,6 +111,25 @@ def home(req: Request, b: Backend) -> Page:
         )
         parts.append(_rows(rows[:12]))
     return Page("hubcli hub", Html("".join(parts)), search=search)
+
+
+def _upstream(req: Request, b: Backend, search: str) -> str:
+    """The upstream's search results (through the mirror), each linking to its page here."""
+    parts = []
+    for rtype, plural in KINDS.items():
+        try:
+            rows = b.upstream_search(req, rtype, search)
+        except ApiError as e:
+            parts.append(f"<h2>{plural.capitalize()}</h2><p class=err>{esc(e.message)}</p>")
+            continue
+        parts.append(
+            f'<h2>{plural.capitalize()} <span class="muted">{len(rows)}</span></h2>{_rows(rows)}'
+        )
+    note = (
+        '<p class="note">Listed by the upstream hub (kept briefly); opening one fetches it '
+        "through this mirror.</p>"
+    )
+    return note + "".join(parts)
 
 
 def listing(req: Request, b: Backend, rtype: str, author: str = "") -> Page:
@@ -245,7 +277,8 @@ def repo_card(req: Request, b: Backend, view: RepoView) -> Page:
     if commit is not None:
         side += Html(
             f'<section class="panel"><h2>Last commit</h2><a href="{esc(view.base)}/commits/main">'
-            f"{esc(commit.title)}</a><br><span class=muted>{esc(commit.date[:19])} · "
+            f"{esc(commit.title or commit.id[:12])}</a><br>"
+            f"<span class=muted>{esc(commit.date[:19])} · "
             f"{len(commit.tree)} files</span></section>"
         )
     body = (

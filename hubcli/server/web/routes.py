@@ -158,8 +158,8 @@ def login(req: Request, b: Backend) -> Response:
     form = _form(req)
     if not session.csrf_ok(req, form.get("csrf"), jar.get(session.CSRF_COOKIE)):
         return _error_page(req, b, 403, "The form expired or came from another site: reload it")
-    user = req.state.tokens.get(form.get("token", "").strip())
-    if user is None:
+    found = b.sign_in(req, form.get("token", "").strip())
+    if found is None:
         page = pages.login_form(
             "That token is not valid on this hub.",
             jar[session.CSRF_COOKIE],
@@ -167,7 +167,7 @@ def login(req: Request, b: Backend) -> Response:
             True,
         )
         return _html(req, b, page)
-    sid, _ = session.sessions(req.state).create(user)
+    sid, _ = session.sessions(req.state).create(*found)
     headers = {
         "Location": _next(form.get("next")),
         "Set-Cookie": session.cookie(session.SESSION_COOKIE, sid, session.SESSION_TTL, secure),

@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hubcli.server.request import Request
 from hubcli.server.state import HubState
@@ -31,6 +31,9 @@ class Session:
     user: str
     csrf: str
     expires: float
+    # a mirror's --forward-token session: the client's own upstream token, held in memory only
+    # (sent upstream for this session's reads, never written anywhere or shown)
+    token: str | None = field(default=None, repr=False)
 
 
 class Sessions:
@@ -46,9 +49,9 @@ class Sessions:
     def _key(sid: str) -> str:
         return hashlib.sha256(sid.encode()).hexdigest()
 
-    def create(self, user: str) -> tuple[str, Session]:
+    def create(self, user: str, token: str | None = None) -> tuple[str, Session]:
         sid = secrets.token_urlsafe(32)
-        sess = Session(user, secrets.token_urlsafe(24), time.time() + self.ttl)
+        sess = Session(user, secrets.token_urlsafe(24), time.time() + self.ttl, token)
         with self._lock:
             if len(self._by_hash) >= MAX_SESSIONS:
                 now = time.time()
