@@ -66,7 +66,8 @@ LimitRateOpt = Annotated[
         "--limit-rate",
         metavar="RATE",
         help="Average at most RATE bytes/s over all connections of the run (5MB, 512KiB; "
-        "default HUBCLI_LIMIT_RATE); fixes the connection count unless --max-workers does.",
+        "default HUBCLI_LIMIT_RATE); download and sync then fix their connection count unless "
+        "--max-workers does.",
     ),
 ]
 IncludeOpt = Annotated[

@@ -11,10 +11,12 @@ import typer
 from hubcli.cli.common import (
     DryRunOpt,
     JsonOpt,
+    LimitRateOpt,
     MaxWorkersOpt,
     QuietOpt,
     TypeOpt,
     WorkersAliasOpt,
+    check_limit_rate,
     max_workers,
 )
 from hubcli.cli.context import AppState
@@ -69,6 +71,7 @@ def upload_command(
     dry_run: DryRunOpt = False,
     workers: MaxWorkersOpt = None,
     workers_alias: WorkersAliasOpt = None,
+    limit_rate: LimitRateOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -76,7 +79,8 @@ def upload_command(
     from hubcli.progress import BarProgress, NullProgress, Progress
     from hubcli.upload.engine import plan_upload, upload
 
-    state: AppState = ctx.obj
+    state: AppState = ctx.obj.with_flags(limit_rate=limit_rate)
+    check_limit_rate(state.settings.limit_rate)
     out = state.output(json_mode=json_out, quiet=quiet)
     n_workers = max_workers(workers, workers_alias, default=state.settings.max_workers, maximum=64)
     ref = state.hub.ref(repo, repo_type)

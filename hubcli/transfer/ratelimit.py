@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from hubcli.transfer.job import READ_SIZE
 
@@ -75,3 +76,42 @@ def parse_limit_rate(text: str | None) -> int | None:
         from hubcli.errors import UsageError
 
         raise UsageError(f"--limit-rate / HUBCLI_LIMIT_RATE: {exc}") from None
+
+
+class PacedBody:
+    """A request body (``read``, ``__len__``, ``close``) whose reads take their bytes from a
+    bucket: an upload under ``--limit-rate`` sends no faster than the rate, shared with every
+    other body of the process. The wait happens before a block is handed to the connection and
+    ends early when ``cancel`` is set."""
+
+    def __init__(
+        self, body: Any, bucket: TokenBucket, cancel: threading.Event | None = None
+    ) -> None:
+        self._body = body
+        self._bucket = bucket
+        self._cancel = cancel or threading.Event()
+
+    def __len__(self) -> int:
+        return len(self._body)
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._body.read(n)
+        if data:
+            wait = self._bucket.reserve(len(data))
+            if wait > 0:
+                self._cancel.wait(wait)
+        return data
+
+    def close(self) -> None:
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
+
+
+def paced(body: Any, limit_rate: str | None, cancel: threading.Event | None = None) -> Any:
+    """``body`` paced by the process bucket of ``limit_rate`` (``settings.limit_rate``), or
+    ``body`` itself when no rate is set."""
+    rate = parse_limit_rate(limit_rate)
+    if rate is None:
+        return body
+    return PacedBody(body, process_bucket(rate), cancel)

@@ -32,6 +32,7 @@ from hubcli.hashing import git_blob_sha1_bytes, parse_commit
 from hubcli.http import quote_segment
 from hubcli.models import CommitResult
 from hubcli.repo import RepoRef
+from hubcli.transfer.ratelimit import paced
 from hubcli.upload.items import Item, UploadContext, cannot_read, read_whole
 from hubcli.upload.plan import UploadPlan
 from hubcli.upload.results import FileResult
@@ -218,7 +219,7 @@ def send_commit(
         resp = client.session.request(
             "POST",
             url,
-            data=body,
+            data=paced(body, client.session.settings.limit_rate),  # --limit-rate
             params={"create_pr": "1"} if create_pr else None,
             headers={"Content-Type": "application/x-ndjson"},
             retry=False,

@@ -33,6 +33,7 @@ from hubcli.errors import (
     ServerError,
 )
 from hubcli.repo import RepoRef
+from hubcli.transfer.ratelimit import paced
 
 LFS_HEADERS = {
     "Accept": "application/vnd.git-lfs+json",
@@ -350,8 +351,9 @@ class LfsUploader:
             except OSError as exc:
                 raise LocalFileError(f"{path}: cannot read ({exc.strerror}).") from exc
             try:
+                data = paced(body, self.session.settings.limit_rate, self._abort)  # --limit-rate
                 return self.session.request(
-                    method, url, data=body, retry=False, what=f"{self.ref} LFS upload"
+                    method, url, data=data, retry=False, what=f"{self.ref} LFS upload"
                 )
             except (NetworkError, ServerError, ConflictError) as exc:
                 self.on_bytes(-sent)
