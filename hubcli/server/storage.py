@@ -48,7 +48,7 @@ from hubcli.server.ids import (
     validate_repo_id,
 )
 from hubcli.server.records import Commit, Entry, FileOp, Repo
-from hubcli.server.store.base import ANY
+from hubcli.server.store.base import ANY, SharedUploads
 
 __all__ = [
     "REPO_TYPES",
@@ -217,6 +217,8 @@ class Storage(BlobStore):
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
+        # upload sessions live on this server's disk (hubcli.server.uploads), not in the store
+        self.uploads_in_store: SharedUploads | None = None
         self._repos: dict[tuple[str, str], Repo] = {}
         self._global = threading.RLock()
         self._commits: OrderedDict[str, Commit] = OrderedDict()

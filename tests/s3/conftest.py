@@ -206,3 +206,111 @@ def _first_line(p: subprocess.Popen[str]) -> str:
         raise AssertionError(f"replica did not start: {line!r}\n{err}")
     p._url = line  # type: ignore[attr-defined]
     return line
+
+
+@dataclass
+class Balancer:
+    """A round-robin HTTP load balancer in front of replicas that all listen on the same API
+    and CDN ports (each on its own loopback address, as N machines behind one LB would):
+    ``api``/``cdn`` are its own URLs on those ports, ``hosts`` the replicas' addresses.
+    ``pick(method, path)`` may choose the replica (an index) or return None (round robin);
+    ``down`` holds replicas taken out; ``log`` records (replica index, method, path)."""
+
+    api: str
+    cdn: str
+    ports: tuple[int, int]
+    hosts: list[str]
+    down: set[int] = field(default_factory=set)
+    log: list[tuple[int, str, str]] = field(default_factory=list)
+    pick: Callable[[str, str], int | None] = lambda m, p: None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _next: int = 0
+
+    def choose(self, method: str, path: str) -> int:
+        with self.lock:
+            i = self.pick(method, path)
+            if i is None or i in self.down:
+                alive = [j for j in range(len(self.hosts)) if j not in self.down]
+                i = alive[self._next % len(alive)]
+                self._next += 1
+            self.log.append((i, method, path))
+            return i
+
+
+class _Balance(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    lb: Balancer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _any(self) -> None:
+        port = self.server.server_address[1]
+        i = self.lb.choose(self.command, self.path)
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        conn = http.client.HTTPConnection(self.lb.hosts[i], port, timeout=120)
+        fwd = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+        try:
+            conn.request(self.command, self.path, body=body, headers=fwd)
+            r = conn.getresponse()
+            data = r.read()
+        except OSError:
+            self.send_response_only(502)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response_only(r.status, r.reason)
+        for k, v in r.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        length = r.getheader("Content-Length") if self.command == "HEAD" else None
+        self.send_header("Content-Length", length or str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+
+@pytest.fixture
+def balanced(
+    object_store: ObjectStore, bucket: str, tmp_path: Path
+) -> Iterator[Callable[..., tuple[Balancer, list[HubServer]]]]:
+    """``balanced(n, presign=..., **knobs)``: n in-process replicas on ``s3://<bucket>/hub``
+    (127.0.0.2, 127.0.0.3...) behind a ``Balancer`` on 127.0.0.1, all on the same two ports."""
+    servers: list[HubServer] = []
+    proxies: list[ThreadingHTTPServer] = []
+
+    def start(n: int, *, presign: bool = False, **knobs: Any) -> tuple[Balancer, list[HubServer]]:
+        lb = Balancer("", "", (0, 0), [f"127.0.0.{2 + i}" for i in range(n)])
+        handler = type("Balance", (_Balance,), {"lb": lb})
+        for _ in range(2):
+            p = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+            p.daemon_threads = True
+            proxies.append(p)
+            threading.Thread(target=p.serve_forever, daemon=True).start()
+        api, cdn = proxies[-2].server_address[1], proxies[-1].server_address[1]
+        lb.ports, lb.api, lb.cdn = (api, cdn), f"http://127.0.0.1:{api}", f"http://127.0.0.1:{cdn}"
+        made = []
+        for host in lb.hosts:
+            store = open_storage(
+                parse_storage_url(f"s3://{bucket}/hub"), s3_endpoint=object_store.url,
+                presign=presign,
+            )  # fmt: skip
+            srv = HubServer(
+                storage=store, tokens=dict(TOKENS), host=host, port=api, cdn_port=cdn,
+                secret_file=tmp_path / "hub.secret", **knobs,
+            )  # fmt: skip
+            srv.start()
+            servers.append(srv)
+            made.append(srv)
+        return lb, made
+
+    yield start
+    for srv in servers:
+        srv.stop()
+    for p in proxies:
+        p.shutdown()
+        p.server_close()

@@ -74,16 +74,26 @@ def batch(req: Request, repo_type: str, repo_id: str) -> Response:
         if stored:
             out.append(item)  # already there: no actions
             continue
+        shared = req.state.storage.uploads_in_store  # object stores: sessions in the store
         if size >= knobs.multipart_threshold and size > 0:
             chunk = max(1, knobs.multipart_chunk_size)
-            uid = new_session(req.state, req.user, oid, size, chunk)
+            urls: list[str] | None = None
+            if shared is not None:
+                chunk = shared.chunk_size(size, chunk)
+                uid = shared.open(req.user, oid, size, chunk)
+                urls = shared.part_urls(uid)  # --presign: straight to the store
+            else:
+                uid = new_session(req.state, req.user, oid, size, chunk)
             header: dict[str, str] = {"chunk_size": str(chunk)}
             for n in range(1, math.ceil(size / chunk) + 1):
-                header[str(n)] = f"{cdn}/_lfs/part/{uid}/{n}"
+                header[str(n)] = urls[n - 1] if urls else f"{cdn}/_lfs/part/{uid}/{n}"
             upload = {"href": f"{api}/_lfs/complete/{uid}", "header": header}
             any_multipart = True
         else:
-            uid = new_session(req.state, req.user, oid, size, None)
+            if shared is not None:
+                uid = shared.open(req.user, oid, size, None)
+            else:
+                uid = new_session(req.state, req.user, oid, size, None)
             upload = {"href": f"{cdn}/_lfs/upload/{uid}", "header": {}}
         item["actions"] = {
             "upload": upload,

@@ -15,12 +15,24 @@ from hubcli.server.endpoints.lfs_batch import lfs_json
 from hubcli.server.ids import StorageError
 from hubcli.server.request import Request
 from hubcli.server.response import ApiError, Response
+from hubcli.server.store.base import SharedUploads
 from hubcli.server.uploads import Assembly, Superseded, drop_session, get_session
+
+
+def _session(req: Request, uid: str) -> dict[str, Any]:
+    """The session ``uid``: from the store (object stores) or this server's own table."""
+    shared = req.state.storage.uploads_in_store
+    if shared is None:
+        return get_session(req.state, uid)
+    sess = shared.session(uid)
+    if sess is None:
+        raise ApiError(404, "Unknown or expired upload URL")
+    return sess
 
 
 def put_basic(req: Request, uid: str) -> Response:
     """``PUT /_lfs/upload/{uid}``: a whole object, checked against its sha256 and size."""
-    sess = get_session(req.state, uid)
+    sess = _session(req, uid)
     st = req.state.storage
     try:  # hashed as it arrives; stored only when the sha256 and size match
         st.receive_lfs(sess["oid"], sess["size"], req.iter_body(limit=sess["size"]))
@@ -31,7 +43,11 @@ def put_basic(req: Request, uid: str) -> Response:
 
 
 def put_part(req: Request, uid: str, n: int) -> Response:
-    """``PUT /_lfs/part/{uid}/{n}``: part ``n`` of a multipart upload, written in place."""
+    """``PUT /_lfs/part/{uid}/{n}``: part ``n`` of a multipart upload, written in place (or,
+    on an object store, passed on into the store's multipart upload as it arrives)."""
+    shared = req.state.storage.uploads_in_store
+    if shared is not None:
+        return _put_shared_part(req, shared, uid, n)
     sess = get_session(req.state, uid)
     asm: Assembly | None = sess.get("asm")
     if asm is None:
@@ -48,6 +64,31 @@ def put_part(req: Request, uid: str, n: int) -> Response:
         raise
     if not asm.end(n, gen, etag):
         raise Superseded(n)
+    return Response(200, b"", {"ETag": etag})
+
+
+def _put_shared_part(req: Request, shared: SharedUploads, uid: str, n: int) -> Response:
+    """A part for the store's multipart upload: read (at most one part, in memory: nothing on
+    this replica's disk) and sent on as ``UploadPart``; its ETag is the store's."""
+    sess = _session(req, uid)
+    chunk = sess.get("chunk")
+    if not chunk:
+        raise ApiError(400, "Not a multipart upload")
+    nparts = -(-int(sess["size"]) // int(chunk))
+    if not 1 <= n <= nparts:
+        raise ApiError(400, f"Invalid part number {n}")
+    expected = min(int(chunk), int(sess["size"]) - int(chunk) * (n - 1))
+    buf = bytearray()
+    try:
+        for piece in req.iter_body(limit=expected):
+            buf += piece
+    except ConnectionError as exc:
+        req.close_connection = True
+        raise ApiError(400, f"Part {n} was cut off ({exc.__class__.__name__})") from None
+    try:
+        etag = shared.put_part(uid, n, bytes(buf))
+    except StorageError as e:
+        raise ApiError(e.status, e.message, e.code) from None
     return Response(200, b"", {"ETag": etag})
 
 
@@ -90,6 +131,19 @@ def _completion_etags(data: Any, oid: str, nparts: int) -> dict[int, str]:
 
 def complete(req: Request, uid: str) -> Response:
     """``POST /_lfs/complete/{uid}``: check the part ETags and the sha256, store the object."""
+    shared = req.state.storage.uploads_in_store
+    if shared is not None:
+        sess = _session(req, uid)
+        if not sess.get("chunk"):
+            raise ApiError(400, "Not a multipart upload")
+        nparts = -(-int(sess["size"]) // int(sess["chunk"]))
+        etags = _completion_etags(req.json_body(), sess["oid"], nparts)
+        try:  # any replica: the upload id and the parts are in the store
+            shared.complete(uid, etags)
+        except StorageError as e:
+            raise ApiError(e.status, e.message, e.code) from None
+        req.state.storage.grant_lfs(sess.get("user"), sess["oid"], sess["size"])
+        return lfs_json({"success": True})
     sess = get_session(req.state, uid)
     asm: Assembly | None = sess.get("asm")
     data = req.json_body()
@@ -117,7 +171,7 @@ def complete(req: Request, uid: str) -> Response:
 
 def verify(req: Request, uid: str) -> Response:
     """``POST /_lfs/verify/{uid}``: 200 once the session's uploader sent the object."""
-    sess = get_session(req.state, uid)
+    sess = _session(req, uid)
     data = req.json_body(req.state.limits.small_json)
     if not isinstance(data, dict):
         raise ApiError(400, "Invalid verify body")

@@ -27,12 +27,27 @@ def lfs_entry(sha256: str, size: int) -> Entry:
     return Entry(size=size, oid=git_blob_sha1(lfs_pointer(sha256, size)), sha256=sha256)
 
 
+class SharedUploads(Protocol):
+    """LFS upload sessions kept in the store itself (object stores): any replica serves any of
+    their URLs, and a multipart upload's parts go straight into the store's own multipart
+    upload (``hubcli.server.store.s3uploads``). File stores keep sessions on the server's disk
+    (``hubcli.server.uploads``) and have none."""
+
+    def chunk_size(self, size: int, wanted: int) -> int: ...
+    def open(self, user: str | None, oid: str, size: int, chunk: int | None) -> str: ...
+    def session(self, uid: str, *, fresh: bool = False) -> dict[str, Any] | None: ...
+    def part_urls(self, uid: str) -> list[str] | None: ...
+    def put_part(self, uid: str, n: int, data: bytes) -> str: ...
+    def complete(self, uid: str, parts: dict[int, str]) -> None: ...
+
+
 class RepoStore(Protocol):
     """What a storage backend offers the server (all methods are thread-safe)."""
 
     root: Path
     url: str  # the storage URL, for messages (never holds credentials)
     shared: bool  # safe for several replicas (conditional writes available)
+    uploads_in_store: SharedUploads | None  # upload sessions in the store, or on local disk
 
     # ---------------------------------------------------------------- repos
     def get_repo(self, repo_type: str, repo_id: str) -> Repo | None: ...

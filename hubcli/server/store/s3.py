@@ -58,6 +58,7 @@ from hubcli.server.storage import (
 )
 from hubcli.server.store.base import ANY, lfs_entry
 from hubcli.server.store.s3client import PreconditionFailed, S3Client
+from hubcli.server.store.s3uploads import S3Uploads
 
 MIB = 1 << 20
 MIN_PART = 5 * MIB  # S3: every part but the last is at least 5 MiB...
@@ -111,6 +112,7 @@ class S3Storage(Storage):
         self._sizes: dict[str, int] = {}  # blob key -> size (blobs are immutable)
         self._sizes_lock = threading.Lock()
         self._docs: OrderedDict[str, tuple[str, Any]] = OrderedDict()  # immutable small docs
+        self.uploads_in_store = S3Uploads(self)  # sessions in the bucket: any replica serves them
 
     # ---------------------------------------------------------------- start-up probe
     def probe(self) -> bool:

@@ -177,6 +177,67 @@ class S3Client:
             if self._code(e)[0] != "NoSuchUpload":
                 raise
 
+    def presign_part(self, name: str, upload_id: str, number: int, ttl: int) -> str:
+        """A presigned ``UploadPart`` URL: the client PUTs part ``number`` straight to the store
+        (no credentials of ours or its own; the answer's ETag goes into the completion)."""
+        params = {
+            "Bucket": self.bucket, "Key": self.key(name), "UploadId": upload_id,
+            "PartNumber": number,
+        }  # fmt: skip
+        return str(self._c.generate_presigned_url("upload_part", Params=params, ExpiresIn=ttl))
+
+    def complete_parts(self, name: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
+        """Complete a multipart upload from (part number, ETag) pairs (the store checks the
+        ETags: ``ValueError`` on a wrong or missing part); returns the object's ETag."""
+        body = [{"PartNumber": n, "ETag": e} for n, e in sorted(parts)]
+        try:
+            r = self._c.complete_multipart_upload(
+                Bucket=self.bucket, Key=self.key(name), UploadId=upload_id,
+                MultipartUpload={"Parts": body},
+            )  # fmt: skip
+        except self._ClientError as e:
+            code, status = self._code(e)
+            if code == "NoSuchUpload" or status == 404:
+                raise NoSuchUpload(upload_id) from None
+            if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall") or status == 400:
+                raise ValueError(f"{code}: the parts do not match the upload") from None
+            raise
+        return str(r.get("ETag", ""))
+
+    def head_etag(self, name: str) -> tuple[int, str] | None:
+        """(size, ETag) of the object, None when there is none."""
+        try:
+            r = self._c.head_object(Bucket=self.bucket, Key=self.key(name))
+        except self._ClientError as e:
+            if self._missing(e):
+                return None
+            raise
+        return int(r["ContentLength"]), str(r["ETag"])
+
+    def copy_new(self, src: str, src_etag: str, dst: str, size: int, piece: int) -> None:
+        """Copy ``src`` (only while its ETag is still ``src_etag``) to the new key ``dst`` inside
+        the store (``UploadPartCopy`` ranges: no byte passes through the replica, no 5 GB limit),
+        published with ``If-None-Match: *``; ``PreconditionFailed`` when ``dst`` exists."""
+        upload_id = self.start_multipart(dst)
+        etags: list[str] = []
+        try:
+            source = {"Bucket": self.bucket, "Key": self.key(src)}
+            for start in range(0, max(size, 1), piece):
+                end = min(size, start + piece) - 1
+                kw: dict[str, Any] = {"CopySourceIfMatch": src_etag}
+                if size:
+                    kw["CopySourceRange"] = f"bytes={start}-{end}"
+                r = self._c.upload_part_copy(
+                    Bucket=self.bucket, Key=self.key(dst), UploadId=upload_id,
+                    PartNumber=len(etags) + 1, CopySource=source, **kw,
+                )  # fmt: skip
+                etags.append(str(r["CopyPartResult"]["ETag"]))
+            self.complete_multipart(dst, upload_id, etags, create=True)
+            upload_id = ""
+        finally:
+            if upload_id:
+                self.abort_multipart(dst, upload_id)
+
     def presign_get(self, name: str, ttl: int, filename: str | None = None) -> str:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(name)}
         if filename:
