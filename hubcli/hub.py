@@ -289,6 +289,7 @@ class HubCache:
             sort=sort,
             order=order,
             limit=limit,
+            tiers=self._hub.settings.cache_tiers,
         )
 
     def verify(
@@ -308,6 +309,7 @@ class HubCache:
             revision=revision,
             client=self._hub.client if online else None,
             workers=self._hub.settings.max_workers,
+            tiers=self._hub.settings.cache_tiers,
         )
 
     def repair(
@@ -324,14 +326,14 @@ class HubCache:
         """Remove repos, ``repo@revision`` or ``repo@revision/path`` (blobs others use stay)."""
         from hubcli.cache.clean import execute_plan, plan_rm
 
-        plan = plan_rm(self.dir, list(targets))
+        plan = plan_rm(self.dir, list(targets), tiers=self._hub.settings.cache_tiers)
         return plan if dry_run else execute_plan(plan)
 
     def prune(self, *, dry_run: bool = False) -> DeletionPlan:
         """Detached revisions, unreferenced blobs, stale partials, dangling links."""
         from hubcli.cache.clean import execute_plan, plan_prune
 
-        plan = plan_prune(self.dir)
+        plan = plan_prune(self.dir, tiers=self._hub.settings.cache_tiers)
         return plan if dry_run else execute_plan(plan)
 
     def dedup(self, *, dry_run: bool = False) -> DedupPlan:

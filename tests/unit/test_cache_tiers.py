@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 from hubcli.cache.layout import RepoCache
 from hubcli.cache.scan import scan_cache
@@ -92,3 +93,28 @@ def test_scan_counts_tier_bytes_apart(tmp_path: Path) -> None:
     # without the tier configured, the link out of the cache is a problem, never followed
     bare = scan_cache(tmp_path / "w").repos[0]
     assert bare.blobs[ETAG].problem is not None and bare.tiers == {}
+
+
+def test_library_cache_commands_follow_the_configured_tiers(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from hubcli.hub import Hub
+
+    make_tier(tmp_path / "t")
+    target = Tiers([tmp_path / "t"], state_dir=None).verified(REF, ETAG, len(DATA))
+    assert target is not None
+    rc = RepoCache(tmp_path / "w", REF)
+    rc.ensure_dirs()
+    link_tier_blob(rc, ETAG, target)
+    rc.link_snapshot(COMMIT, "w.bin", ETAG)
+    rc.write_ref("main", COMMIT)
+    monkeypatch.setenv("HUBCLI_CACHE_TIERS", str(tmp_path / "t"))
+    with Hub(cache_dir=str(tmp_path / "w")) as hub:
+        report = hub.cache.verify()
+        assert report.ok and report.tiers == {
+            str((tmp_path / "t").resolve()): {"blobs": 1, "bytes": len(DATA)}
+        }
+        assert hub.cache.ls().rows[0].tier == str((tmp_path / "t").resolve())
+        hub.cache.rm(["alice/m"])
+    assert not (tmp_path / "w" / "models--alice--m").exists()
+    assert (tmp_path / "t" / "models--alice--m" / "blobs" / ETAG).read_bytes() == DATA
