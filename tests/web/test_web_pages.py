@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -380,27 +379,3 @@ def test_reserved_names_refused(web_hub: HubFixture) -> None:
 )
 def test_page_paths_never_api_paths(path: str, page: bool) -> None:
     assert is_page_path(path.split("/") if path else []) is page
-
-
-def test_chromium_smoke(web_hub: HubFixture, tmp_path: Path) -> None:
-    """Load a page in headless Chromium (when installed) and check no script ran from the card."""
-    import subprocess
-
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip("chromium is not installed")
-    out = subprocess.run(
-        [
-            exe,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--dump-dom",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            web_hub.url + "/alice/xss",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "Evil" in out.stdout and "alert(" not in out.stderr

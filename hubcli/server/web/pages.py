@@ -350,13 +350,13 @@ def tree(req: Request, b: Backend, view: RepoView, rev: str, path: str) -> Page:
         )
         if entry is None:
             rows.append(
-                f'<tr><td>📁 <a href="{esc(view.base)}/tree/{r}/{esc(qpath(child))}">'
+                f'<tr><td class="dir"><a href="{esc(view.base)}/tree/{r}/{esc(qpath(child))}">'
                 f'{esc(name)}/</a></td><td class="size"></td><td class="when">{when}</td></tr>'
             )
         else:
             lfs = ' <span class="badge">LFS</span>' if entry.is_lfs else ""
             rows.append(
-                f'<tr><td>📄 <a href="{esc(view.base)}/blob/{r}/{esc(qpath(child))}">'
+                f'<tr><td><a href="{esc(view.base)}/blob/{r}/{esc(qpath(child))}">'
                 f'{esc(name)}</a>{lfs}</td><td class="size">{human_size(entry.size)}</td>'
                 f'<td class="when">{when}</td></tr>'
             )

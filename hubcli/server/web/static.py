@@ -50,6 +50,7 @@ table{border-collapse:collapse;width:100%;display:block;overflow-x:auto}
 th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
 table.files td.size,table.files td.when{white-space:nowrap;color:var(--mute)}
 table.files{display:table}
+table.files td.dir a{font-weight:600}
 .card{overflow-wrap:anywhere}.card img{max-width:100%}
 pre{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.6rem;
 overflow-x:auto;font-size:.85rem;line-height:1.4;margin:0}
@@ -57,6 +58,8 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 .code{position:relative;margin:.6rem 0}
 .code button.copy{position:absolute;top:.3rem;right:.3rem;font-size:.75rem;padding:.1rem .4rem;
 opacity:.85}
+.code button.copy:not([data-copy]){display:none}
+.code button.copy[data-copy]+pre,.code button.copy[data-copy]+div pre{padding-right:4.2rem}
 .use pre{white-space:pre-wrap;word-break:break-all}
 .blob pre{counter-reset:l}
 .pager{margin:.8rem 0;display:flex;gap:1rem}
@@ -66,6 +69,9 @@ form.inline{display:inline}
 """
 
 JS = """\
+document.querySelectorAll("button.copy").forEach(function (b) {
+  b.setAttribute("data-copy", "ready");  // the CSS shows copy buttons only once this ran
+});
 document.addEventListener("click", function (e) {
   var b = e.target.closest && e.target.closest("button.copy");
   if (!b) return;
