@@ -51,6 +51,15 @@ def serve(
     cdn_port: Annotated[
         int, typer.Option("--cdn-port", help="Port of the LFS blob origin (0 = a free port).")
     ] = 0,
+    tls_cert: Annotated[
+        str | None,
+        typer.Option(
+            "--tls-cert", help="PEM certificate (chain): serve HTTPS on both ports.", metavar="FILE"
+        ),
+    ] = None,
+    tls_key: Annotated[
+        str | None, typer.Option("--tls-key", help="PEM private key of --tls-cert.", metavar="FILE")
+    ] = None,
     token: Annotated[
         list[str] | None,
         typer.Option("--token", help="TOKEN:USERNAME (repeatable).", metavar="TOKEN:USERNAME"),
@@ -204,6 +213,8 @@ def serve(
         host=host,
         port=port,
         cdn_port=cdn_port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
         tokens=tokens,
         latency_ms=latency_ms,
         bandwidth=bandwidth,

@@ -62,11 +62,13 @@ class HubServer:
         limits: Limits | None = None,
         secret_file: str | Path | None = None,
         storage: Storage | None = None,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
         **knobs: Any,
     ) -> None:
         """``root``: the storage directory (a ``file://`` store); ``storage``: an opened store
         instead (``hubcli.server.store.open_storage``, e.g. S3), whose scratch directory is
-        removed on stop."""
+        removed on stop. ``tls_cert``/``tls_key``: PEM files; both listeners then speak HTTPS."""
         if storage is not None and root is not None:
             raise TypeError("give root or storage, not both")
         self._own_root = root is None
@@ -78,6 +80,9 @@ class HubServer:
             )
             self.root.mkdir(parents=True, exist_ok=True)
         self.host = host
+        if (tls_cert is None) != (tls_key is None):
+            raise TypeError("give both tls_cert and tls_key, or neither")
+        self._tls = (str(tls_cert), str(tls_key)) if tls_cert and tls_key else None
         self._port = port
         self._cdn_port = cdn_port
         k = Knobs(seed=seed)
@@ -106,7 +111,11 @@ class HubServer:
             self.state.default_host = self.host
         from hubcli.server.uvserver import UvicornServer  # uvicorn only when serving
 
-        self._uv = UvicornServer(self.state, self.router, self.host, self._port, self._cdn_port)
+        if self._tls is not None:
+            self.state.scheme = "https"
+        self._uv = UvicornServer(
+            self.state, self.router, self.host, self._port, self._cdn_port, self._tls
+        )
         self._uv.start()
         return self
 

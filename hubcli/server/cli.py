@@ -46,6 +46,8 @@ def run_server(
     host: str = "127.0.0.1",
     port: int = 0,
     cdn_port: int = 0,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
     tokens: dict[str, str] | None = None,
     latency_ms: float = 0.0,
     bandwidth: float = 0.0,
@@ -77,6 +79,9 @@ def run_server(
     """Start the server, print its URL as the first stdout line, block until SIGINT/SIGTERM.
     With ``upstreams`` or ``from_cache`` it is a read-only mirror (docs/mirror.md).
     ``storage``: ``file://DIR`` (= ``root``) or ``s3://bucket/prefix`` (docs/storage.md)."""
+    if (tls_cert is None) != (tls_key is None):
+        sys.stderr.write("error: --tls-cert and --tls-key go together\n")
+        return 2
     limits = Limits(
         max_json=max_json_size,
         max_commit_size=max_commit_size,
@@ -106,6 +111,8 @@ def run_server(
             host=host,
             port=port,
             cdn_port=cdn_port,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
             tokens=tokens or {},
             log_path=log,
             seed=seed,
@@ -266,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = a free port")
     p.add_argument("--cdn-port", type=int, default=0, help="port of the LFS blob origin")
+    p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate: serve HTTPS")
+    p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
     p.add_argument("--token", action="append", default=[], metavar="TOKEN:USERNAME")
     p.add_argument("--token-file", metavar="FILE", help="one 'TOKEN USERNAME' per line")
     p.add_argument("--latency-ms", type=float, default=0.0)
@@ -385,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         cdn_port=args.cdn_port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
         tokens=tokens,
         latency_ms=args.latency_ms,
         bandwidth=args.bandwidth,

@@ -108,7 +108,7 @@ class Request:
 
     def origin(self) -> str:
         host = self.headers.get("Host")
-        return f"http://{host}" if host else self.api_origin()
+        return f"{self.state.scheme}://{host}" if host else self.api_origin()
 
     def api_origin(self) -> str:
         return self.state.origin_for(self.headers.get("Host"), cdn=False)

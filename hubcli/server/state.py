@@ -38,6 +38,7 @@ class HubState:
         self.api_port = 0
         self.cdn_port = 0
         self.default_host = "127.0.0.1"
+        self.scheme = "http"  # "https" when the server itself terminates TLS (--tls-cert)
         self.uploads: dict[str, dict[str, Any]] = {}
         self.uploads_lock = threading.Lock()
 
@@ -51,7 +52,7 @@ class HubState:
                 host = h.rsplit(":", 1)[0] if ":" in h else h
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        return f"http://{host}:{self.cdn_port if cdn else self.api_port}"
+        return f"{self.scheme}://{host}:{self.cdn_port if cdn else self.api_port}"
 
     def is_owner(self, user: str | None, namespace: str) -> bool:
         if user is None:

@@ -208,7 +208,15 @@ def _bind(host: str, port: int, backlog: int) -> socket.socket:
 class UvicornServer:
     """The API and CDN listeners of one hub, served by uvicorn in a background thread."""
 
-    def __init__(self, state: HubState, route: Router, host: str, port: int, cdn_port: int) -> None:
+    def __init__(
+        self,
+        state: HubState,
+        route: Router,
+        host: str,
+        port: int,
+        cdn_port: int,
+        tls: tuple[str, str] | None = None,  # (cert, key) PEM files: HTTPS on both listeners
+    ) -> None:
         self.state = state
         limits = state.limits
         backlog = max(2048, limits.max_connections)
@@ -235,6 +243,8 @@ class UvicornServer:
             backlog=backlog,
             timeout_keep_alive=max(1, int(limits.idle_timeout + 0.999)),
             timeout_graceful_shutdown=max(1, int(limits.shutdown_grace)),
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
         )
         config.gate = Gate(limits.max_connections, limits.slot_wait)
         config.idle_timeout = limits.idle_timeout

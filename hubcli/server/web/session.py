@@ -124,8 +124,11 @@ def cookie(name: str, value: str, max_age: int, secure: bool) -> str:
 
 
 def is_https(req: Request) -> bool:
-    """Whether the browser reached us over TLS, as the proxy in front says (the cookie then
-    gets ``Secure``; a client lying about it only loses its own cookie)."""
+    """Whether the browser reached us over TLS: this server's own (``--tls-cert``) or, as the
+    proxy in front says, the proxy's (the cookie then gets ``Secure``; a client lying about it
+    only loses its own cookie)."""
+    if req.state.scheme == "https":
+        return True
     return (req.headers.get("X-Forwarded-Proto") or "").lower() == "https"
 
 
