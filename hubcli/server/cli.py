@@ -147,6 +147,54 @@ def run_server(
     return _serve(server, tokens or {})
 
 
+def run_migrate(
+    source: str,
+    dest: str | None,
+    *,
+    s3_endpoint: str | None = None,
+    single_replica: bool = False,
+) -> int:
+    """``hubcli serve --migrate-from SRC --storage DST``: copy the store SRC into DST (every
+    object verified, idempotent, resumable, refs last), print a JSON summary, exit
+    (docs/storage.md)."""
+    import json
+
+    from hubcli.server.store.migrate import migrate
+
+    if not dest:
+        sys.stderr.write("error: --migrate-from needs the destination as --storage URL\n")
+        return 2
+    opened: list[Storage] = []
+    try:
+        for url in (source, dest):
+            parsed = parse_storage_url(url)
+            if parsed.scheme == "file" and url is source and not Path(parsed.path).is_dir():
+                raise ValueError(f"{url}: no such store")
+            opened.append(
+                open_storage(parsed, s3_endpoint=s3_endpoint, single_replica=single_replica)
+            )
+        src, dst = opened
+
+        def progress(what: str) -> None:
+            sys.stderr.write(f"migrate: {what}\n")
+
+        stats = migrate(src, dst, progress=progress)
+    except ValueError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    except StorageError as e:
+        sys.stderr.write(f"error: {e.message}\n")
+        return 1
+    except Exception as e:  # the object store refused us (credentials, bucket, network)
+        sys.stderr.write(f"error: migration stopped: {e.__class__.__name__}: {e}\n")
+        return 1
+    finally:
+        for st in opened:
+            st.close()
+    sys.stdout.write(json.dumps(stats.as_dict()) + "\n")
+    return 0
+
+
 def _open_storage(
     root: str | None,
     storage: str | None,

@@ -186,6 +186,19 @@ def resolve_ref(repo: Repo, rev: str) -> tuple[bool, str | None]:
     return False, None
 
 
+def commit_body(c: Commit) -> dict[str, Any]:
+    """The stored form of commit ``c`` (the inverse of ``commit_from_body``)."""
+    return {
+        "parents": list(c.parents),
+        "author": c.author,
+        "title": c.title,
+        "message": c.message,
+        "date": c.date,
+        "tree": {p: [e.size, e.oid, e.sha256] for p, e in c.tree.items()},
+        "id": c.id,
+    }
+
+
 def new_commit_body(
     parents: list[str], author: str, title: str, message: str, date_iso: str,
     tree: dict[str, Entry],
@@ -447,6 +460,28 @@ class Storage(BlobStore):
             self._save_refs(repo)
             self._cache_commit(repo, commit)
             return commit, pr_num
+
+    def open_pr(self, repo: Repo, info: dict[str, Any], head: str) -> int:
+        with repo.lock:
+            num = int(repo.meta.get("next_pr", 1))
+            repo.meta["next_pr"] = num + 1
+            repo.meta.setdefault("prs", {})[str(num)] = info
+            self.save_meta(repo)
+            repo.refs["prs"][str(num)] = head
+            self._save_refs(repo)
+            return num
+
+    def commit_ids(self, repo: Repo) -> list[str]:
+        return sorted(p.stem for p in (repo.path / "commits").glob("*.json"))
+
+    def import_commit(self, repo: Repo, body: dict[str, Any]) -> None:
+        c = commit_from_body(body)
+        with repo.lock:
+            dest = repo.path / "commits" / f"{c.id}.json"
+            if dest.exists():
+                return
+            self._index_lfs(repo, c.tree.values())
+            self._write_json(dest, body)
 
     def set_ref(
         self, repo: Repo, kind: str, name: str, sha: str | None, *, expect: str | None = ANY

@@ -18,17 +18,13 @@ def discussions(req: Request, repo_type: str, repo_id: str, args: list[str]) -> 
             raise ApiError(400, "Only pull requests are supported by this server")
         st = req.state.storage
         head = get_commit(req, repo, "main").id
-        with repo.lock:
-            num = int(repo.meta.get("next_pr", 1))
-            repo.meta["next_pr"] = num + 1
-            repo.meta.setdefault("prs", {})[str(num)] = {
-                "title": str(data.get("title") or ""),
-                "base": "main",
-                "author": user,
-                "createdAt": now_iso(),
-            }
-            st.save_meta(repo)
-            st.set_ref(repo, "prs", str(num), head)
+        info = {
+            "title": str(data.get("title") or ""),
+            "base": "main",
+            "author": user,
+            "createdAt": now_iso(),
+        }
+        num = st.open_pr(repo, info, head)  # one CAS update: unique across replicas
         return Response.json({"num": num, "url": f"{repo_url(req, repo)}/discussions/{num}"})
     if req.method == "GET" and len(args) == 1 and args[0].isdigit():
         repo = get_repo(req, repo_type, repo_id)

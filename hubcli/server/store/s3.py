@@ -250,19 +250,51 @@ class S3Storage(Storage):
         mine = json.loads(json.dumps(repo.meta))
 
         def change(r: Repo) -> None:
-            r.meta = mine  # metadata: the last writer wins; the refs stay as stored
+            # metadata: the last writer wins, but PRs opened meanwhile (through any replica)
+            # stay: their numbers only grow and their records are only added
+            stored_prs = dict(r.meta.get("prs") or {})
+            new = dict(mine)
+            new["next_pr"] = max(int(r.meta.get("next_pr", 1)), int(mine.get("next_pr", 1)))
+            if stored_prs or mine.get("prs"):
+                new["prs"] = {**stored_prs, **(mine.get("prs") or {})}
+            r.meta = new  # the refs stay as stored
 
         self._cas_loop(repo, change)
 
+    def open_pr(self, repo: Repo, info: dict[str, Any], head: str) -> int:
+        taken: list[int] = []
+
+        def change(r: Repo) -> None:
+            num = int(r.meta.get("next_pr", 1))
+            r.meta["next_pr"] = num + 1
+            r.meta.setdefault("prs", {})[str(num)] = info
+            r.refs["prs"][str(num)] = head
+            taken[:] = [num]
+
+        self._cas_loop(repo, change)  # a lost race re-reads next_pr: numbers never collide
+        return taken[0]
+
     def delete_repo(self, repo: Repo) -> None:
+        """The tombstone (by compare-and-swap), then the repo's commits and LFS index entries
+        (keyed by its ``_id``: no other repo names them; a repo created again under the name
+        gets a new ``_id``). Blobs stay: other repos may name them (a ``gc`` is not done)."""
         for _ in range(CAS_ATTEMPTS):
             try:
                 self._write_doc(repo.type, repo.id, {"deleted": True}, repo.version)
-                return
+                break
             except PreconditionFailed:
                 if not self._refresh(repo):
                     return
-        raise StorageError(503, "Too many concurrent updates of this repository; try again")
+        else:
+            raise StorageError(503, "Too many concurrent updates of this repository; try again")
+        rid = self._rid(repo)
+        for base in (f"commits/{rid}/", f"lfs-index/{rid}/"):
+            for name in list(self.s3.names(base)):
+                with contextlib.suppress(Exception):
+                    self.s3.delete(name)
+        with self._commit_lock:
+            for key in [k for k in self._commits if k.startswith(f"{rid}:")]:
+                del self._commits[key]
 
     def move_repo(self, repo: Repo, new_id: str) -> Repo:
         validate_repo_id(new_id)
@@ -394,6 +426,19 @@ class S3Storage(Storage):
             self._cache_commit(repo, commit)
             return commit, pr_num
         raise StorageError(503, "Too many concurrent commits to this branch; try again")
+
+    def commit_ids(self, repo: Repo) -> list[str]:
+        base = f"commits/{self._rid(repo)}/"
+        return sorted(n[len(base) : -5] for n in self.s3.names(base) if n.endswith(".json"))
+
+    def import_commit(self, repo: Repo, body: dict[str, Any]) -> None:
+        c = commit_from_body(body)
+        for e in c.tree.values():  # the index entries before the manifest, as in commit()
+            if e.sha256:
+                self.s3.put(f"lfs-index/{self._rid(repo)}/{e.sha256}", str(e.size).encode())
+        data = json.dumps(body, separators=(",", ":")).encode()
+        with contextlib.suppress(PreconditionFailed):  # already there (immutable)
+            self.s3.put(f"commits/{self._rid(repo)}/{c.id}.json", data, create=True)
 
     def set_ref(
         self, repo: Repo, kind: str, name: str, sha: str | None, *, expect: str | None = ANY
