@@ -51,7 +51,8 @@ ARCH_SUFFIX_TO_AUTO: tuple[tuple[str, str], ...] = (
     ("ForSpeechSeq2Seq", "AutoModelForSpeechSeq2Seq"),
     ("ForZeroShotImageClassification", "AutoModelForZeroShotImageClassification"),
     ("ForImageTextToText", "AutoModelForImageTextToText"),
-    ("ForVision2Seq", "AutoModelForVision2Seq"),
+    # transformers 5 has no AutoModelForVision2Seq: image-text-to-text is its successor (4.46+).
+    ("ForVision2Seq", "AutoModelForImageTextToText"),
     ("ForTextToWaveform", "AutoModelForTextToWaveform"),
     ("ForTextToSpectrogram", "AutoModelForTextToSpectrogram"),
     ("ForMaskGeneration", "AutoModelForMaskGeneration"),
@@ -66,6 +67,12 @@ AUTO_CLASSES = frozenset(
     | {"AutoFeatureExtractor", "AutoModelForSeq2SeqLM"}
 )
 """Every transformers class name the snippets may import besides a config's architecture."""
+
+RENAMED_AUTO = {"AutoModelForVision2Seq": "AutoModelForImageTextToText"}
+"""Auto classes transformers 5 removed that the Hub's ``transformersInfo`` still names, and the
+class that replaced them; ``AutoModelWithLMHead`` (removed, split by task) is ignored instead and
+the config's architecture decides."""
+REMOVED_AUTO = frozenset({"AutoModelWithLMHead"})
 
 TOKENIZER_FILES = frozenset(
     {
@@ -216,6 +223,7 @@ def _transformers(facts: RepoFacts) -> Snippet | None:
             f"pipe = pipeline({_q(task)}, model={repo}{rev}{trust})",
         ]
     auto = _str(info.get("auto_model"))
+    auto = None if auto in REMOVED_AUTO else RENAMED_AUTO.get(auto or "", auto)
     if auto and _IDENT.fullmatch(auto):
         derived.append("transformersInfo.auto_model")
     elif arch:

@@ -1,16 +1,29 @@
-""" "Use it" snippets from metadata (hubcli.usage) and dataset configs (hubcli.datasets_info)."""
+""" "Use it" snippets from metadata (hubcli.usage) and dataset configs (hubcli.datasets_info).
+
+transformers is in the test extra: every class name a snippet imports is looked up on the real
+``transformers`` module (without torch the model classes are placeholders, but a name transformers
+does not have raises AttributeError).
+"""
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import pytest
+import transformers
 
 from hubcli.datasets_info import dataset_configs, glob_regex, pick
 from hubcli.errors import NotFoundError
 from hubcli.models import FileEntry
-from hubcli.usage import AUTO_CLASSES, RepoFacts, Snippet, auto_class_for, snippets
+from hubcli.usage import (
+    AUTO_CLASSES,
+    REMOVED_AUTO,
+    RENAMED_AUTO,
+    RepoFacts,
+    Snippet,
+    auto_class_for,
+    snippets,
+)
 
 SHA = "a" * 40
 
@@ -40,14 +53,19 @@ def imported_names(code: str, module: str) -> set[str]:
 
 
 def check_transformers_names(names: set[str], archs: set[str]) -> None:
-    """Every imported name is a known Auto class, the config's architecture or ``pipeline``;
-    with transformers installed, it exists there too."""
+    """Every imported name is a known Auto class, the config's architecture or ``pipeline``, and
+    exists in the installed transformers."""
     assert names <= AUTO_CLASSES | archs | {"pipeline"}, names
-    if importlib.util.find_spec("transformers") is not None:  # pragma: no cover - not installed
-        import transformers
+    for name in names:
+        assert hasattr(transformers, name), f"transformers {transformers.__version__}: no {name}"
 
-        for name in names:
-            assert hasattr(transformers, name), name
+
+def test_every_auto_class_exists_in_transformers() -> None:
+    missing = sorted(n for n in AUTO_CLASSES if not hasattr(transformers, n))
+    assert missing == [], f"transformers {transformers.__version__} has no {missing}"
+    for old, new in RENAMED_AUTO.items():
+        assert not hasattr(transformers, old) and hasattr(transformers, new), (old, new)
+    assert not any(hasattr(transformers, n) for n in REMOVED_AUTO)
 
 
 def test_transformers_from_config_architecture_and_tokenizer() -> None:
@@ -84,6 +102,26 @@ def test_transformers_info_wins_and_custom_endpoint_is_set_everywhere() -> None:
         assert "http://127.0.0.1:9" in s.code, s
     assert by_lib(items)["hubcli"].code.startswith("HF_ENDPOINT=http://127.0.0.1:9 hubcli")
     compile_all(items)
+    check_transformers_names(imported_names(code, "transformers"), set())
+
+
+@pytest.mark.parametrize(
+    ("auto_model", "expected"),
+    [
+        ("AutoModelForVision2Seq", "AutoModelForImageTextToText"),  # renamed in transformers 5
+        ("AutoModelWithLMHead", "AutoModelForCausalLM"),  # removed: the architecture decides
+    ],
+)
+def test_transformers_info_auto_classes_transformers_removed(
+    auto_model: str, expected: str
+) -> None:
+    facts = RepoFacts(
+        "a/vlm", transformers_info={"auto_model": auto_model},
+        config={"architectures": ["LlavaForCausalLM"]}, files=("config.json",),
+    )  # fmt: skip
+    code = by_lib(snippets(facts))["transformers"].code
+    assert f"model = {expected}.from_pretrained" in code and auto_model not in code
+    check_transformers_names(imported_names(code, "transformers"), set())
 
 
 @pytest.mark.parametrize(
@@ -93,6 +131,7 @@ def test_transformers_info_wins_and_custom_endpoint_is_set_everywhere() -> None:
         ("GPT2LMHeadModel", "AutoModelForCausalLM"),
         ("BertModel", "AutoModel"),
         ("ViTForImageClassification", "AutoModelForImageClassification"),
+        ("SomeVlmForVision2Seq", "AutoModelForImageTextToText"),
         ("T5ForConditionalGeneration", None),
         ("Model", None),
     ],
