@@ -1,20 +1,23 @@
 """`hubcli info` / `hubcli card`: "use it" snippets, Spaces using a model, dataset configs and
 splits, end to end against the local hub.
 
-transformers and datasets are not installed in the test environment: the Python snippets are
-compiled, and run with stand-in ``transformers`` / ``datasets`` modules whose loaders fetch the
-repo's files with huggingface_hub. That proves what the snippet controls: the ids, config and
-split it names, and that its HF_ENDPOINT line sends huggingface_hub to the hub shown (the
-subprocess has no HF_ENDPOINT of its own, and the socket guard refuses anything but loopback).
+The Python snippets run with the real transformers and datasets (the test extra; no torch), in a
+subprocess with no HF_ENDPOINT of its own, so the snippet's HF_ENDPOINT line is what sends them
+to the hub shown (the socket guard refuses anything but loopback): the ``AutoTokenizer`` /
+``AutoConfig`` lines load a real tokenizer and config from the local hub, ``load_dataset`` loads
+the config and split the snippet names. Model-loading lines (``pipeline(...)``,
+``AutoModel….from_pretrained``) need torch: they are compiled, their class names looked up on the
+real ``transformers`` module, the pipeline task checked with ``transformers.pipelines.check_task``
+and their repo id checked, but not run.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,19 @@ CARD = (
     "---\nlicense: mit\nlibrary_name: transformers\npipeline_tag: text-classification\n---\n"
     "# Tiny sentiment\n\nA small model.\n"
 )
-CONFIG = {"architectures": ["BertForSequenceClassification"], "model_type": "bert"}
+# A real (tiny) BERT config: AutoConfig builds a BertConfig from it.
+CONFIG = {
+    "architectures": ["BertForSequenceClassification"],
+    "model_type": "bert",
+    "vocab_size": 6,
+    "hidden_size": 8,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 16,
+    "id2label": {"0": "NEGATIVE", "1": "POSITIVE"},
+    "label2id": {"NEGATIVE": 0, "POSITIVE": 1},
+}
+VOCAB = {"[UNK]": 0, "[PAD]": 1, "hello": 2, "world": 3, "good": 4, "bad": 5}
 DATA_CARD = """---
 license: mit
 configs:
@@ -36,46 +51,23 @@ configs:
   - split: test
     path: en/test.csv
 - config_name: fr
-  data_files: fr/*.jsonl
+  data_files: fr/*.csv
 ---
 # Data
 """
+# Runnable without torch: what the snippet loads with these is checked after the run.
+RUNNABLE = {"AutoTokenizer", "AutoConfig"}
 
-STUBS = {
-    "transformers/__init__.py": """
-import json
-from huggingface_hub import hf_hub_download
 
-CALLS = []
+def tokenizer_files() -> dict[str, str]:
+    """A real word-level tokenizer (``tokenizers``), saved the way the Hub stores one."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
 
-def _load(repo, revision=None, **kw):
-    path = hf_hub_download(repo, "config.json", revision=revision)
-    CALLS.append(repo)
-    return json.load(open(path))
-
-def pipeline(task, model=None, **kw):
-    return ("pipeline", task, _load(model, **kw))
-
-class _Auto:
-    def __init__(self, name):
-        self.name = name
-    def from_pretrained(self, repo, **kw):
-        return (self.name, _load(repo, **kw))
-
-def __getattr__(name):
-    if name.startswith("Auto"):
-        return _Auto(name)
-    raise AttributeError(name)
-""",
-    "datasets/__init__.py": """
-from huggingface_hub import HfApi, hf_hub_download
-
-def load_dataset(repo, name=None, split=None, revision=None):
-    files = HfApi().list_repo_files(repo, repo_type="dataset", revision=revision)
-    readme = hf_hub_download(repo, "README.md", repo_type="dataset", revision=revision)
-    return {"repo": repo, "name": name, "split": split, "files": sorted(files), "card": readme}
-""",
-}
+    tok = Tokenizer(models.WordLevel(VOCAB, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "[UNK]",
+              "pad_token": "[PAD]"}  # fmt: skip
+    return {"tokenizer.json": tok.to_str(), "tokenizer_config.json": json.dumps(config)}
 
 
 @pytest.fixture
@@ -85,8 +77,15 @@ def hub(hub_server: Any) -> Any:
         {
             "README.md": CARD,
             "config.json": json.dumps(CONFIG),
-            "tokenizer.json": "{}",
+            **tokenizer_files(),
             "model.safetensors": b"\1" * 2048,
+        },
+    )
+    hub_server.seed_repo(
+        "alice/tiny-config",
+        {
+            "README.md": "---\nlibrary_name: transformers\n---\n# config only\n",
+            "config.json": json.dumps({"model_type": "bert", "hidden_size": 8}),
         },
     )
     hub_server.seed_repo(
@@ -110,7 +109,9 @@ def hub(hub_server: Any) -> Any:
             "en/train-0.csv": "text,label\nhello,1\n",
             "en/train-1.csv": "text,label\nbye,0\n",
             "en/test.csv": "text,label\nmeh,0\n",
-            "fr/a.jsonl": '{"text": "salut"}\n',
+            # CSV like en: datasets builds every config of a Hub repo with the builder of the
+            # repo's data files (a JSONL config beside CSV ones is parsed as CSV: no rows)
+            "fr/a.csv": "text,label\nsalut,1\n",
         },
         repo_type="dataset",
     )
@@ -131,20 +132,80 @@ def env_for(hub: Any, **extra: str) -> dict[str, str]:
     return {"HF_ENDPOINT": hub.url, "COLUMNS": "120", **extra}
 
 
-def run_snippet(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """Run a Python snippet with the stand-in modules, without HF_ENDPOINT in the environment."""
-    stubs = tmp_path / "stubs"
-    for rel, text in STUBS.items():
-        (stubs / rel).parent.mkdir(parents=True, exist_ok=True)
-        (stubs / rel).write_text(textwrap.dedent(text))
+def _callee(node: ast.AST) -> str | None:
+    """The function or class a ``x = f(…)`` / ``x = Cls.from_pretrained(…)`` line calls."""
+    if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)):
+        return None
+    func = node.value.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return func.value.id
+    return None
+
+
+def split_snippet(code: str) -> tuple[str, list[dict[str, Any]]]:
+    """The snippet as printed, with each line that needs torch (a model load or a pipeline)
+    commented out; and those calls: the class or function, the task, the repo id, the keywords."""
+    lines = code.splitlines()
+    skipped: list[dict[str, Any]] = []
+    for node in ast.parse(code).body:
+        name = _callee(node)
+        if name is None or name in RUNNABLE or name in ("load_dataset",):
+            continue
+        call = node.value  # type: ignore[attr-defined]
+        args = [ast.literal_eval(a) for a in call.args]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        skipped.append({"name": name, "args": args, "kwargs": kwargs})
+        for i in range(node.lineno - 1, node.end_lineno or node.lineno):
+            lines[i] = "# needs torch, not run: " + lines[i]
+    return "\n".join(lines) + "\n", skipped
+
+
+PROBE = """
+import json as _json
+import transformers as _tf
+from transformers.pipelines import check_task as _check_task
+
+_out = {"names": {}}
+for _name in %r:
+    _out["names"][_name] = getattr(_tf, _name).__module__  # AttributeError: no such name
+for _task in %r:
+    _out.setdefault("tasks", []).append(_check_task(_task)[0])  # KeyError: unknown task
+if "tokenizer" in globals():
+    _out["tokenizer"] = {"class": type(tokenizer).__name__,
+                         "ids": tokenizer("hello good world")["input_ids"]}
+if "config" in globals():
+    _out["config"] = {"class": type(config).__name__, "model_type": config.model_type,
+                      "hidden_size": config.hidden_size}
+if "ds" in globals():
+    _out["ds"] = {"config": ds.info.config_name, "split": str(ds.split), "rows": ds.to_list()}
+print(_json.dumps(_out))
+"""
+
+
+def run_snippet(code: str, tmp_path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run a Python snippet with the real libraries, without HF_ENDPOINT in the environment (the
+    snippet's own line sets it), caches in ``tmp_path``; the lines needing torch are checked, not
+    run. Returns what it loaded (:data:`PROBE`) and the calls not run (:func:`split_snippet`)."""
+    compile(code, "<snippet>", "exec")
+    runnable, skipped = split_snippet(code)
+    names = sorted({c["name"] for c in skipped})
+    tasks = [c["args"][0] for c in skipped if c["name"] == "pipeline"]
     env = {k: v for k, v in os.environ.items() if k != "HF_ENDPOINT"}
-    env["PYTHONPATH"] = os.pathsep.join([str(stubs), env.get("PYTHONPATH", "")])
-    env["HF_HUB_DISABLE_XET"] = "1"
-    script = code + "\nimport json, sys\nprint(json.dumps({k: v for k, v in globals().items()"
-    script += " if k in ('pipe', 'model', 'tokenizer', 'ds')}, default=str))\n"
-    return subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    env.update(
+        HF_HOME=str(tmp_path / "hf"),
+        HF_DATASETS_CACHE=str(tmp_path / "datasets"),
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        HF_DATASETS_DISABLE_PROGRESS_BARS="1",
     )
+    proc = subprocess.run(
+        [sys.executable, "-c", runnable + PROBE % (names, tasks)],
+        env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{runnable}\n--- stderr\n{proc.stderr}"
+    return json.loads(proc.stdout.splitlines()[-1]), skipped
 
 
 def test_info_usage_transformers_snippet_runs_against_the_hub_shown(
@@ -163,12 +224,18 @@ def test_info_usage_transformers_snippet_runs_against_the_hub_shown(
     assert "config.json architectures (BertForSequenceClassification)" in str(
         usage["transformers"]["derived_from"]
     )
-    compile(code, "<snippet>", "exec")
-    proc = run_snippet(code, tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    loaded = json.loads(proc.stdout.splitlines()[-1])
-    assert "BertForSequenceClassification" in str(loaded["model"])
-    assert "text-classification" in str(loaded["pipe"])
+    hub.clear_requests()
+    loaded, skipped = run_snippet(code, tmp_path)
+    # the tokenizer line ran: the real tokenizer, from the hub the snippet names
+    assert loaded["tokenizer"]["ids"] == [VOCAB["hello"], VOCAB["good"], VOCAB["world"]]
+    assert any(r["path"].endswith("/tokenizer.json") for r in hub.requests())
+    # the lines that need torch: names transformers has, a task it knows, the repo shown
+    assert set(loaded["names"]) == {"pipeline", "AutoModelForSequenceClassification"}
+    assert loaded["tasks"] == ["text-classification"]
+    assert [(c["name"], c["args"], c["kwargs"]) for c in skipped] == [
+        ("pipeline", ["text-classification"], {"model": "alice/tiny-sentiment"}),
+        ("AutoModelForSequenceClassification", ["alice/tiny-sentiment"], {}),
+    ]
 
     # the hubcli line, pinned to the commit shown, run as printed
     line = usage["hubcli"]["code"]
@@ -260,10 +327,16 @@ def test_dataset_info_configs_splits_and_load_dataset_snippet(
     assert configs["fr"]["splits"][0]["name"] == "train"
     code = {u["library"]: u for u in doc["usage"]}["datasets"]["code"]
     assert 'load_dataset("alice/multi", "en", split="train")' in code
-    proc = run_snippet(code, tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    ds = json.loads(proc.stdout.splitlines()[-1])["ds"]
-    assert ds["name"] == "en" and ds["split"] == "train" and "en/test.csv" in ds["files"]
+    hub.clear_requests()
+    loaded, skipped = run_snippet(code, tmp_path)
+    assert skipped == []
+    assert loaded["ds"] == {
+        "config": "en",
+        "split": "train",
+        "rows": [{"text": "hello", "label": 1}, {"text": "bye", "label": 0}],
+    }
+    fetched = {r["path"].rsplit("/", 2)[-2:][1] for r in hub.requests() if "/resolve/" in r["path"]}
+    assert {"train-0.csv", "train-1.csv"} <= fetched
 
     human = run_cli("info", "datasets/alice/plain", env=env_for(hub))
     assert human.returncode == 0, human
@@ -271,3 +344,19 @@ def test_dataset_info_configs_splits_and_load_dataset_snippet(
     assert ["default", "train", "1", "8", "B", "-"] in lines
     assert ["validation", "1", "8", "B", "-"] in lines and ["test", "1", "8", "B", "-"] in lines
     assert 'load_dataset("alice/plain", split="train")' in human.stdout
+
+    doc = json.loads(run_cli("info", "datasets/alice/plain", "--json", env=env_for(hub)).stdout)
+    code = {u["library"]: u for u in doc["usage"]}["datasets"]["code"]
+    loaded, _ = run_snippet(code, tmp_path / "plain")
+    assert loaded["ds"] == {"config": "default", "split": "train", "rows": [{"a": 1, "b": 2}]}
+
+
+def test_config_only_snippet_loads_the_config(run_cli: Any, hub: Any, tmp_path: Path) -> None:
+    """No architectures: the snippet loads the config, which runs without torch, in full."""
+    res = run_cli("info", "alice/tiny-config", "--json", env=env_for(hub))
+    assert res.returncode == 0, res
+    code = {u["library"]: u for u in json.loads(res.stdout)["usage"]}["transformers"]["code"]
+    assert 'config = AutoConfig.from_pretrained("alice/tiny-config")' in code
+    loaded, skipped = run_snippet(code, tmp_path)
+    assert skipped == []
+    assert loaded["config"] == {"class": "BertConfig", "model_type": "bert", "hidden_size": 8}
