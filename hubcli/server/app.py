@@ -175,8 +175,10 @@ class HubServer:
     def page_size(self, value: int) -> None:
         self.state.knobs.page_size = value
 
-    def requests(self) -> list[dict[str, Any]]:
-        return self.state.log.items()
+    def requests(self, settle: float = 0.5) -> list[dict[str, Any]]:
+        """The request log, after waiting up to ``settle`` s for requests being answered (a
+        client can hold a response's last byte before its log entry is written)."""
+        return self.state.log.items(settle)
 
     def clear_requests(self) -> None:
         self.state.log.clear()

@@ -71,6 +71,24 @@ class HubAsgi:
         server = scope.get("server") or ("", None)
         is_cdn = server[1] == self.state.cdn_port
         method = scope["method"]
+        self.state.log.begin()
+        try:
+            await self._serve(scope, receive, send, started, loop, headers, target, is_cdn, method)
+        finally:
+            self.state.log.end()
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float,
+        loop: asyncio.AbstractEventLoop,
+        headers: Message,
+        target: str,
+        is_cdn: bool,
+        method: str,
+    ) -> None:
         body = BodyBridge(loop, receive, self.state.limits.idle_timeout)
         knobs = self.state.knobs
         if knobs.latency_ms > 0:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,19 @@ class RequestLog:
 
     def __init__(self, path: Path | None = None) -> None:
         self._items: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._inflight = 0
         self._fh = open(path, "a", buffering=1, encoding="utf-8") if path else None  # noqa: SIM115
+
+    def begin(self) -> None:
+        """A request is being answered (its entry is added when its last byte was sent)."""
+        with self._lock:
+            self._inflight += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._inflight -= 1
+            self._lock.notify_all()
 
     def add(self, item: dict[str, Any]) -> None:
         # a client controls the path and headers: keep what one entry can cost bounded
@@ -75,8 +87,17 @@ class RequestLog:
             if self._fh:
                 self._fh.write(line)
 
-    def items(self) -> list[dict[str, Any]]:
+    def items(self, settle: float = 0.5) -> list[dict[str, Any]]:
+        """The entries so far, after waiting (up to ``settle`` seconds) for the requests being
+        answered to finish: a client may hold a response's last byte before the server has
+        written that response's entry."""
+        deadline = time.monotonic() + settle
         with self._lock:
+            while self._inflight > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._lock.wait(left)
             return list(self._items)
 
     def clear(self) -> None:

@@ -132,10 +132,13 @@ def test_create_pr_is_seen_by_huggingface_hub(hub: Any, run_cli: Any, tmp_path: 
     assert lines[1] == "proposal"
 
 
-def _part_puts(hub: Any, after: float = 0.0, before: float = float("inf")) -> list[Any]:
-    """Part PUTs whose request started in ``(after, before)`` (t0: when the server got it)."""
+def _part_puts(
+    hub: Any, after: float = 0.0, before: float = float("inf"), settle: float = 0.5
+) -> list[Any]:
+    """Part PUTs whose request started in ``(after, before)`` (t0: when the server got it);
+    ``settle=0`` while uploads are still running (polling must not wait for them)."""
     return [
-        q for q in hub.requests()
+        q for q in hub.requests(settle)
         if q["method"] == "PUT" and "/_lfs/part/" in q["path"] and after < q["t0"] < before
     ]  # fmt: skip
 
@@ -161,14 +164,14 @@ def test_killed_multipart_upload_resumes_without_resending_finished_parts(
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if len([q for q in _part_puts(hub) if q["status"] == 200]) >= 4:
+        if len([q for q in _part_puts(hub, settle=0) if q["status"] == 200]) >= 4:
             break
         time.sleep(0.02)
     time.sleep(0.3)  # the next parts are now on their way (each takes ~1.3 s to arrive)
     proc.kill()
     killed_at = time.time()
     proc.communicate()
-    first_paths = {q["path"].rsplit("/", 1)[0] for q in _part_puts(hub)}
+    first_paths = {q["path"].rsplit("/", 1)[0] for q in _part_puts(hub, settle=0)}
     state_file = Path(os.environ["HF_HOME"]) / "hubcli" / "upload-parts" / f"{_sha(data)}.json"
     recorded = {int(n) for n in json.loads(state_file.read_text())["parts"]}
     assert 4 <= len(recorded) < nparts
@@ -217,7 +220,7 @@ def test_ctrl_c_during_an_upload_says_so_exits_130_and_a_rerun_resumes(
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if len([q for q in _part_puts(hub) if q["status"] == 200]) >= 4:
+        if len([q for q in _part_puts(hub, settle=0) if q["status"] == 200]) >= 4:
             break
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
