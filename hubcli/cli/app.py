@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "repo": "hubcli.cli.repo",
     "cache": "hubcli.cli.cache",
     "serve": "hubcli.cli.serve",
+    "store": "hubcli.cli.store",
     "completion": "hubcli.cli.completion",
     "add": "hubcli.cli.lock",
     "remove": "hubcli.cli.lock",

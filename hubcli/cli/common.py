@@ -295,6 +295,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "hubcli serve --port 8080",
         "HF_ENDPOINT=http://localhost:8080 hubcli download org/model",
     ),
+    "store": ("hubcli store migrate --from file:///srv/hub --to s3://team-hub/prod",),
+    "store migrate": (
+        "hubcli store migrate --from file:///srv/hub --to s3://team-hub/prod",
+        "hubcli store migrate --from s3://hub/prod --to file:///srv/copy --s3-endpoint "
+        "http://minio:9000",
+    ),
 }
 
 

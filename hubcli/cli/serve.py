@@ -46,16 +46,6 @@ def serve(
             " then only one replica may run.",
         ),
     ] = False,
-    migrate_from: Annotated[
-        str | None,
-        typer.Option(
-            "--migrate-from",
-            help="Do not serve: copy the store at this URL (file://DIR or s3://bucket/prefix)"
-            " into --storage, verifying every object (resumable, refs last), print a JSON"
-            " summary and exit. See docs/storage.md.",
-            metavar="URL",
-        ),
-    ] = None,
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="API port (0 = a free port).")] = 0,
     cdn_port: Annotated[
@@ -208,13 +198,7 @@ def serve(
     ] = None,
 ) -> int:
     """Run a local Hugging Face Hub-compatible server; prints its URL as the first line."""
-    from hubcli.server.cli import parse_tokens, run_migrate, run_server
-
-    if migrate_from is not None:
-        dest = storage or (f"file://{root}" if root else None)
-        return run_migrate(
-            migrate_from, dest, s3_endpoint=s3_endpoint, single_replica=single_replica
-        )
+    from hubcli.server.cli import parse_tokens, run_server
 
     try:
         tokens = parse_tokens(token or [], token_file)

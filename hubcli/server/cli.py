@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -147,52 +148,39 @@ def run_server(
     return _serve(server, tokens or {})
 
 
-def run_migrate(
+def migrate_stores(
     source: str,
-    dest: str | None,
+    dest: str,
     *,
     s3_endpoint: str | None = None,
     single_replica: bool = False,
-) -> int:
-    """``hubcli serve --migrate-from SRC --storage DST``: copy the store SRC into DST (every
-    object verified, idempotent, resumable, refs last), print a JSON summary, exit
-    (docs/storage.md)."""
-    import json
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """``hubcli store migrate --from SRC --to DST``: copy the store SRC into DST (every object
+    verified, idempotent, resumable, refs last) and return the summary (docs/storage.md).
 
+    Raises ValueError for a bad URL or a missing source, StorageError when an object fails its
+    check (409: a different repo of that name is in the destination), and whatever the object
+    store's client raises when it refuses (credentials, bucket, network)."""
     from hubcli.server.store.migrate import migrate
 
-    if not dest:
-        sys.stderr.write("error: --migrate-from needs the destination as --storage URL\n")
-        return 2
     opened: list[Storage] = []
     try:
         for url in (source, dest):
-            parsed = parse_storage_url(url)
+            try:
+                parsed = parse_storage_url(url)
+            except ValueError:
+                raise ValueError(f"{url!r}: a store is file://DIR or s3://bucket/prefix") from None
             if parsed.scheme == "file" and url is source and not Path(parsed.path).is_dir():
                 raise ValueError(f"{url}: no such store")
             opened.append(
                 open_storage(parsed, s3_endpoint=s3_endpoint, single_replica=single_replica)
             )
         src, dst = opened
-
-        def progress(what: str) -> None:
-            sys.stderr.write(f"migrate: {what}\n")
-
-        stats = migrate(src, dst, progress=progress)
-    except ValueError as e:
-        sys.stderr.write(f"error: {e}\n")
-        return 2
-    except StorageError as e:
-        sys.stderr.write(f"error: {e.message}\n")
-        return 1
-    except Exception as e:  # the object store refused us (credentials, bucket, network)
-        sys.stderr.write(f"error: migration stopped: {e.__class__.__name__}: {e}\n")
-        return 1
+        return migrate(src, dst, progress=progress).as_dict()
     finally:
         for st in opened:
             st.close()
-    sys.stdout.write(json.dumps(stats.as_dict()) + "\n")
-    return 0
 
 
 def _open_storage(

@@ -1,4 +1,4 @@
-"""``hubcli serve --migrate-from SRC --storage DST``: file -> s3 -> file round trip, byte-identical,
+"""``hubcli store migrate --from SRC --to DST``: file -> s3 -> file round trip, byte-identical,
 served by a replica; resumable after a stop; every object verified (docs/storage.md)."""
 
 from __future__ import annotations
@@ -62,7 +62,11 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("hubcli")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hubcli.cli.app"]
     return subprocess.run(
-        [*cmd, "serve", *args], capture_output=True, text=True, timeout=300, env=os.environ
+        [*cmd, "store", "migrate", "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ,
     )
 
 
@@ -72,13 +76,13 @@ def test_file_to_s3_to_file_round_trip_is_byte_identical_and_served(
     a, c = tmp_path / "a", tmp_path / "c"
     files = _seed(a)
     s3 = f"s3://{bucket}/hub"
-    r = _cli("--migrate-from", f"file://{a}", "--storage", s3, "--s3-endpoint", object_store.url)
+    r = _cli("--from", f"file://{a}", "--to", s3, "--s3-endpoint", object_store.url)
     assert r.returncode == 0, r.stderr
     first = json.loads(r.stdout)
     assert first["repos"] == 2 and first["commits"] >= 5 and first["blobs"] >= 6
     # idempotent: a second run copies nothing
     again = json.loads(
-        _cli("--migrate-from", f"file://{a}", "--storage", s3, "--s3-endpoint", object_store.url)
+        _cli("--from", f"file://{a}", "--to", s3, "--s3-endpoint", object_store.url)
         .stdout
     )  # fmt: skip
     assert again["commits"] == 0 and again["blobs"] == 0 and again["refs"] == 0
@@ -100,7 +104,7 @@ def test_file_to_s3_to_file_round_trip_is_byte_identical_and_served(
     assert [t["name"] for t in refs["tags"]] == ["v1"]
     assert [p["ref"] for p in refs["pullRequests"]] == ["refs/pr/1"]
     # and back: the file store is the one we started from, byte for byte
-    r = _cli("--migrate-from", s3, "--storage", f"file://{c}", "--s3-endpoint", object_store.url)
+    r = _cli("--from", s3, "--to", f"file://{c}", "--s3-endpoint", object_store.url)
     assert r.returncode == 0, r.stderr
     assert _tree(c) == _tree(a)
     assert any(k.startswith("objects/") for k in _tree(a))
@@ -143,3 +147,23 @@ def test_migration_resumes_and_verifies(
     with pytest.raises(StorageError):
         migrate(Storage(bad.root), dst)
     assert dst.get_repo("model", "alice/x").refs["heads"] == {}  # type: ignore[union-attr]
+
+
+def test_store_migrate_cli_exit_codes(
+    object_store: ObjectStore, bucket: str, tmp_path: Path
+) -> None:
+    """One error line and a distinct code: 2 a bad URL, 6 a source object failing its check."""
+    r = _cli("--from", "ftp://nowhere/x", "--to", f"file://{tmp_path / 'd'}")
+    assert r.returncode == 2, r
+    error = json.loads(r.stderr.strip().splitlines()[-1])["error"]  # --json: a JSON error line
+    assert error["exit_code"] == 2 and "file://DIR or s3://bucket/prefix" in error["message"]
+    bad = tmp_path / "bad"
+    with HubServer(bad, lfs_threshold=1024) as srv:
+        srv.seed_repo("alice/x", {"w.bin": os.urandom(5000)})
+    blob = next(p for p in (bad / "objects").rglob("*") if p.is_file() and p.stat().st_size == 5000)
+    blob.write_bytes(b"\0" * 5000)
+    s3 = f"s3://{bucket}/corrupt"
+    r = _cli("--from", f"file://{bad}", "--to", s3, "--s3-endpoint", object_store.url)
+    assert r.returncode == 6, r
+    assert json.loads(r.stderr.strip().splitlines()[-1])["error"]["exit_code"] == 6
+    assert "Traceback" not in r.stderr
