@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-AREAS = ("download", "cache", "upload", "mirror", "storage")
+AREAS = ("download", "cache", "upload", "mirror", "storage", "replica")
 
 
 def fmt_value(value: float | None, unit: str) -> str:
