@@ -307,6 +307,17 @@ def verify_cache(
         rtype, rid = repo.ref.repo_type, repo.ref.repo_id
         commit = rev.commit
 
+        def add(
+            path: str,
+            kind: str,
+            etag: str | None,
+            detail: str,
+            rid: str = rid,
+            rtype: str = rtype,
+            commit: str = commit,
+        ) -> None:
+            problems.append(FileProblem(rid, rtype, commit, path, kind, etag, detail))
+
         def selected(path: str, prefix: str | None = prefix) -> bool:
             return _in_path(path, prefix) and wanted(path, include, exclude)
 
@@ -341,59 +352,20 @@ def verify_cache(
                 ):
                     want = None
             if f.problem is not None:
-                problems.append(FileProblem(rid, rtype, commit, path, "bad_link", want, f.problem))
+                add(path, "bad_link", want, f.problem)
                 continue
             if not f.exists:
-                problems.append(
-                    FileProblem(
-                        rid,
-                        rtype,
-                        commit,
-                        path,
-                        "missing",
-                        want or f.etag,
-                        "the snapshot link points at a blob that is not there",
-                    )
-                )
+                gone = "the snapshot link points at a blob that is not there"
+                add(path, "missing", want or f.etag, gone)
                 continue
             if remote is not None and path not in remote:
-                problems.append(
-                    FileProblem(
-                        rid,
-                        rtype,
-                        commit,
-                        path,
-                        "extra",
-                        f.etag,
-                        "the Hub has no such file at this commit",
-                    )
-                )
+                add(path, "extra", f.etag, "the Hub has no such file at this commit")
             etag = f.etag if f.is_link else want
             if f.is_link and want and f.etag != want:
-                problems.append(
-                    FileProblem(
-                        rid,
-                        rtype,
-                        commit,
-                        path,
-                        "mismatch",
-                        want,
-                        f"linked to blob {f.etag}, expected {want}",
-                    )
-                )
+                add(path, "mismatch", want, f"linked to blob {f.etag}, expected {want}")
                 continue
             if not etag or not is_content_id(etag):
-                problems.append(
-                    FileProblem(
-                        rid,
-                        rtype,
-                        commit,
-                        path,
-                        "unverifiable",
-                        etag,
-                        "no content hash known for this file",
-                    )
-                )
+                add(path, "unverifiable", etag, "no content hash known for this file")
                 continue
             to_hash[f.blob_path] = (etag, f.size)
             users.append((f.blob_path, repo, commit, path))
@@ -405,17 +377,7 @@ def verify_cache(
             listed = (reference or {})[path]
             if reference is expected and not is_content_id(listed):
                 continue  # not a content hash: no entry
-            problems.append(
-                FileProblem(
-                    rid,
-                    rtype,
-                    commit,
-                    path,
-                    "not_downloaded",
-                    listed,
-                    "listed for this commit, not cached",
-                )
-            )
+            add(path, "not_downloaded", listed, "listed for this commit, not cached")
 
     failed: dict[str, tuple[str, str]] = {}  # blob path -> (etag, detail)
 
