@@ -94,7 +94,8 @@ def run_server(
     try:
         store, root = _open_storage(
             root, storage, s3_endpoint, presign, single_replica, int(url_ttl),
-            bool(upstreams or from_cache),
+            bool(from_cache or (mirror_options or {}).get("max_size")
+                 or (mirror_options or {}).get("pin_file")),
         )  # fmt: skip
     except ValueError as e:
         sys.stderr.write(f"error: {e}\n")
@@ -202,7 +203,9 @@ def _open_storage(
     if url.scheme == "file":
         return None, str(url.path)
     if mirror:
-        raise ValueError("a mirror keeps its store on local disk: use --root with --upstream")
+        raise ValueError(
+            "--max-size, --pin-file and --from-cache need a file:// store (docs/storage.md)"
+        )
     store = open_storage(
         url,
         s3_endpoint=s3_endpoint,

@@ -11,8 +11,10 @@ On disk, under ``<root>/mirror/``::
     json/ab/<sha256 of the request>.json        other sha-addressed answers (commits, expand=...)
 
 Blobs live in the server's content-addressed store (``objects/{git,lfs}``), written only by a
-verified fill. Everything here is rebuilt from upstream when missing, so a store can be copied,
-moved or wiped piecemeal.
+verified fill. On an object store (``s3://``) the commit records and JSON answers are documents
+under ``<prefix>/mirror/`` shared by every replica, and blobs are the store's own
+(``storage``); pins stay per replica. Everything here is rebuilt from upstream when missing,
+so a store can be copied, moved or wiped piecemeal.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from hubcli.server.mirror.evict import Evictor, load_pin_file
 from hubcli.server.mirror.fill import Fills
 from hubcli.server.mirror.metrics import Metrics
 from hubcli.server.mirror.share import CacheShare, SharedCommit
+from hubcli.server.mirror.storage import mirror_storage
 from hubcli.server.mirror.upstream import (
     ProtocolError,
     Upstream,
@@ -132,6 +135,12 @@ class MirrorCore:
             read_timeout=config.read_timeout,
         )
         self.store = state.storage
+        self.dir = self.store.root / "mirror"
+        self.place = mirror_storage(self.store, self.dir)
+        if not self.place.local and (config.max_size or config.pin_file or config.from_cache):
+            raise ValueError(
+                "--max-size, --pin-file and --from-cache need a file:// store (docs/storage.md)"
+            )
         self.pin_refs = load_pin_file(config.pin_file) if config.pin_file else []
         self.evictor = (
             Evictor(self.store.root / "objects", config.max_size, self.pinned_blobs, self.metrics)
@@ -143,9 +152,9 @@ class MirrorCore:
             self.client,
             self.metrics,
             on_stored=self.evictor.stored if self.evictor else None,
+            place=self.place,
         )
         self.share = CacheShare(config.from_cache) if config.from_cache else None
-        self.dir = self.store.root / "mirror"
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._pin_locks: dict[str, threading.Lock] = {}
@@ -208,8 +217,8 @@ class MirrorCore:
             held = self._flags.get(key)
         if held is not None:
             return held
-        with contextlib.suppress(OSError, ValueError):
-            info = json.loads(self._info_file(repo_type, repo_id, sha).read_bytes())
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            info = json.loads(self.place.read_doc(self._info_file(repo_type, repo_id, sha)) or b"")
             self.note_flags(repo_type, repo_id, info, latest=False)
             return bool(info.get("private")), bool(info.get("gated"))
         return False, False
@@ -329,8 +338,8 @@ class MirrorCore:
     def _pin(self, who: Identity, repo_type: str, repo_id: str, rev: str) -> Pinned:
         if SHA1_RE.match(rev):
             if (
-                self._info_file(repo_type, repo_id, rev).exists()
-                or self._tree_file(repo_type, repo_id, rev).exists()
+                self.place.read_doc(self._info_file(repo_type, repo_id, rev)) is not None
+                or self.place.read_doc(self._tree_file(repo_type, repo_id, rev)) is not None
             ):
                 return Pinned(rev)
             if self.share and self.share.resolve(repo_type, repo_id, rev):
@@ -386,14 +395,14 @@ class MirrorCore:
     def _save_info(self, repo_type: str, repo_id: str, sha: str, info: dict[str, Any]) -> None:
         path = self._info_file(repo_type, repo_id, sha)
         if not path.exists():
-            self.store._atomic_write(path, json.dumps(info, separators=(",", ":")).encode())
+            self.place.write_doc(path, json.dumps(info, separators=(",", ":")).encode())
 
     def info_at(self, who: Identity, repo_type: str, repo_id: str, sha: str) -> dict[str, Any]:
         """The plain repo info at commit ``sha`` (stored once fetched; access not checked)."""
         path = self._info_file(repo_type, repo_id, sha)
         stored: Any = None
-        with contextlib.suppress(OSError, ValueError):
-            stored = json.loads(path.read_bytes())
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            stored = json.loads(self.place.read_doc(path) or b"")
         if isinstance(stored, dict):
             self.note_flags(repo_type, repo_id, stored, latest=False)
             return stored
@@ -481,7 +490,7 @@ class MirrorCore:
 
     def _load_manifest(self, repo_type: str, repo_id: str, sha: str) -> Manifest | None:
         try:
-            raw = json.loads(self._tree_file(repo_type, repo_id, sha).read_bytes())
+            raw = json.loads(self.place.read_doc(self._tree_file(repo_type, repo_id, sha)) or b"")
             tree = {p: Entry(v[0], v[1], v[2]) for p, v in raw["files"].items()}
             return Manifest(_commit(sha, tree), dict(raw["dirs"]))
         except (OSError, ValueError, KeyError, TypeError, IndexError):
@@ -518,7 +527,7 @@ class MirrorCore:
         if clash:
             raise UpstreamError("a path is both a file and a folder", protocol=True)
         data = {"files": {p: [e.size, e.oid, e.sha256] for p, e in tree.items()}, "dirs": dirs}
-        self.store._atomic_write(
+        self.place.write_doc(
             self._tree_file(repo_type, repo_id, sha),
             json.dumps(data, separators=(",", ":")).encode(),
         )
@@ -540,7 +549,7 @@ class MirrorCore:
         name = hashlib.sha256(key.encode()).hexdigest()
         path = self.dir / "json" / name[:2] / f"{name}.json"
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            raw = json.loads(path.read_bytes())
+            raw = json.loads(self.place.read_doc(path) or b"")
             return raw["body"], raw["link"]
         try:
             value, h, _ = self.client.get_json(
@@ -551,7 +560,7 @@ class MirrorCore:
             raise self.upstream_failure(UpstreamError(str(e), protocol=True)) from None
         except (UpstreamError, UpstreamAnswer) as e:
             raise self.upstream_failure(e) from None
-        self.store._atomic_write(path, json.dumps({"body": value, "link": link}).encode())
+        self.place.write_doc(path, json.dumps({"body": value, "link": link}).encode())
         return value, link
 
     def brief_json(

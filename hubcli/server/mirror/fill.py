@@ -3,7 +3,8 @@
 A fill runs in its own thread (a client that goes away does not stop it). It writes the body into a
 temp file of the store while hashing it (sha256 for LFS, git blob sha1 for regular files), resumes
 with a ``Range`` request on the same or the next upstream when a connection breaks, and publishes
-the blob (``os.replace`` into ``objects/``) only once the size and the hash match. Clients read the
+the blob (``os.replace`` into ``objects/``, or the object store's verified write: ``storage``) only
+once the size and the hash match. Clients read the
 growing temp file as it fills; the last byte of the blob is released only after the hash matched,
 so no client ever receives a complete body that failed verification (the connection is cut).
 A wrong size, a wrong hash or a lying ``Content-Range`` fails the fill: nothing is stored.
@@ -25,6 +26,7 @@ import requests
 
 from hubcli.server.blobs import BlobStore
 from hubcli.server.mirror.metrics import Metrics
+from hubcli.server.mirror.storage import FileMirrorStorage, MirrorStorage
 from hubcli.server.mirror.upstream import ProtocolError, UpstreamClient
 from hubcli.server.records import Entry
 
@@ -65,11 +67,15 @@ class Hasher:
 class Fill:
     """One blob being fetched; readers follow ``progress``."""
 
-    def __init__(self, store: BlobStore, entry: Entry, source: Source) -> None:
+    def __init__(
+        self, store: BlobStore, entry: Entry, source: Source, place: MirrorStorage
+    ) -> None:
         self.entry = entry
         self.size = entry.size
         self.source = source
-        self.dest = str(store.blob_file(entry))
+        self.store = store
+        self.place = place
+        self.dest: str | None = None  # the published blob's local file (None: in the store)
         fd, self.tmp = store.new_temp()
         os.close(fd)
         self.cond = threading.Condition()
@@ -100,9 +106,15 @@ class Fill:
         """``count`` bytes from ``start``, as the fill writes them; the blob's last byte only once
         it is verified. Raises ``FillFailed`` (the connection is then cut)."""
         with self.cond:
-            path = self.dest if self.state == "done" else self.tmp
-            fd = os.open(path, os.O_RDONLY)  # still the same file after the rename
+            if self.state == "done" and self.dest is None:  # published into the object store
+                fd = -1
+            else:
+                path = self.dest if self.state == "done" and self.dest else self.tmp
+                fd = os.open(path, os.O_RDONLY)  # still the same file after the rename
             gen = self.restarted
+        if fd < 0:
+            yield from self.store.open_blob(self.entry, start, count)
+            return
         try:
             pos, end = start, start + count
             while pos < end:
@@ -166,9 +178,12 @@ class Fill:
                     metrics.inc("verify_failures_total")
                     raise FillFailed("the upstream's bytes do not match their hash", protocol=True)
                 os.fsync(out.fileno())
-            os.makedirs(os.path.dirname(self.dest), exist_ok=True)
+            try:
+                self.place.publish(self.entry, self.tmp)  # readers still follow the spool
+            except Exception as e:
+                raise FillFailed(f"the store refused the blob: {e!r}", protocol=False) from None
             with self.cond:
-                os.replace(self.tmp, self.dest)
+                self.dest = self.place.settle(self.entry, self.tmp)
                 self.state = "done"
                 self.cond.notify_all()
         except FillFailed as e:
@@ -318,8 +333,10 @@ class Fills:
         client: UpstreamClient,
         metrics: Metrics,
         on_stored: Callable[[str, int], None] | None = None,
+        place: MirrorStorage | None = None,
     ) -> None:
         self.store = store
+        self.place = place if place is not None else FileMirrorStorage(store)  # type: ignore[arg-type]
         self.client = client
         self.metrics = metrics
         self.on_stored = on_stored  # (blob path, size) after a fill published a blob
@@ -333,9 +350,9 @@ class Fills:
             fill = self._fills.get(key)
             if fill is not None:
                 return fill
-            if os.path.exists(self.store.blob_file(entry)):
+            if self.store.blob_size(entry) == entry.size:
                 return None
-            fill = Fill(self.store, entry, source)
+            fill = Fill(self.store, entry, source, self.place)
             self._fills[key] = fill
             self.metrics.inc("fills_total")
             self.metrics.set("fills_in_progress", len(self._fills))
@@ -351,7 +368,7 @@ class Fills:
             with self._lock:
                 self._fills.pop(key, None)
                 self.metrics.set("fills_in_progress", len(self._fills))
-        if fill.state == "done" and self.on_stored is not None:
+        if fill.state == "done" and fill.dest is not None and self.on_stored is not None:
             self.on_stored(fill.dest, fill.size)
 
     def in_progress(self) -> int:

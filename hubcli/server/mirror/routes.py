@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from hubcli.server.endpoints.files import _ascii, _content_type, file_response, parse_range
+from hubcli.server.endpoints.files import (
+    _ascii,
+    _content_type,
+    blob_response,
+    file_response,
+    parse_range,
+)
 from hubcli.server.endpoints.links import paginate
 from hubcli.server.ids import SHA1_RE, SHA256_RE, lfs_pointer, validate_path, validate_repo_id
 from hubcli.server.mirror import validate
@@ -359,7 +364,7 @@ class MirrorRouter:
                 who.token is not None
                 and req.method == "GET"
                 and core.has_upstream
-                and _size_of(str(core.store.blob_file(entry))) != entry.size
+                and core.store.blob_size(entry) != entry.size
             ):
                 target = f"/{prefix_of(repo_type)}{repo_id}/resolve/{pinned.sha}/{quote(path)}"
                 core.fills.get(entry, Source(target, who.token))
@@ -402,12 +407,11 @@ class MirrorRouter:
             "Content-Disposition": f'attachment; filename="{_ascii(name)}"',
             "Cache-Control": PRIVATE if core.restricted(repo_type, repo_id, rev) else IMMUTABLE,
         }
-        stored = core.store.lfs_path(sha256)
-        with_size = _size_of(str(stored))
+        stored = Entry(size=0, oid="", sha256=sha256)
+        with_size = core.store.blob_size(stored)
         if with_size is not None:
             core.metrics.inc("hits_total")
-            core.touch(str(stored))
-            return file_response(req, str(stored), with_size, headers)
+            return _stored(req, core, stored, with_size, headers)
         m = core.manifest(repo_type, repo_id, rev)
         for path, entry in m.commit.tree.items():
             if entry.sha256 == sha256:
@@ -427,11 +431,9 @@ class MirrorRouter:
     ) -> Response:
         """A file's bytes: from the store, the shared cache (verified once), or a fill."""
         core = self.core
-        dest = str(core.store.blob_file(entry))
-        if _size_of(dest) == entry.size:
+        if core.store.blob_size(entry) == entry.size:
             core.metrics.inc("hits_total")
-            core.touch(dest)
-            return file_response(req, dest, entry.size, headers)
+            return _stored(req, core, entry, entry.size, headers)
         shared = core.shared_blob(repo_type, repo_id, entry)
         if shared is not None:
             return self.shared(req, shared, entry, headers)
@@ -470,7 +472,7 @@ class MirrorRouter:
                 {"Retry-After": str(core.config.retry_after)},
             ) from None
         if fill is None:
-            return file_response(req, dest, entry.size, headers)
+            return blob_response(req, entry, entry.size, headers)
         start, count, status = 0, entry.size, 200
         if isinstance(rng, tuple):
             start, count, status = rng[0], rng[1] - rng[0] + 1, 206
@@ -512,11 +514,15 @@ def _guard(it: Any) -> Any:
         raise CorruptBlob(str(e)) from None
 
 
-def _size_of(path: str) -> int | None:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return None
+def _stored(
+    req: Request, core: MirrorCore, entry: Entry, size: int, headers: dict[str, str]
+) -> Response:
+    """A blob of the store: its local file (file stores; an LRU use with ``--max-size``) or a
+    ranged stream from the object store."""
+    path = core.store.local_blob_path(entry)
+    if path is not None:
+        core.touch(path)
+    return blob_response(req, entry, size, headers)
 
 
 # ---------------------------------------------------------------------- web pages

@@ -124,7 +124,9 @@ class MirrorBackend:
         if sha is None:
             return {}
         with contextlib.suppress(OSError, ValueError):
-            info = json.loads(self.core._info_file(repo_type, repo_id, sha).read_bytes())
+            info = json.loads(
+                self.core.place.read_doc(self.core._info_file(repo_type, repo_id, sha)) or b""
+            )
             if isinstance(info, dict):
                 return info
         return {}
@@ -242,11 +244,9 @@ class MirrorBackend:
         """The file's first ``cap`` bytes: stored, in the shared cache, filled (small files: the
         mirror keeps them, as for a client's download) or by a Range request (large ones)."""
         core, h = self.core, view.handle
-        dest = core.store.blob_file(entry)
         with contextlib.suppress(OSError):
-            if dest.stat().st_size == entry.size:
-                with open(dest, "rb") as fh:
-                    return fh.read(cap)
+            if core.store.blob_size(entry) == entry.size:
+                return b"".join(core.store.open_blob(entry, 0, min(cap, entry.size)))
         shared = core.shared_blob(view.type, view.id, entry)
         if shared is not None and core.share is not None and core.share.state(shared) is not False:
             with open(shared, "rb") as fh:
@@ -262,8 +262,7 @@ class MirrorBackend:
                 fill = core.fills.get(entry, source)
                 if fill is not None:
                     fill.wait_done(min(core.config.fill_wait, FILL_WAIT))
-                with open(dest, "rb") as fh:
-                    return fh.read(cap)
+                return b"".join(core.store.open_blob(entry, 0, min(cap, entry.size)))
             direct = DirectRange(core.client, source, entry.size, 0, min(cap, entry.size) - 1)
             if direct.open():
                 return b"".join(direct)
