@@ -376,26 +376,45 @@ class Storage(BlobStore):
             return moved
 
     # ---------------------------------------------------------------- commits
+    # One commit cache and one revision resolver for every store; a store supplies where commit
+    # manifests live (the four hooks below; the S3 store overrides them).
+    def _commit_key(self, repo: Repo) -> str:
+        return str(repo.path)
+
+    def _read_commit_doc(self, repo: Repo, sha: str) -> bytes | None:
+        try:
+            return (repo.path / "commits" / f"{sha}.json").read_bytes()
+        except OSError:
+            return None
+
+    def _has_commit(self, repo: Repo, sha: str) -> bool:
+        return (repo.path / "commits" / f"{sha}.json").exists()
+
+    def _commits_with_prefix(self, repo: Repo, prefix: str) -> list[str]:
+        return [p.stem for p in (repo.path / "commits").glob(f"{prefix}*.json")]
+
     def get_commit(self, repo: Repo, sha: str) -> Commit | None:
-        key = f"{repo.path}:{sha}"
+        if not SHA1_RE.match(sha):
+            return None
+        key = f"{self._commit_key(repo)}:{sha}"
         with self._commit_lock:
             c = self._commits.get(key)
             if c is not None:
                 self._commits.move_to_end(key)
                 return c
-        if not SHA1_RE.match(sha):
+        data = self._read_commit_doc(repo, sha)
+        if data is None:
             return None
         try:
-            raw = json.loads((repo.path / "commits" / f"{sha}.json").read_text())
-        except (OSError, ValueError):
+            c = commit_from_body(json.loads(data))
+        except (ValueError, KeyError, TypeError, IndexError):
             return None
-        c = commit_from_body(raw)
         self._cache_commit(repo, c)
         return c
 
     def _cache_commit(self, repo: Repo, c: Commit) -> None:
         with self._commit_lock:
-            self._commits[f"{repo.path}:{c.id}"] = c
+            self._commits[f"{self._commit_key(repo)}:{c.id}"] = c
             while len(self._commits) > 512:
                 self._commits.popitem(last=False)
 
@@ -406,9 +425,9 @@ class Storage(BlobStore):
             return sha
         low = rev.lower()
         if SHA1_RE.match(low):
-            return low if (repo.path / "commits" / f"{low}.json").exists() else None
+            return low if self._has_commit(repo, low) else None
         if re.match(r"^[0-9a-f]{5,39}$", low):
-            matches = [p.stem for p in (repo.path / "commits").glob(f"{low}*.json")]
+            matches = self._commits_with_prefix(repo, low)
             return matches[0] if len(matches) == 1 else None
         return None
 

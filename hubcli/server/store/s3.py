@@ -40,7 +40,6 @@ from typing import Any
 
 from hubcli.server.ids import (
     REPO_TYPES,
-    SHA1_RE,
     SHA256_RE,
     StorageError,
     git_blob_sha1,
@@ -54,7 +53,6 @@ from hubcli.server.storage import (
     commit_from_body,
     commit_target,
     new_commit_body,
-    resolve_ref,
 )
 from hubcli.server.store.base import ANY, lfs_entry
 from hubcli.server.store.s3client import PreconditionFailed, S3Client
@@ -323,43 +321,19 @@ class S3Storage(Storage):
     def _rid(repo: Repo) -> str:
         return str(repo.meta["_id"])
 
-    def get_commit(self, repo: Repo, sha: str) -> Commit | None:
-        if not SHA1_RE.match(sha):
-            return None
-        key = f"{self._rid(repo)}:{sha}"
-        with self._commit_lock:
-            c = self._commits.get(key)
-            if c is not None:
-                self._commits.move_to_end(key)
-                return c
+    def _commit_key(self, repo: Repo) -> str:
+        return self._rid(repo)
+
+    def _read_commit_doc(self, repo: Repo, sha: str) -> bytes | None:
         got = self.s3.get(f"commits/{self._rid(repo)}/{sha}.json")
-        if got is None:
-            return None
-        try:
-            c = commit_from_body(json.loads(got.data))
-        except (ValueError, KeyError, TypeError, IndexError):
-            return None
-        self._cache_commit(repo, c)
-        return c
+        return None if got is None else got.data
 
-    def _cache_commit(self, repo: Repo, c: Commit) -> None:
-        with self._commit_lock:
-            self._commits[f"{self._rid(repo)}:{c.id}"] = c
-            while len(self._commits) > 512:
-                self._commits.popitem(last=False)
+    def _has_commit(self, repo: Repo, sha: str) -> bool:
+        return self.get_commit(repo, sha) is not None
 
-    def resolve_rev(self, repo: Repo, rev: str) -> str | None:
-        is_ref, sha = resolve_ref(repo, rev)
-        if is_ref:
-            return sha
-        low = rev.lower()
-        if SHA1_RE.match(low):
-            return low if self.get_commit(repo, low) is not None else None
-        if len(low) >= 5 and all(c in "0123456789abcdef" for c in low) and len(low) < 40:
-            base = f"commits/{self._rid(repo)}/"
-            matches = [n[len(base) : -5] for n in self.s3.names(base + low)]
-            return matches[0] if len(matches) == 1 else None
-        return None
+    def _commits_with_prefix(self, repo: Repo, prefix: str) -> list[str]:
+        base = f"commits/{self._rid(repo)}/"
+        return [n[len(base) : -5] for n in self.s3.names(base + prefix)]
 
     def commit(
         self,
