@@ -5,6 +5,7 @@ usual AWS_* credentials) behind a recording proxy, a fresh bucket per test, and 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import os
@@ -41,6 +42,11 @@ class ObjectStore:
     url: str
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # moto checks a conditional write's precondition (If-Match / If-None-Match) and stores the
+    # object in two unlocked steps, so two replicas' racing compare-and-swaps can both win there;
+    # S3, MinIO and Ceph decide them atomically. The proxy runs writes one at a time so the tests
+    # exercise hubcli's compare-and-swap, not moto's race (part uploads stay concurrent).
+    writes: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self) -> Any:
         import boto3
@@ -71,11 +77,13 @@ class _Proxy(BaseHTTPRequestHandler):
             self.store.seen.append(Seen(self.command, self.path, headers))
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else None
-        conn = http.client.HTTPConnection(*self.upstream, timeout=60)
-        fwd = {k: v for k, v in headers.items() if k.lower() not in ("connection",)}
-        conn.request(self.command, self.path, body=body, headers=fwd)
-        r = conn.getresponse()
-        data = r.read()
+        writes = self.command in ("PUT", "POST", "DELETE") and "partNumber=" not in self.path
+        with self.store.writes if writes else contextlib.nullcontext():
+            conn = http.client.HTTPConnection(*self.upstream, timeout=60)
+            fwd = {k: v for k, v in headers.items() if k.lower() not in ("connection",)}
+            conn.request(self.command, self.path, body=body, headers=fwd)
+            r = conn.getresponse()
+            data = r.read()
         self.send_response_only(r.status, r.reason)
         for k, v in r.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):
