@@ -2,7 +2,7 @@
 
 1. **Receive** (:mod:`hubcli.cache.bundle_receive`): stream the tar; the manifest (first member) is
    validated whole before any blob is read; each blob is hashed against its name while it is
-   written into a private staging folder inside the cache (``.hubcli-staging/<random>``).
+   written into a private staging folder inside the cache (``.locks/.hubcli-staging/<random>``).
 2. **Plan**: compare with what the cache holds. An existing good entry is never replaced: the same
    blob, link, tree or ref is kept; a bundle that contradicts it (another blob for a path of the
    same commit, another tree, a file where the cache has a folder) is refused; a differing ref is

@@ -2,9 +2,9 @@
 
 The tar is streamed; its manifest (first member) is validated whole before any blob is read
 (:mod:`hubcli.cache.bundle_manifest`); each blob is hashed against its name while it is written
-into a staging folder inside the cache (``.hubcli-staging/<random>``, held by a lock; a folder
-whose lock is free belongs to a crashed import and is swept). Nothing in the cache is touched
-here.
+into a staging folder inside the cache (``.locks/.hubcli-staging/<random>``, held by a lock; a
+folder whose lock is free belongs to a crashed import and is swept). Nothing in the cache is
+touched here.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from hubcli.hashing import ContentHasher
 MANIFEST = "hubcli-bundle.json"
 MAX_MANIFEST = 64 << 20
 CHUNK = 1 << 20
-STAGING = ".hubcli-staging"
+# Inside ``.locks``, which huggingface_hub's cache scan skips: a staging folder left by a crash
+# never shows up as a corrupted repo in ``hf cache scan`` (scan.py still skips ``.hubcli-*``).
+STAGING = ".locks/.hubcli-staging"
 
 
 # -- staging ----------------------------------------------------------------------------------
@@ -46,7 +48,7 @@ class Staging:
 
     def __enter__(self) -> Staging:
         try:
-            self.root.mkdir(exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
             self._sweep()
             self.path.mkdir()
@@ -61,8 +63,9 @@ class Staging:
             self._lock_path.unlink()
         with contextlib.suppress(OSError):
             self._lock.release()
-        with contextlib.suppress(OSError):
-            self.root.rmdir()  # only when no other import is running
+        for folder in (self.root, self.root.parent):  # only when empty: no other import, no lock
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def _sweep(self) -> None:
         from filelock import FileLock, Timeout

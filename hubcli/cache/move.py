@@ -2,7 +2,8 @@
 
 Per repo, under every lock of the repo in the source (a running download makes the move refuse):
 
-1. **Stage** the repo in ``<dst>/.hubcli-move/<repo folder>/``: each blob is copied to
+1. **Stage** the repo in ``<dst>/.locks/.hubcli-move/<repo folder>/`` (inside ``.locks``, which
+   ``hf cache scan`` skips): each blob is copied to
    ``blobs/<etag>.part``, hashed against its name, and only then renamed to ``blobs/<etag>`` — so
    a rerun after an interruption keeps every staged blob and redoes only the one in flight. A
    blob whose content the destination already holds (another repo, or a source hardlink already
@@ -38,7 +39,7 @@ from hubcli.errors import IntegrityError, LocalFileError, NotFoundError, UsageEr
 from hubcli.hashing import verify_file
 from hubcli.repo import RepoRef
 
-STAGING = ".hubcli-move"
+STAGING = ".locks/.hubcli-move"
 _CHUNK = 1 << 20
 
 
@@ -258,6 +259,7 @@ def move_cache(
         raise LocalFileError(
             f"Cannot move into {dst}: {exc.strerror or exc}. Rerun the same command to resume."
         ) from exc
-    with contextlib.suppress(OSError):
-        (dst / STAGING).rmdir()
+    for folder in (dst / STAGING, (dst / STAGING).parent):  # only when empty
+        with contextlib.suppress(OSError):
+            folder.rmdir()
     return mover.result

@@ -51,7 +51,7 @@ def test_move_keeps_dedup_verifies_and_hf_loads_offline(
     assert res.stdout.strip().splitlines()[-1] == f"export HF_HUB_CACHE={dst}"
 
     assert not list(src.glob("models--*"))
-    assert not (dst / ".hubcli-move").exists()
+    assert not (dst / ".locks" / ".hubcli-move").exists()
     after = _manifest(dst)
     assert after == before  # byte-identical, same paths
     a_tok = next((dst / "models--alice--a" / "snapshots").glob("*/tok.json"))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from huggingface_hub import scan_cache_dir
 
 from hubcli.cache import bundle_import
 from hubcli.cache.bundle import MANIFEST, export_bundle, import_bundle
@@ -245,6 +246,8 @@ def test_sigkill_mid_publish_leaves_only_complete_entries(
         commit = rc.read_ref(name)
         assert commit is None or len(os.listdir(rc.snapshot_dir(commit))) == 2  # complete
     assert (dst / bundle_import.STAGING).exists()  # the crashed run's staging is left ...
+    hf_scan = scan_cache_dir(dst)  # ... where huggingface_hub's scan does not see it
+    assert not hf_scan.warnings, hf_scan.warnings
     import_bundle(dst, bundle)  # ... and swept by the next import, which completes the job
     assert not (dst / bundle_import.STAGING).exists()
     assert verify_cache(dst).ok and rc.read_ref("main") == C1

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from hubcli.cache import bundle_import
 from hubcli.cache.bundle import export_bundle, import_bundle
 from hubcli.cache.bundle_manifest import parse_manifest
 from hubcli.cache.layout import RepoCache
@@ -129,7 +130,7 @@ def _check_import(template: Path, members: Members, doc: Any) -> None:
             )
         assert listing(root, skip=("a",)) == outside
         assert sorted(p.name for p in (root / "a" / "b").iterdir()) == ["cache"]
-        assert not (cache / ".hubcli-staging").exists()
+        assert not (cache / bundle_import.STAGING).exists()
 
 
 @settings(
