@@ -1,6 +1,6 @@
 """`python -m hubcli` runs the CLI."""
 
-from hubcli.cli.app import main
+from hubcli.cli.app import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import json
@@ -351,6 +352,35 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         _report_bug(exc, debug=debug, json_errors=json_errors)
     sys.exit(0)
+
+
+def run() -> NoReturn:
+    """The console script and ``python -m hubcli``: :func:`main`, then a quick exit.
+
+    Tearing the interpreter down (clearing every module's objects) costs 25-30 ms on this
+    machine, about a tenth of a small upload. When the command is done and no other non-daemon
+    thread runs, that work serves nothing: the exit handlers run (``atexit``, which includes
+    ``logging.shutdown`` and pending ``weakref.finalize`` calls), the standard streams are flushed
+    and the process ends with the command's code. Anything unusual takes the normal exit."""
+    try:
+        main()
+        code: str | int | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    _quick_exit(code)
+
+
+def _quick_exit(code: str | int | None) -> NoReturn:
+    import threading
+
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    if not isinstance(code, int) or any(t.is_alive() and not t.daemon for t in others):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nobody to tell
+            stream.flush()
+    os._exit(code)
 
 
 def _report_bug(exc: BaseException, *, debug: bool, json_errors: bool) -> NoReturn:

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hubcli import __version__
+
 HEAVY = ("requests", "rich", "rich.markdown", "hubcli.server", "huggingface_hub", "yaml", "tqdm")
 
 
@@ -64,3 +66,50 @@ def test_cached_commit_download_imports_no_http_stack(hub_server: Any, tmp_path:
     again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "HEAVY []" in again.stderr, again.stderr
+
+
+def _py(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "c"))
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_quick_exit_flushes_output_runs_exit_handlers_and_keeps_the_code(tmp_path: Path) -> None:
+    """``run()`` ends the process with ``os._exit`` (no interpreter teardown): what was printed
+    to a pipe still arrives, ``atexit`` handlers still run, and the exit code is the command's."""
+    marker = tmp_path / "atexit-ran"
+    code = (
+        "import atexit, pathlib, sys\n"
+        f"atexit.register(lambda: pathlib.Path({str(marker)!r}).write_text('yes'))\n"
+        "from hubcli.cli.app import run\n"
+        "sys.argv = ['hubcli'] + sys.argv[1:]\n"
+        "print('x' * 100000, end='')\n"  # more than one pipe buffer, still in sys.stdout's buffer
+        "run()\n"
+    )
+    ok = _py(code.replace("sys.argv[1:]", "['--version']"), tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("x" * 100000) and ok.stdout.rstrip().endswith(__version__)
+    assert marker.read_text() == "yes"
+    marker.unlink()
+    bad = _py(code.replace("sys.argv[1:]", "['download', 'not a repo!']"), tmp_path)
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert marker.read_text() == "yes"
+
+
+def test_quick_exit_waits_for_a_running_non_daemon_thread(tmp_path: Path) -> None:
+    """A non-daemon thread still working at the end: the normal exit, which waits for it."""
+    done = tmp_path / "thread-done"
+    code = (
+        "import pathlib, threading, time\n"
+        "from hubcli.cli.app import _quick_exit\n"
+        "def work():\n"
+        "    time.sleep(0.3)\n"
+        f"    pathlib.Path({str(done)!r}).write_text('done')\n"
+        "threading.Thread(target=work).start()\n"
+        "_quick_exit(3)\n"
+    )
+    r = _py(code, tmp_path)
+    assert r.returncode == 3, r.stderr
+    assert done.read_text() == "done"
