@@ -138,24 +138,31 @@ class BlobStore:
         return Entry(size=len(data), oid=sha1)
 
     def stage_regular(self, data: bytes) -> tuple[Entry, str | None]:
-        """Write a regular file's content to a temp file unless the blob is already stored;
-        ``publish_regular`` moves it into the store, ``discard_temp`` drops it."""
+        """Write a regular file's content to a temp file; ``publish_regular`` moves it into the
+        store, ``discard_temp`` drops it. No lookup here: clients send only files whose content
+        changed, so the blob is almost never stored yet; ``publish_regular`` keeps a stored one."""
         sha1 = git_blob_sha1(data)
-        entry = Entry(size=len(data), oid=sha1)
-        if os.path.exists(f"{self._objects}/git/{sha1[:2]}/{sha1}"):
-            return entry, None
-        return entry, self._write_temp(data)
+        return Entry(size=len(data), oid=sha1), self._write_temp(data)
 
     def publish_regular(self, entry: Entry, tmp: str) -> None:
         d = f"{self._objects}/git/{entry.oid[:2]}"
         if d not in self._blob_dirs:
             os.makedirs(d, exist_ok=True)
             self._blob_dirs.add(d)
+        dest = f"{d}/{entry.oid}"
         try:
-            os.replace(tmp, f"{d}/{entry.oid}")
-        except FileNotFoundError:  # the fan-out directory was removed behind our back
-            os.makedirs(d, exist_ok=True)
-            os.replace(tmp, f"{d}/{entry.oid}")
+            try:  # a link, not a rename: a blob stored already stays as it is
+                os.link(tmp, dest)
+            except FileNotFoundError:  # the fan-out directory was removed behind our back
+                os.makedirs(d, exist_ok=True)
+                os.link(tmp, dest)
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links
+            if not os.path.exists(dest):
+                os.replace(tmp, dest)
+                return
+        os.unlink(tmp)
 
     @staticmethod
     def discard_temp(tmp: str) -> None:
