@@ -31,12 +31,12 @@ from hubcli.progress import Progress
 from hubcli.repo import RepoRef, resolve_path
 from hubcli.transfer.adaptive import MAX_STREAMS, START_STREAMS, Concurrency, Gate
 from hubcli.transfer.job import DEFAULT_RANGE_THRESHOLD, Cancelled, FetchJob
+from hubcli.transfer.lazy import LazyTransfer
 from hubcli.transfer.partial import discard_partial, partial_name
 from hubcli.transfer.placement import BlobSlot, link_or_copy
 
 if TYPE_CHECKING:
     from hubcli.http import HubSession
-    from hubcli.transfer.engine import Transfer
 
 DownloadStatus = Literal[
     "downloaded",
@@ -131,7 +131,6 @@ class Run:
         tiers: Tiers | None = None,
     ) -> None:
         self.settings = settings
-        self.session = session
         self.ref = ref
         self.cache = cache
         self.ldir = ldir
@@ -141,7 +140,14 @@ class Run:
         self.transfer_args = transfer_args
         self.cancel = threading.Event()
         self.served: list[str] = []
-        self._transfer: Transfer | None = None
+        self.net = LazyTransfer(
+            session,
+            what="download",
+            progress=progress,
+            cancel=self.cancel,
+            first=plan.served_by[0] if plan.served_by else None,
+            **transfer_args,
+        )
         self._unique: bool | None = None
         self._recorded = False
         self._record_lock = threading.Lock()
@@ -151,24 +157,6 @@ class Run:
         self.tiers = tiers
 
     # -- helpers ----------------------------------------------------------------------------
-    def transfer(self) -> Transfer:
-        if self._transfer is None:
-            if self.session is None:
-                raise ValueError("download: a session is needed to fetch files.")
-            live = self.session() if callable(self.session) else self.session
-            self.session = live
-            first = self.plan.served_by[0] if self.plan.served_by else None
-            from hubcli.transfer.engine import Transfer  # the HTTP stack, only when fetching
-
-            self._transfer = Transfer(
-                live,
-                mirrors=live.mirrors_order(first=first),
-                progress=self.progress,
-                cancel=self.cancel,
-                **self.transfer_args,
-            )
-        return self._transfer
-
     def label(self, entry: FileEntry) -> str:
         return f"{self.ref}/{entry.path}"
 
@@ -277,8 +265,7 @@ class Run:
             self.progress.done()
             if self.tiers is not None:
                 self.tiers.save()
-        if self._transfer is not None:
-            self.served = list(self._transfer.served)
+        self.served = self.net.served
         if errors:
             self._forget_if_empty()
             if any(isinstance(e, Cancelled) for e in errors):
@@ -390,7 +377,7 @@ class Run:
             key=entry.etag if self.ldir is None else entry.path,
             label=self.label(entry),
         )
-        r = self.transfer().fetch(job)
+        r = self.net.transfer().fetch(job)
         return r.fetched_bytes, r.reused_bytes
 
     def _already_linked(self, group: list[FileEntry]) -> bool:

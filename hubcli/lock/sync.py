@@ -41,12 +41,12 @@ from hubcli.lock.sync_local import sync_local_dir
 from hubcli.models import FileEntry
 from hubcli.progress import NullProgress, Progress
 from hubcli.repo import is_commit_sha, resolve_path
+from hubcli.transfer.lazy import LazyTransfer
 from hubcli.transfer.placement import BlobSlot, link_or_copy
 
 if TYPE_CHECKING:
     from hubcli.config import Settings
     from hubcli.http import HubSession
-    from hubcli.transfer.engine import Transfer
 
 FileStatus = Literal["cached", "verified", "downloaded", "deduplicated", "tier", "missing"]
 RefStatus = Literal["written", "unchanged", "kept", "none"]
@@ -173,7 +173,6 @@ class _Syncer:
         progress: Progress,
     ) -> None:
         self.settings = settings
-        self.session_factory = session
         self.root = root
         self.offline = offline
         self.force_hash = verify
@@ -184,35 +183,10 @@ class _Syncer:
         self.blobs = BlobFinder(settings.cache_dir)  # cross-repo dedup, read once per run
         # read-only tiers, consulted before the writable cache (never written to)
         self.tiers = tiers_for(settings.cache_tiers, None, cache_dir=settings.cache_dir)
-        self._transfer: Transfer | None = None
-        self._transfer_lock = threading.Lock()
-        self._session: HubSession | None = None
+        self.net = LazyTransfer(session, what="sync", progress=progress, cancel=self.cancel)
         self._unique: bool | None = None
         self.missing: list[str] = []
         self._missing_lock = threading.Lock()
-
-    # -- network, built only when a byte must be fetched -----------------------------------------
-    def session(self) -> HubSession:
-        with self._transfer_lock:
-            if self._session is None:
-                if self.session_factory is None:
-                    raise ValueError("sync: a session is needed to fetch files.")
-                self._session = self.session_factory()
-            return self._session
-
-    def transfer(self) -> Transfer:
-        session = self.session()
-        with self._transfer_lock:
-            if self._transfer is None:
-                from hubcli.transfer.engine import Transfer
-
-                self._transfer = Transfer(
-                    session,
-                    mirrors=session.mirrors_order(),
-                    progress=self.progress,
-                    cancel=self.cancel,
-                )
-            return self._transfer
 
     @property
     def unique_partials(self) -> bool:
@@ -340,7 +314,7 @@ class _Syncer:
             key=group.etag,
             label=group.label(),
         )
-        result = self.transfer().fetch(job)
+        result = self.net.transfer().fetch(job)
         if not first.lfs:
             try:
                 digest = sha256_file(tmp)
@@ -394,7 +368,7 @@ class _Syncer:
         elif not self.offline:
             from hubcli.client import HubClient
 
-            listing = HubClient(self.session()).revision_listing(cache.ref, commit)
+            listing = HubClient(self.net.session()).revision_listing(cache.ref, commit)
             by_path = {e.path: e for e in listing.entries}
             for f in repo.files:
                 e = by_path.get(f.path)
