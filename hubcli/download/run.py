@@ -247,15 +247,14 @@ class Run:
         )
         try:
             futures = [pool.submit(gate.run, task, g) for g in groups]
-            pending = set(futures)
-            while pending:
-                done, pending = cf.wait(pending, timeout=0.5)
-                for fut in done:
-                    exc = fut.exception()
-                    if exc is not None:
-                        errors.append(exc)
-                    else:
-                        results.extend(fut.result())
+            # as_completed registers one waiter for the whole run (cf.wait in a loop put one on
+            # every pending future again after each finished file: quadratic in the files)
+            for fut in cf.as_completed(futures):
+                exc = fut.exception()
+                if exc is not None:
+                    errors.append(exc)
+                else:
+                    results.extend(fut.result())
         except KeyboardInterrupt:
             self.cancel.set()
             pool.shutdown(wait=True, cancel_futures=True)

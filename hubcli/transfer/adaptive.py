@@ -89,7 +89,7 @@ class Concurrency:
 class Gate:
     """Lets at most ``concurrency.target`` callers run at once; each finished call counts one unit
     of work for :meth:`Concurrency.observe` (files per second). Threads beyond the target wait
-    here, idle, until the target grows."""
+    here, idle, until a slot frees or the target grows."""
 
     def __init__(self, concurrency: Concurrency) -> None:
         self.concurrency = concurrency
@@ -108,5 +108,8 @@ class Gate:
             with self._cond:
                 self._active -= 1
                 self._done += 1
-                self.concurrency.observe(self._done)
-                self._cond.notify_all()
+                target = self.concurrency.observe(self._done)
+                # wake only as many waiters as there are free slots (one, or more when the
+                # target grew): waking them all made every finished file cost a stampede of
+                # futex calls and GIL hand-offs across the idle threads
+                self._cond.notify(max(0, target - self._active))

@@ -100,3 +100,60 @@ def test_part_size_follows_the_file_size() -> None:
     assert auto_part_size(100 * 1024 * MiB) == 64 * MiB
     assert auto_part_size(17 * MiB) == 2 * MiB
     assert auto_part_size(1024 * MiB + 1) % MiB == 0
+
+
+class _CountingCondition(threading.Condition):
+    """A condition that counts how often a waiter was woken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakeups = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        woke = super().wait(timeout)
+        self.wakeups += 1
+        return woke
+
+
+def _run_through(gate: Gate, tasks: int, pause: float) -> int:
+    """Run ``tasks`` calls through ``gate`` from as many threads; return the most at once."""
+    running = worst = 0
+    lock = threading.Lock()
+
+    def work(_: int) -> int:
+        nonlocal running, worst
+        with lock:
+            running += 1
+            worst = max(worst, running)
+        time.sleep(pause)
+        with lock:
+            running -= 1
+        return 1
+
+    threads = [threading.Thread(target=gate.run, args=(work, i)) for i in range(tasks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)  # no waiter left asleep
+    return worst
+
+
+def test_gate_wakes_one_waiter_per_freed_slot_not_all_of_them() -> None:
+    """20 threads on 2 slots: each finished call wakes one waiter. Waking them all (as the gate
+    once did) costs every idle thread a wake-up per finished file: hundreds here, and ~300
+    futex calls per file in a 200-file download."""
+    gate = Gate(Concurrency(2, 2, fixed=True))
+    cond = _CountingCondition()
+    gate._cond = cond
+    assert _run_through(gate, 20, 0.01) == 2
+    assert cond.wakeups <= 2 * 20, cond.wakeups
+
+
+def test_gate_wakes_waiters_when_the_target_grows() -> None:
+    """A growing target lets as many more waiters in at once (nobody sleeps on a free slot)."""
+    ticks = iter(range(1, 10_000))
+    conc = Concurrency(2, 8, interval=0.5, gain=1.0, clock=lambda: float(next(ticks)))
+    gate = Gate(conc)
+    assert _run_through(gate, 24, 0.05) == 8
+    assert conc.target == 8
