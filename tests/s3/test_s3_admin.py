@@ -78,3 +78,34 @@ def test_deleting_a_repo_removes_its_commits_and_index(
     assert requests.get(f"{a.url}/alice/kept/resolve/main/w.bin", headers=ALICE).ok
     _create(a.url, "alice/gone")  # the name can be used again, with a new _id
     assert _commit(b.url, "alice/gone", {"n.txt": b"new"}).ok
+
+
+def test_listing_reads_only_the_repo_documents_that_changed(
+    replica_factory: Any, object_store: ObjectStore
+) -> None:
+    """A listing is one LIST of the repo documents plus a GET for each one whose ETag changed
+    since this replica last listed: not one GET per repo every time."""
+    a, b = replica_factory(), replica_factory()
+    for i in range(6):
+        _create(a.url, f"alice/list{i}")
+
+    def listing(srv: Any) -> tuple[list[str], list[str]]:
+        object_store.seen.clear()
+        r = requests.get(f"{srv.url}/api/models", params={"author": "alice"}, timeout=60)
+        assert r.status_code == 200, r.text
+        gets = [s.path for s in object_store.seen if s.method == "GET" and "/repos/" in s.path]
+        return sorted(m["id"] for m in r.json()), gets
+
+    ids, gets = listing(b)
+    assert ids == [f"alice/list{i}" for i in range(6)]
+    assert len(gets) == 6  # first listing on this replica: every document once
+    assert listing(b) == (ids, [])  # nothing changed: the LIST alone
+    # a change through the other replica: that one document is read again, and it shows
+    r = requests.put(
+        f"{a.url}/api/models/alice/list3/settings", json={"private": True}, headers=ALICE,
+        timeout=60,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    ids_after, gets = listing(b)
+    assert [g for g in gets if "list3" in g] and len(gets) == 1, gets
+    assert "alice/list3" not in ids_after  # private now: hidden from an anonymous listing

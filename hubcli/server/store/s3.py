@@ -63,6 +63,7 @@ MIN_PART = 5 * MIB  # S3: every part but the last is at least 5 MiB...
 MAX_PARTS = 10_000  # ...and an object has at most 10,000 parts
 PART = 8 * MIB
 CAS_ATTEMPTS = 64
+LISTED_DOCS = 50_000  # repo documents kept for listings (a few KiB each)
 
 
 def part_size(size: int) -> int:
@@ -110,6 +111,9 @@ class S3Storage(Storage):
         self._sizes: dict[str, int] = {}  # blob key -> size (blobs are immutable)
         self._sizes_lock = threading.Lock()
         self._docs: OrderedDict[str, tuple[str, Any]] = OrderedDict()  # immutable small docs
+        # repo documents as last read for a listing: name -> (ETag, JSON text)
+        self._listed: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._listed_lock = threading.Lock()
         self.uploads_in_store = S3Uploads(self)  # sessions in the bucket: any replica serves them
 
     # ---------------------------------------------------------------- start-up probe
@@ -177,13 +181,33 @@ class S3Storage(Storage):
         return self._repo_from(repo_type, repo_id, doc, etag)
 
     def list_repos(self, repo_type: str) -> list[Repo]:
+        """Every repo of a type: one LIST (per 1,000 repos), and a GET only for a document whose
+        ETag changed since this replica last read it (repo documents are rewritten, never
+        edited in place, so an unchanged ETag is an unchanged document)."""
         out: list[Repo] = []
         base = f"repos/{repo_type}s/"
-        for name in self.s3.names(base):
+        for name, etag in self.s3.entries(base):
             ns, _, rest = name[len(base) :].partition("/")
             if not rest.endswith(".json") or "/" in rest:
                 continue
-            repo = self.get_repo(repo_type, f"{ns}/{rest[:-5]}")
+            repo_id = f"{ns}/{rest[:-5]}"
+            with self._listed_lock:
+                seen = self._listed.get(name)
+            version: str | None
+            if seen is not None and etag and seen[0] == etag:
+                doc, version = json.loads(seen[1]), etag
+            else:
+                try:
+                    doc, version = self._read_doc(repo_type, repo_id)
+                except (StorageError, ValueError):
+                    continue
+                if version:
+                    with self._listed_lock:
+                        self._listed[name] = (version, json.dumps(doc, separators=(",", ":")))
+                        self._listed.move_to_end(name)
+                        while len(self._listed) > LISTED_DOCS:
+                            self._listed.popitem(last=False)
+            repo = self._repo_from(repo_type, repo_id, doc, version)
             if repo is not None:
                 out.append(repo)
         return out

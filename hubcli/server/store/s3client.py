@@ -113,13 +113,18 @@ class S3Client:
 
     def names(self, prefix: str) -> Iterator[str]:
         """Names (without the store prefix) of the objects under ``prefix``."""
+        for name, _ in self.entries(prefix):
+            yield name
+
+    def entries(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """(name without the store prefix, ETag) of the objects under ``prefix``."""
         pages = self._c.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.key(prefix)
         )
         cut = len(self.prefix)
         for page in pages:
             for obj in page.get("Contents", []):
-                yield str(obj["Key"])[cut:]
+                yield str(obj["Key"])[cut:], str(obj.get("ETag") or "")
 
     # ---------------------------------------------------------------- big objects
     def get_range(self, name: str, start: int, length: int) -> Iterator[bytes]:
