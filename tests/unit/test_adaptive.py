@@ -69,29 +69,8 @@ def test_no_progress_yet_measures_nothing() -> None:
         assert conc.observe(0) == 8  # waiting for the first byte is not a throughput
 
 
-def test_gate_caps_concurrency_and_lets_more_in_when_the_target_grows() -> None:
-    conc = Concurrency(2, 2, fixed=True)
-    gate = Gate(conc)
-    running = 0
-    worst = 0
-    lock = threading.Lock()
-
-    def work(_: int) -> int:
-        nonlocal running, worst
-        with lock:
-            running += 1
-            worst = max(worst, running)
-        time.sleep(0.01)
-        with lock:
-            running -= 1
-        return 1
-
-    threads = [threading.Thread(target=gate.run, args=(work, i)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert worst == 2
+def test_gate_caps_concurrency() -> None:
+    assert _run_through(Gate(Concurrency(2, 2, fixed=True)), 8, 0.01) == 2
 
 
 def test_part_size_follows_the_file_size() -> None:
