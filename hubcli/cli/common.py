@@ -114,7 +114,7 @@ MaxWorkersOpt = Annotated[
     typer.Option(
         "--max-workers",
         min=1,
-        help="Parallel workers (default 8; download: adaptive from 8 to 32 connections, "
+        help="Parallel workers (default 8; download: adaptive, 8 to 32 connections, "
         "this fixes them).",
     ),
 ]

@@ -29,7 +29,14 @@ from hubcli.hashing import verify_file
 from hubcli.models import FileEntry
 from hubcli.progress import Progress
 from hubcli.repo import RepoRef, resolve_path
-from hubcli.transfer.adaptive import MAX_STREAMS, START_STREAMS, Concurrency, Gate
+from hubcli.transfer.adaptive import (
+    MANY_FILES,
+    MANY_FILES_START,
+    MAX_STREAMS,
+    START_STREAMS,
+    Concurrency,
+    Gate,
+)
 from hubcli.transfer.job import DEFAULT_RANGE_THRESHOLD, Cancelled, FetchJob
 from hubcli.transfer.lazy import LazyTransfer
 from hubcli.transfer.partial import discard_partial, partial_name
@@ -278,16 +285,18 @@ class Run:
     def file_concurrency(
         self, max_workers: int | None, groups: list[list[FileEntry]]
     ) -> Concurrency:
-        """Files at once: ``max_workers`` when given; else adaptive from 8 up to
+        """Files at once: ``max_workers`` when given; else adaptive up to
         :data:`~hubcli.transfer.adaptive.MAX_STREAMS` for small files (latency-bound: more
-        connections pay while files per second grow), and 8 when big files are among them (each
-        runs its own adaptive ranged streams)."""
+        connections pay while files per second grow), from 8, or from 16 when there are at least
+        64 of them, and 8 when big files are among them (each runs its own adaptive ranged
+        streams)."""
         if max_workers is not None:
             return Concurrency(max_workers, max_workers, fixed=True)
         threshold = self.transfer_args.get("range_threshold", DEFAULT_RANGE_THRESHOLD)
         small = all(g[0].size < threshold for g in groups)
         limited = self.settings.limit_rate is not None  # a rate cap: no adaptive growth
-        return Concurrency(START_STREAMS, MAX_STREAMS, fixed=limited or not small)
+        start = MANY_FILES_START if small and len(groups) >= MANY_FILES else START_STREAMS
+        return Concurrency(start, MAX_STREAMS, fixed=limited or not small)
 
     def _record(self) -> None:
         """refs/, the snapshot folder and the listing, written once the first file is here

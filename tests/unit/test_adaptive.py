@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
+from typing import Any
 
+from hubcli.download.run import Run
 from hubcli.transfer.adaptive import Concurrency, Gate
 from hubcli.transfer.job import MiB, auto_part_size
 
@@ -136,3 +139,26 @@ def test_gate_wakes_waiters_when_the_target_grows() -> None:
     gate = Gate(conc)
     assert _run_through(gate, 24, 0.05) == 8
     assert conc.target == 8
+
+
+def _groups(sizes: list[int]) -> list[list[Any]]:
+    return [[SimpleNamespace(size=s)] for s in sizes]
+
+
+def _budget(sizes: list[int], *, max_workers: int | None = None, rate: str | None = None) -> Any:
+    run = SimpleNamespace(transfer_args={}, settings=SimpleNamespace(limit_rate=rate))
+    return Run.file_concurrency(run, max_workers, _groups(sizes))  # type: ignore[arg-type]
+
+
+def test_file_budget_starts_at_16_for_many_small_files() -> None:
+    """Many small files are latency-bound from the first request (200 x 4 KiB at 20 ms: 0.61-0.67 s
+    starting at 8 streams, 0.49-0.52 s at 16); a few, or big ones among them, start at 8."""
+    many = _budget([4096] * 64)
+    assert (many.target, many.ceiling, many.growing) == (16, 32, True)
+    few = _budget([4096] * 63)
+    assert (few.target, few.growing) == (8, True)
+    big = _budget([4096] * 100 + [1 << 30])
+    assert (big.target, big.growing) == (8, False)  # each big file runs its own ranged streams
+    assert not _budget([4096] * 100, rate="1M").growing  # a rate cap: no growth
+    fixed = _budget([4096] * 100, max_workers=3)
+    assert (fixed.target, fixed.growing) == (3, False)
