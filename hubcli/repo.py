@@ -254,20 +254,22 @@ def validate_repo_path(path: str, *, allow_trailing_slash: bool = False) -> str:
     """
     if not isinstance(path, str) or path == "":
         raise UnsafePathError("Refusing an empty file path.")
-    shown = repr(path[:200])
+    # checked for every file of every listing and upload: the message is built only on refusal
+    why = None
     if "\x00" in path:
-        raise UnsafePathError(f"Refusing unsafe path {shown}: it contains NUL.")
-    if "\\" in path:
-        raise UnsafePathError(f"Refusing unsafe path {shown}: backslashes are not allowed.")
-    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
-        raise UnsafePathError(f"Refusing unsafe path {shown}: it is absolute.")
-    trimmed = path[:-1] if (allow_trailing_slash and path.endswith("/")) else path
-    parts = trimmed.split("/")
-    for part in parts:
-        if part in ("", ".", ".."):
-            raise UnsafePathError(
-                f"Refusing unsafe path {shown}: empty, '.' or '..' segments are not allowed."
-            )
+        why = "it contains NUL"
+    elif "\\" in path:
+        why = "backslashes are not allowed"
+    elif path[0] == "/" or (path[1:2] == ":" and path[0].isascii() and path[0].isalpha()):
+        why = "it is absolute"
+    else:
+        trimmed = path[:-1] if (allow_trailing_slash and path.endswith("/")) else path
+        for part in trimmed.split("/"):
+            if part in ("", ".", ".."):
+                why = "empty, '.' or '..' segments are not allowed"
+                break
+    if why is not None:
+        raise UnsafePathError(f"Refusing unsafe path {path[:200]!r}: {why}.")
     return path
 
 

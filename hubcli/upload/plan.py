@@ -98,6 +98,7 @@ def _scan(top: str, rel_dir: str, w: _Walk, files: list[LocalFile], refused: lis
                 refused.append(rel + "/")
             continue  # never follow directory links (loops, duplicates)
         subdirs.append((e.path, rel))
+    folder = Path(top)  # one parse per folder: each file's path is a cheap child of it
     for e in names:
         rel = _join_repo(rel_dir, e.name)
         if (w.include or w.exclude) and not wanted(rel, w.include, w.exclude):
@@ -111,7 +112,7 @@ def _scan(top: str, rel_dir: str, w: _Walk, files: list[LocalFile], refused: lis
             size = e.stat().st_size
         except OSError as exc:
             raise LocalFileError(f"{e.path}: cannot read ({exc.strerror}).") from exc
-        files.append(LocalFile(Path(e.path), _check_repo_path(_join_repo(w.prefix, rel)), size))
+        files.append(LocalFile(folder / e.name, _check_repo_path(_join_repo(w.prefix, rel)), size))
     for path, rel in subdirs:
         _scan(path, rel, w, files, refused)
 
