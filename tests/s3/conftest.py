@@ -61,6 +61,19 @@ class ObjectStore:
         return name
 
 
+def _relay(h: BaseHTTPRequestHandler, r: http.client.HTTPResponse, data: bytes) -> None:
+    """Send an upstream answer (read whole) back to the client of a relaying handler."""
+    h.send_response_only(r.status, r.reason)
+    for k, v in r.getheaders():
+        if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+            h.send_header(k, v)
+    length = r.getheader("Content-Length") if h.command == "HEAD" else None
+    h.send_header("Content-Length", length or str(len(data)))
+    h.end_headers()
+    if h.command != "HEAD":
+        h.wfile.write(data)
+
+
 class _Proxy(BaseHTTPRequestHandler):
     """Forwards every request to the object store, recording its method, path and headers."""
 
@@ -84,15 +97,7 @@ class _Proxy(BaseHTTPRequestHandler):
             conn.request(self.command, self.path, body=body, headers=fwd)
             r = conn.getresponse()
             data = r.read()
-        self.send_response_only(r.status, r.reason)
-        for k, v in r.getheaders():
-            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(k, v)
-        length = r.getheader("Content-Length") if self.command == "HEAD" else None
-        self.send_header("Content-Length", length or str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        _relay(self, r, data)
         conn.close()
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
@@ -268,15 +273,7 @@ class _Balance(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        self.send_response_only(r.status, r.reason)
-        for k, v in r.getheaders():
-            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(k, v)
-        length = r.getheader("Content-Length") if self.command == "HEAD" else None
-        self.send_header("Content-Length", length or str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        _relay(self, r, data)
         conn.close()
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
